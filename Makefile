@@ -1,0 +1,43 @@
+# dfkit — build, test, demo, bench, lint, install.
+# `make demo` and `make test` install what they need (scripts/install-deps.sh) first.
+
+PREFIX  ?= /usr/local
+CARGO   ?= cargo
+BINDIR  := $(PREFIX)/bin
+TOOLS   := df-backup-env df-dump-db df-git-update df-perms df-artisan df-restart df-verify
+
+.PHONY: all build deps test unit lint fmt demo bench install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(CARGO) build --locked --release
+
+# Every test: formatting, clippy, unit tests and the integration tests against real
+# git, php, composer, sqlite3, MariaDB, PostgreSQL, nginx and php-fpm.
+test: deps lint
+	$(CARGO) test --locked --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+demo: deps build
+	@scripts/demo.sh
+
+bench: deps build
+	@scripts/bench.sh
+
+install: build
+	install -d $(DESTDIR)$(BINDIR)
+	for t in $(TOOLS); do install -m 0755 target/release/$$t $(DESTDIR)$(BINDIR)/$$t; done
+
+clean:
+	$(CARGO) clean
+	rm -rf demo

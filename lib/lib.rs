@@ -1,0 +1,26 @@
+//! dfkit: small, safe tools that upgrade and migrate DreamFactory instances.
+//!
+//! All logic lives in this library, one module per concern; the binaries in tools/ only
+//! parse arguments and call in here. Every tool prints one JSON report ([`report`]).
+
+pub mod artisan;
+pub mod atomic;
+pub mod backup_set;
+pub mod db;
+pub mod dump;
+pub mod envfile;
+pub mod error;
+pub mod exec;
+pub mod git;
+pub mod http;
+pub mod install;
+pub mod perms;
+pub mod report;
+pub mod restart;
+pub mod secret;
+pub mod tree;
+pub mod users;
+pub mod verify;
+
+pub use error::{Error, ErrorKind, Result};
+pub use report::{Ctx, Outcome};

@@ -1,0 +1,368 @@
+//! The output contract: one JSON object on stdout, for every tool and every outcome.
+//!
+//! # Overview
+//!
+//! Every dfkit tool writes exactly one JSON object on stdout, on one line, ending in a
+//! newline — on success, on failure and on a usage error. Nothing else ever reaches
+//! stdout: child processes have their output captured. People read stderr, where each
+//! line is prefixed with the tool's name (`--quiet` silences it).
+//!
+//! # The envelope
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `tool` | string | the tool's name, e.g. `df-perms` |
+//! | `version` | string | dfkit's version |
+//! | `ok` | bool | the run did what was asked |
+//! | `failed` | bool | `!ok` (Ansible reads it) |
+//! | `changed` | bool | the run changed the system (with `--dry-run`: would change it) |
+//! | `msg` | string | one-line human summary (Ansible reads it) |
+//! | `comment` | string | the same summary (Salt reads it) |
+//! | `dry_run` | bool | `--dry-run`/`--check` was given |
+//! | `started_at` | string | RFC 3339 UTC time the run started |
+//! | `duration_ms` | integer | wall time of the run |
+//! | `data` | object | the tool's own report, documented per tool in docs/json.md |
+//! | `warnings` | array of strings | things the operator should know; never fatal |
+//! | `error` | object | only when `ok` is false: `{kind, message, hint, chain, exit_code}` |
+//!
+//! `error.kind` is one of the strings of [`ErrorKind::as_str`]; the exit code follows
+//! from it ([`ErrorKind::exit_code`]). Success exits 0, whether or not anything changed.
+//!
+//! # Example
+//!
+//! ```json
+//! {"tool":"df-perms","version":"0.1.0","ok":true,"failed":false,"changed":false,
+//!  "msg":"storage, bootstrap/cache: nothing to change (1234 entries)","comment":"…",
+//!  "dry_run":false,"started_at":"2026-11-25T20:30:00Z","duration_ms":12,
+//!  "data":{"scanned":1234,"chowned":0,"chmodded":0},"warnings":[]}
+//! ```
+//!
+//! Secrets never appear: values registered with [`crate::secret::register`] are replaced
+//! by `***` in everything this module writes, as a last line of defence.
+
+use crate::error::{Error, ErrorKind};
+use clap::Parser;
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+// Flags every tool accepts. Flatten it into the tool's clap `Args`.
+// (A plain comment: a doc comment here would become every tool's `about`.)
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Common {
+    /// The DreamFactory install [default: $DF_ROOT, else /opt/dreamfactory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Change nothing; report in data.plan what would run and whether it would change anything
+    #[arg(long, visible_alias = "check", global = true)]
+    pub dry_run: bool,
+    /// No progress or log lines on stderr
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Indented JSON (the default when stdout is a terminal)
+    #[arg(long, global = true)]
+    pub pretty: bool,
+}
+
+/// Implemented by every tool's `Args` so [`run`] can find the common flags.
+pub trait HasCommon {
+    fn common(&self) -> &Common;
+}
+
+/// What a successful run reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub changed: bool,
+    pub msg: String,
+    pub data: Value,
+}
+
+impl Outcome {
+    pub fn new(changed: bool, msg: impl Into<String>, data: Value) -> Outcome {
+        Outcome {
+            changed,
+            msg: msg.into(),
+            data,
+        }
+    }
+}
+
+/// The run's context: the tool's name, the common flags, collected warnings and a logger.
+pub struct Ctx {
+    pub tool: &'static str,
+    pub common: Common,
+    warnings: RefCell<Vec<String>>,
+    started: Instant,
+}
+
+impl Ctx {
+    pub fn new(tool: &'static str, common: Common) -> Ctx {
+        Ctx {
+            tool,
+            common,
+            warnings: RefCell::new(Vec::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether this is a dry run (`--dry-run`/`--check`).
+    pub fn dry_run(&self) -> bool {
+        self.common.dry_run
+    }
+
+    /// A line for people, on stderr, prefixed with the tool name.
+    pub fn log(&self, line: impl AsRef<str>) {
+        if !self.common.quiet {
+            let line = crate::secret::scrub(line.as_ref());
+            let _ = writeln!(std::io::stderr(), "{}: {}", self.tool, line);
+        }
+    }
+
+    /// Record a warning: it goes into the report's `warnings` and to stderr.
+    pub fn warn(&self, w: impl Into<String>) {
+        let w = w.into();
+        self.log(format!("warning: {w}"));
+        self.warnings.borrow_mut().push(w);
+    }
+
+    /// The warnings so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.borrow().clone()
+    }
+
+    /// Milliseconds since the run started.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Whether stderr is a terminal and not quiet: show progress indicators.
+    pub fn progress_enabled(&self) -> bool {
+        !self.common.quiet && std::io::stderr().is_terminal()
+    }
+}
+
+/// The current time as RFC 3339 UTC with second precision, e.g. `2026-11-25T20:30:00Z`.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Build the envelope for an outcome or an error.
+pub fn envelope(
+    tool: &str,
+    dry_run: bool,
+    started_at: &str,
+    duration_ms: u64,
+    result: &Result<Outcome, Error>,
+    warnings: Vec<String>,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("tool".into(), json!(tool));
+    m.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    let (ok, changed, msg, data) = match result {
+        Ok(o) => (true, o.changed, o.msg.clone(), o.data.clone()),
+        Err(e) => (
+            false,
+            false,
+            e.message.clone(),
+            e.data.clone().unwrap_or_else(|| json!({})),
+        ),
+    };
+    // A failed run may still have changed something (e.g. a rollback ran); tools say so
+    // through data.changed, which we lift to the envelope.
+    let changed = changed
+        || data
+            .get("changed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    m.insert("ok".into(), json!(ok));
+    m.insert("failed".into(), json!(!ok));
+    m.insert("changed".into(), json!(changed));
+    m.insert("msg".into(), json!(msg));
+    m.insert("comment".into(), json!(msg));
+    m.insert("dry_run".into(), json!(dry_run));
+    m.insert("started_at".into(), json!(started_at));
+    m.insert("duration_ms".into(), json!(duration_ms));
+    m.insert("data".into(), data);
+    m.insert("warnings".into(), json!(warnings));
+    if let Err(e) = result {
+        m.insert(
+            "error".into(),
+            json!({
+                "kind": e.kind.as_str(),
+                "message": e.message,
+                "hint": e.hint,
+                "chain": e.chain,
+                "exit_code": e.kind.exit_code(),
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Write the report: one line (or indented when `pretty`) to stdout, secrets scrubbed.
+/// A closed stdout (broken pipe) is ignored: the exit code still tells.
+pub fn write_report(v: &Value, pretty: bool) {
+    let text = if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    }
+    .unwrap_or_else(|_| "{\"ok\":false,\"failed\":true}".to_string());
+    let text = crate::secret::scrub(&text);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// Run a tool: parse `A` from the command line (a usage error becomes a JSON report
+/// with exit 64), call `body`, and print the one JSON report.
+pub fn run<A, F>(tool: &'static str, body: F) -> ExitCode
+where
+    A: Parser + HasCommon,
+    F: FnOnce(&Ctx, A) -> Result<Outcome, Error>,
+{
+    run_from(tool, std::env::args_os(), body)
+}
+
+/// [`run`] with explicit arguments (for tests).
+pub fn run_from<A, F, I, T>(tool: &'static str, argv: I, body: F) -> ExitCode
+where
+    A: Parser + HasCommon,
+    F: FnOnce(&Ctx, A) -> Result<Outcome, Error>,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let started_at = now_rfc3339();
+    let t0 = Instant::now();
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    let args = match A::try_parse_from(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+                // --help / --version: text for people on stdout, as every Unix tool does.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let quiet = argv.iter().any(|a| a == "--quiet" || a == "-q");
+            let pretty = argv.iter().any(|a| a == "--pretty") || std::io::stdout().is_terminal();
+            let rendered = e.render().to_string();
+            if !quiet {
+                for line in rendered.lines().filter(|l| !l.trim().is_empty()) {
+                    eprintln!("{tool}: {line}");
+                }
+            }
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            let err = Error::new(ErrorKind::Usage, first)
+                .with_hint(format!("run `{tool} --help` for usage and examples"));
+            let res = Err(err);
+            let v = envelope(
+                tool,
+                false,
+                &started_at,
+                t0.elapsed().as_millis() as u64,
+                &res,
+                vec![],
+            );
+            write_report(&v, pretty);
+            return ExitCode::from(ErrorKind::Usage.exit_code());
+        }
+    };
+    let common = args.common().clone();
+    let pretty = common.pretty || std::io::stdout().is_terminal();
+    let ctx = Ctx::new(tool, common);
+    // A panic is a bug: still print one JSON report, exit 70.
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&ctx, args)))
+    {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(Error::internal(format!("internal error: {msg}"))
+                .with_hint("this is a bug in dfkit; please report it with the command line"))
+        }
+    };
+    match &result {
+        Ok(o) => ctx.log(&o.msg),
+        Err(e) => {
+            ctx.log(format!("error: {}", e.message));
+            if let Some(h) = &e.hint {
+                ctx.log(format!("hint: {h}"));
+            }
+        }
+    }
+    let v = envelope(
+        tool,
+        ctx.dry_run(),
+        &started_at,
+        ctx.elapsed_ms(),
+        &result,
+        ctx.warnings(),
+    );
+    write_report(&v, pretty);
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(e.kind.exit_code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_every_key_in_order() {
+        let v = envelope(
+            "df-x",
+            true,
+            "2026-01-01T00:00:00Z",
+            5,
+            &Ok(Outcome::new(true, "did it", json!({"a": 1}))),
+            vec!["w".into()],
+        );
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "tool",
+                "version",
+                "ok",
+                "failed",
+                "changed",
+                "msg",
+                "comment",
+                "dry_run",
+                "started_at",
+                "duration_ms",
+                "data",
+                "warnings"
+            ]
+        );
+        assert_eq!(v["msg"], v["comment"]);
+    }
+
+    #[test]
+    fn error_envelope() {
+        let e = Error::bad_data("bad line 3").with_hint("fix it");
+        let v = envelope("df-x", false, "t", 1, &Err(e), vec![]);
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["failed"], true);
+        assert_eq!(v["error"]["kind"], "bad_data");
+        assert_eq!(v["error"]["exit_code"], 65);
+        assert_eq!(v["error"]["hint"], "fix it");
+    }
+}

@@ -1,0 +1,155 @@
+//! Secrets: which keys are secret, fingerprints instead of values, and a scrubber.
+//!
+//! A secret never leaves the process in clear: not on stdout, stderr, in logs, nor in
+//! a child's argv. Where a report must identify one it prints a [`Fingerprint`]:
+//! `sha256:` + the first 12 hex digits of the value's SHA-256 — equal fingerprints
+//! prove two hosts share an APP_KEY without showing it.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// `sha256:` + 12 hex digits of a secret's SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Fingerprint(pub String);
+
+impl Fingerprint {
+    pub fn of(value: &str) -> Fingerprint {
+        let hex = sha256_hex(value.as_bytes());
+        Fingerprint(format!("sha256:{}", &hex[..12]))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a .env key holds a secret: its name contains KEY, PASSWORD, PASS, SECRET or TOKEN.
+pub fn is_secret_key(name: &str) -> bool {
+    let up = name.to_ascii_uppercase();
+    ["KEY", "PASSWORD", "PASS", "SECRET", "TOKEN"]
+        .iter()
+        .any(|s| up.contains(s))
+}
+
+/// Lowercase hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex SHA-256 of a file, streamed. Returns (hex, bytes read).
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let f = std::fs::File::open(path)?;
+    sha256_reader(f)
+}
+
+/// Lowercase hex SHA-256 of a reader, streamed. Returns (hex, bytes read).
+pub fn sha256_reader(mut r: impl Read) -> std::io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n_total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        n_total += n as u64;
+    }
+    Ok((hex(&h.finalize()), n_total))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+static REGISTRY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Register a secret value so that [`scrub`] masks it in everything the tool prints.
+/// Values shorter than 4 bytes are not registered (masking them would mangle output).
+pub fn register(value: &str) {
+    if value.len() < 4 {
+        return;
+    }
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    if !reg.iter().any(|v| v == value) {
+        reg.push(value.to_string());
+        // Longest first, so a secret containing another is masked whole.
+        reg.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+}
+
+/// Replace every registered secret in `text` by `***`. Also masks the JSON-escaped
+/// form of each secret, since reports are JSON.
+pub fn scrub(text: &str) -> String {
+    let reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_string();
+    for v in reg.iter() {
+        if out.contains(v.as_str()) {
+            out = out.replace(v.as_str(), "***");
+        }
+        if let Ok(esc) = serde_json::to_string(v) {
+            let esc = &esc[1..esc.len() - 1];
+            if esc != v && out.contains(esc) {
+                out = out.replace(esc, "***");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_shape() {
+        let f = Fingerprint::of("base64:abc");
+        assert!(f.0.starts_with("sha256:"));
+        assert_eq!(f.0.len(), "sha256:".len() + 12);
+        assert_eq!(f, Fingerprint::of("base64:abc"));
+        assert_ne!(f, Fingerprint::of("base64:abd"));
+        // sha256("") = e3b0c442 98fc1c14 …
+        assert_eq!(Fingerprint::of("").0, "sha256:e3b0c44298fc");
+    }
+
+    #[test]
+    fn secret_keys() {
+        for k in [
+            "APP_KEY",
+            "JWT_SECRET",
+            "DB_PASSWORD",
+            "DF_LICENSE_KEY",
+            "REDIS_PASSWORD",
+            "MAIL_PASS",
+            "api_token",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["DB_HOST", "APP_URL", "DB_CONNECTION", "DB_USERNAME"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn scrub_masks_plain_and_json_escaped() {
+        register("pa\"ss word");
+        let s = scrub("x pa\"ss word y");
+        assert_eq!(s, "x *** y");
+        let j = serde_json::to_string("pa\"ss word").unwrap();
+        assert_eq!(scrub(&j), "\"***\"");
+    }
+}

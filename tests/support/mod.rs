@@ -1,0 +1,6 @@
+//! Shared test harness. Each integration test file does `mod support;`.
+#![allow(dead_code)]
+
+pub mod bins;
+pub mod sandbox;
+pub mod servers;

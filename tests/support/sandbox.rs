@@ -1,0 +1,1 @@
+//! DreamFactory-shaped sandbox installs (scripts/make-sandbox.sh). To be written.

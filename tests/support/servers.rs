@@ -1,0 +1,1 @@
+//! Throwaway MariaDB and PostgreSQL servers for tests. To be written.
