@@ -221,14 +221,21 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
         });
         return Ok(Outcome::new(
             false,
-            format!("would run {} checks: {}", selected.len(), selected.join(", ")),
+            format!(
+                "would run {} checks: {}",
+                selected.len(),
+                selected.join(", ")
+            ),
             data,
         ));
     }
 
     let since = match opts.since {
         Some(t) => Some((t, "--since")),
-        None => set.as_ref().and_then(set_time).map(|t| (t, "the set's time")),
+        None => set
+            .as_ref()
+            .and_then(set_time)
+            .map(|t| (t, "the set's time")),
     };
     let mut v = Verifier {
         ctx,
@@ -243,13 +250,22 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
     for name in &selected {
         let t0 = Instant::now();
         let check = v.run_check(name);
-        ctx.log(format!("{}: {} — {}", check.name, check.status.as_str(), check.detail));
+        ctx.log(format!(
+            "{}: {} — {}",
+            check.name,
+            check.status.as_str(),
+            check.detail
+        ));
         let check = check.with("duration_ms", json!(t0.elapsed().as_millis() as u64));
         v.done.push(check);
     }
 
     let count = |s: Status| v.done.iter().filter(|c| c.status == s).count();
-    let (passed, failed, skipped) = (count(Status::Pass), count(Status::Fail), count(Status::Skip));
+    let (passed, failed, skipped) = (
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Skip),
+    );
     let data = json!({
         "root": install.root,
         "version": v.version,
@@ -357,10 +373,9 @@ impl Verifier<'_> {
         const N: &str = "env";
         let env = match self.env() {
             Ok(e) => e,
-            Err(m) => {
-                return Check::fail(N, m)
-                    .hint("DreamFactory will not boot with this .env; `df-backup-env show` names the line")
-            }
+            Err(m) => return Check::fail(N, m).hint(
+                "DreamFactory will not boot with this .env; `df-backup-env show` names the line",
+            ),
         };
         let Some(key) = env.get("APP_KEY") else {
             return Check::fail(N, "APP_KEY is not set in .env").hint(
@@ -389,8 +404,11 @@ impl Verifier<'_> {
         const N: &str = "version";
         let file = self.install.path("config/app.php");
         let Some(v) = self.version.clone() else {
-            return Check::fail(N, format!("no 'version' => 'x.y.z' entry in {}", file.display()))
-                .hint("is --root a DreamFactory install, and is its code checked out completely?");
+            return Check::fail(
+                N,
+                format!("no 'version' => 'x.y.z' entry in {}", file.display()),
+            )
+            .hint("is --root a DreamFactory install, and is its code checked out completely?");
         };
         match &self.opts.expect_version {
             Some(want) if want != &v => {
@@ -444,7 +462,11 @@ impl Verifier<'_> {
         } else {
             Check::fail(
                 N,
-                format!("php artisan --version: {}: {}", out.status_text(), out.tail(3)),
+                format!(
+                    "php artisan --version: {}: {}",
+                    out.status_text(),
+                    out.tail(3)
+                ),
             )
             .hint("`df-artisan repair` reinstalls vendor/ and clears compiled caches")
         }
@@ -499,7 +521,10 @@ impl Verifier<'_> {
                 None => {
                     return Check::skip(
                         N,
-                        format!("{} holds no per-table row counts", set.path("db.meta.json").display()),
+                        format!(
+                            "{} holds no per-table row counts",
+                            set.path("db.meta.json").display()
+                        ),
                     )
                 }
             },
@@ -534,7 +559,10 @@ impl Verifier<'_> {
                 None => {
                     return Check::skip(
                         N,
-                        format!("{} records no APP_KEY fingerprint", set.path("env.meta.json").display()),
+                        format!(
+                            "{} records no APP_KEY fingerprint",
+                            set.path("env.meta.json").display()
+                        ),
                     )
                 }
             },
@@ -597,7 +625,7 @@ impl Verifier<'_> {
             .ends_with("/status");
         if is_status {
             if let Some(v) = self.version.clone() {
-                if !body.contains(&v) {
+                if !body_shows_version(&body, &v) {
                     let snippet: String = body.chars().take(200).collect();
                     return Check {
                         status: Status::Fail,
@@ -689,6 +717,28 @@ impl Verifier<'_> {
     }
 }
 
+/// Whether a response body names `version`: as a JSON string value anywhere (DreamFactory:
+/// `{"platform":{"version":"7.7.0",…}}`), or, for a body that is not JSON, as a word.
+pub fn body_shows_version(body: &str, version: &str) -> bool {
+    fn walk(v: &Value, want: &str) -> bool {
+        match v {
+            Value::String(s) => s == want,
+            Value::Array(a) => a.iter().any(|x| walk(x, want)),
+            Value::Object(m) => m.values().any(|x| walk(x, want)),
+            _ => false,
+        }
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => walk(&v, version),
+        Err(_) => body.match_indices(version).any(|(i, m)| {
+            let before = body[..i].chars().next_back();
+            let after = body[i + m.len()..].chars().next();
+            let part = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
+            !part(before) && !part(after)
+        }),
+    }
+}
+
 /// Compare a set's per-table row counts with the current ones.
 pub fn compare_counts(
     want: &BTreeMap<String, u64>,
@@ -767,7 +817,8 @@ pub fn set_row_counts(meta: &Value) -> Option<BTreeMap<String, u64>> {
 pub fn set_app_key_fingerprint(meta: &Value) -> Option<String> {
     let candidates = [
         meta.get("app_key_fingerprint"),
-        meta.get("app_key").and_then(|v| v.get("fingerprint").or(Some(v))),
+        meta.get("app_key")
+            .and_then(|v| v.get("fingerprint").or(Some(v))),
         meta.get("fingerprints").and_then(|v| v.get("APP_KEY")),
         meta.get("secrets").and_then(|v| v.get("APP_KEY")),
     ];
@@ -783,8 +834,12 @@ pub fn set_app_key_fingerprint(meta: &Value) -> Option<String> {
 /// stamp of its directory name (`20261125T203000Z`), else the oldest meta file's mtime.
 pub fn set_time(set: &BackupSet) -> Option<DateTime<FixedOffset>> {
     for f in ["manifest.json", "env.meta.json", "db.meta.json"] {
-        let Ok(text) = std::fs::read(set.path(f)) else { continue };
-        let Ok(v) = serde_json::from_slice::<Value>(&text) else { continue };
+        let Ok(text) = std::fs::read(set.path(f)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
         if let Some(t) = v
             .get("created_at")
             .and_then(Value::as_str)
@@ -831,7 +886,9 @@ pub fn app_key_shape(key: &str) -> std::result::Result<String, String> {
     }
     match key.len() {
         16 | 24 | 32 => Ok(format!("raw, {} bytes", key.len())),
-        n => Err(format!("{n} bytes and no base64: prefix (want 16, 24 or 32)")),
+        n => Err(format!(
+            "{n} bytes and no base64: prefix (want 16, 24 or 32)"
+        )),
     }
 }
 
@@ -892,8 +949,8 @@ pub fn parse_log_header(line: &str) -> Option<(DateTime<FixedOffset>, &str)> {
         .expect("valid regex")
     });
     let c = re.captures(line)?;
-    let naive = NaiveDateTime::parse_from_str(&format!("{} {}", &c[1], &c[2]), "%Y-%m-%d %H:%M:%S")
-        .ok()?;
+    let naive =
+        NaiveDateTime::parse_from_str(&format!("{} {}", &c[1], &c[2]), "%Y-%m-%d %H:%M:%S").ok()?;
     let t = match c.get(4).map(|m| m.as_str()) {
         None | Some("Z") => Utc.from_utc_datetime(&naive).fixed_offset(),
         Some(off) => {
@@ -1053,7 +1110,9 @@ mod stand_in {
     }
 
     /// Pending migrations from `migrate:status` output (Laravel 8 table or 9+ list).
-    pub fn parse_migrate_status(out: &crate::exec::Output) -> std::result::Result<Vec<String>, String> {
+    pub fn parse_migrate_status(
+        out: &crate::exec::Output,
+    ) -> std::result::Result<Vec<String>, String> {
         let text = out.combined();
         if text.contains("Migration table not found") {
             return Err("the migrations table does not exist (never migrated)".into());
@@ -1104,11 +1163,12 @@ mod stand_in {
             .map_err(|e| Error::unavailable(format!("connecting to {addr}: {e}")))?;
         let _ = s.set_read_timeout(Some(timeout));
         let _ = s.set_write_timeout(Some(timeout));
-        write!(
-            s,
+        // One write: some servers (php -S) reject a request head that arrives in pieces.
+        let req = format!(
             "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: dfkit\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        )
-        .map_err(|e| Error::unavailable(format!("sending request: {e}")))?;
+        );
+        s.write_all(req.as_bytes())
+            .map_err(|e| Error::unavailable(format!("sending request: {e}")))?;
         let mut buf = Vec::new();
         s.take(1 << 20)
             .read_to_end(&mut buf)
@@ -1135,7 +1195,8 @@ mod tests {
 
     #[test]
     fn log_headers() {
-        let (ts, lvl) = parse_log_header("[2026-11-25 20:30:00] production.ERROR: boom {\"x\":1}").unwrap();
+        let (ts, lvl) =
+            parse_log_header("[2026-11-25 20:30:00] production.ERROR: boom {\"x\":1}").unwrap();
         assert_eq!(ts, t("2026-11-25T20:30:00Z"));
         assert_eq!(lvl, "ERROR");
         let (ts, lvl) =
@@ -1160,10 +1221,19 @@ mod tests {
 [2026-11-25 20:33:00] production.ALERT: alert
 ";
         let mut hits = Vec::new();
-        scan_log(log.as_bytes(), "storage/logs/dreamfactory.log", t("2026-11-25T20:30:00Z"), &mut hits).unwrap();
+        scan_log(
+            log.as_bytes(),
+            "storage/logs/dreamfactory.log",
+            t("2026-11-25T20:30:00Z"),
+            &mut hits,
+        )
+        .unwrap();
         let got: Vec<(usize, &str)> = hits.iter().map(|h| (h.line, h.level.as_str())).collect();
         assert_eq!(got, vec![(4, "ERROR"), (7, "EMERGENCY"), (8, "ALERT")]);
-        assert_eq!(hits[0].text, "[2026-11-25 20:30:00] production.ERROR: at the boundary");
+        assert_eq!(
+            hits[0].text,
+            "[2026-11-25 20:30:00] production.ERROR: at the boundary"
+        );
     }
 
     #[test]
@@ -1172,7 +1242,9 @@ mod tests {
         let k = format!("base64:{}", "A".repeat(43) + "=");
         assert_eq!(app_key_shape(&k).unwrap(), "base64, 32 bytes");
         assert_eq!(app_key_shape("0123456789abcdef").unwrap(), "raw, 16 bytes");
-        assert!(app_key_shape("base64:AAAA").unwrap_err().contains("3 bytes"));
+        assert!(app_key_shape("base64:AAAA")
+            .unwrap_err()
+            .contains("3 bytes"));
         assert!(app_key_shape("base64:!!!").is_err());
         assert!(app_key_shape("short").is_err());
         assert!(app_key_shape("").is_err());
@@ -1190,6 +1262,20 @@ mod tests {
         assert!(!select(&[], &["http".into()]).unwrap().contains(&"http"));
         let e = select(&["nope".into()], &[]).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
+    }
+
+    #[test]
+    fn version_in_body() {
+        assert!(body_shows_version(
+            r#"{"platform":{"version":"7.0.0"}}"#,
+            "7.0.0"
+        ));
+        assert!(!body_shows_version(
+            r#"{"platform":{"version":"17.0.0"}}"#,
+            "7.0.0"
+        ));
+        assert!(body_shows_version("<h1>DreamFactory 7.0.0</h1>", "7.0.0"));
+        assert!(!body_shows_version("<h1>DreamFactory 7.0.01</h1>", "7.0.0"));
     }
 
     #[test]
