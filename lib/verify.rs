@@ -111,7 +111,7 @@ impl Check {
         let mut m = Map::new();
         m.insert("name".into(), json!(self.name));
         m.insert("status".into(), json!(self.status.as_str()));
-        m.insert("detail".into(), json!(self.detail));
+        m.insert("detail".into(), json!(one_line(&self.detail)));
         if let Some(h) = &self.hint {
             m.insert("hint".into(), json!(h));
         }
@@ -205,6 +205,9 @@ fn plan_line(name: &str, install: &Install, opts: &Options) -> String {
 /// Run the selected checks and report. Exit 0 only when none failed.
 pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
     let selected = select(&opts.only, &opts.skip)?;
+    if let Some(url) = &opts.url {
+        stand_in::check_url(url)?;
+    }
     let set = match &opts.against {
         Some(dir) => Some(BackupSet::open(dir)?),
         None => None,
@@ -254,7 +257,7 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
             "{}: {} — {}",
             check.name,
             check.status.as_str(),
-            check.detail
+            one_line(&check.detail)
         ));
         let check = check.with("duration_ms", json!(t0.elapsed().as_millis() as u64));
         v.done.push(check);
@@ -300,7 +303,7 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
         passed + failed,
         failing
             .iter()
-            .map(|c| format!("{} ({})", c.name, c.detail))
+            .map(|c| format!("{} ({})", c.name, one_line(&c.detail)))
             .collect::<Vec<_>>()
             .join("; ")
     );
@@ -313,6 +316,12 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
         err = err.with_hint(hints.join("; "));
     }
     Err(err)
+}
+
+/// A detail on one line: a program's multi-line message (artisan boxes its errors and
+/// wraps them) collapsed to single spaces.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn names_with(checks: &[Check], s: Status) -> String {
@@ -439,6 +448,8 @@ impl Verifier<'_> {
             .arg("artisan")
             .args(args)
             .current_dir(&self.install.root)
+            // Symfony console wraps its error boxes at the terminal width: keep lines whole.
+            .env("COLUMNS", "1000")
             .timeout(self.opts.timeout);
         if crate::users::is_root() {
             if let Ok((uid, gid)) = crate::users::owner_of(&self.install.path("storage")) {
@@ -1136,6 +1147,17 @@ mod stand_in {
             }
         }
         Ok(pending)
+    }
+
+    /// A URL the probe can GET (else a usage error, before any check runs).
+    pub fn check_url(url: &str) -> Result<()> {
+        match url.strip_prefix("http://") {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+            _ => Err(
+                Error::usage(format!("bad URL {url:?}: give http://host[:port]/path"))
+                    .with_hint("probe the plain-HTTP listener, e.g. http://127.0.0.1/status"),
+            ),
+        }
     }
 
     /// GET a plain-http URL: (status code, body).

@@ -663,10 +663,56 @@ fn selection_dry_run_and_usage_errors() {
 
     let r = run("df-verify", ["--since", "yesterday"]);
     r.assert_code(64);
+    let mut args = root_arg(&sb);
+    args.extend(["--url".into(), "https://example.invalid/status".into()]);
+    run("df-verify", &args).assert_code(64);
 
     let mut args = root_arg(&sb);
     args.extend(["--against".into(), "/nonexistent/set".into()]);
     run("df-verify", &args).assert_code(66);
 
     run("df-verify", ["--root", "/nonexistent/df"]).assert_code(66);
+}
+
+#[test]
+fn artisan_runs_as_the_storage_owner() {
+    // storage/ owned by www-data, as the installer leaves it; root runs df-verify.
+    let tmp = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sandbox.sh");
+    let out = Command::new(&script)
+        .arg(tmp.path())
+        .args(["--driver", "sqlite", "--owner", "www-data:www-data"])
+        .env("SANDBOX_QUIET", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = tmp.path().join("dreamfactory");
+    // A missing database makes `migrate:status` fail, and Laravel log the exception.
+    let db = root.join("storage/databases/database.sqlite");
+    std::fs::rename(&db, tmp.path().join("db.bak")).unwrap();
+    let log = root.join("storage/logs/dreamfactory.log");
+    assert!(!log.exists());
+    let r = run(
+        "df-verify",
+        ["--root", root.to_str().unwrap(), "--only", "migrations"],
+    );
+    r.assert_code(1);
+    let d = check(&r, "migrations")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(d.contains("does not exist"), "{d}");
+    assert!(!d.contains('\n'));
+    // The log Laravel wrote belongs to www-data, not root: the site keeps working.
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(&log).expect("Laravel logged the failure");
+    let www = nix::unistd::User::from_name("www-data").unwrap().unwrap();
+    assert_eq!(md.uid(), www.uid.as_raw());
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("local.ERROR: Database"));
 }
