@@ -109,9 +109,8 @@ impl Settings {
             .unwrap_or_else(|| root.join(".env"));
         let env = EnvFile::load(&path).map_err(|e| {
             if e.kind == ErrorKind::MissingInput {
-                Error::missing(format!("no .env at {}", path.display())).with_hint(
-                    "pass --root DIR (the DreamFactory install) or --env FILE",
-                )
+                Error::missing(format!("no .env at {}", path.display()))
+                    .with_hint("pass --root DIR (the DreamFactory install) or --env FILE")
             } else {
                 e
             }
@@ -147,9 +146,11 @@ impl Settings {
             None => driver.default_port().unwrap_or(0),
         };
         let database = match driver {
-            Driver::Sqlite => sqlite_path(root, env.get("DB_DATABASE"), env.get("DF_SQLITE_STORAGE"))
-                .to_string_lossy()
-                .into_owned(),
+            Driver::Sqlite => {
+                sqlite_path(root, env.get("DB_DATABASE"), env.get("DF_SQLITE_STORAGE"))
+                    .to_string_lossy()
+                    .into_owned()
+            }
             _ => non_empty(env.get("DB_DATABASE")).ok_or_else(|| {
                 Error::config(format!("DB_DATABASE is not set (DB_CONNECTION={driver})"))
             })?,
@@ -249,7 +250,10 @@ pub fn find_program(driver: Driver, role: Role) -> Result<PathBuf> {
         }
     }
     if driver == Driver::Sqlsrv {
-        for d in ["/opt/mssql-tools18/bin/sqlcmd", "/opt/mssql-tools/bin/sqlcmd"] {
+        for d in [
+            "/opt/mssql-tools18/bin/sqlcmd",
+            "/opt/mssql-tools/bin/sqlcmd",
+        ] {
             if Path::new(d).is_file() {
                 return Ok(PathBuf::from(d));
             }
@@ -308,11 +312,16 @@ impl Session {
                 let dir = tempfile::Builder::new()
                     .prefix("dfkit-db-")
                     .tempdir()
-                    .map_err(|e| Error::io("creating a temp dir for", Path::new("credentials"), e))?;
+                    .map_err(|e| {
+                        Error::io("creating a temp dir for", Path::new("credentials"), e)
+                    })?;
                 let (name, text) = if settings.driver == Driver::Mysql {
                     (
                         "client.cnf",
-                        format!("[client]\npassword={}\n", mysql_option_value(&settings.password)),
+                        format!(
+                            "[client]\npassword={}\n",
+                            mysql_option_value(&settings.password)
+                        ),
                     )
                 } else {
                     if settings.password.contains('\n') {
@@ -428,8 +437,17 @@ impl Session {
             Driver::Sqlite => c
                 .args(["-batch", "-bail", "-noheader", "-separator", "\t"])
                 .arg(&self.settings.database),
-            Driver::Sqlsrv => c
-                .args(["-d", &self.settings.database, "-b", "-C", "-h", "-1", "-W", "-s", "\t"]),
+            Driver::Sqlsrv => c.args([
+                "-d",
+                &self.settings.database,
+                "-b",
+                "-C",
+                "-h",
+                "-1",
+                "-W",
+                "-s",
+                "\t",
+            ]),
         })
     }
 
@@ -460,8 +478,10 @@ impl Session {
             Ok(())
         } else {
             // sqlite3 would silently create it.
-            Err(Error::missing(format!("no SQLite database at {}", p.display()))
-                .with_hint("check DB_DATABASE / DF_SQLITE_STORAGE in .env"))
+            Err(
+                Error::missing(format!("no SQLite database at {}", p.display()))
+                    .with_hint("check DB_DATABASE / DF_SQLITE_STORAGE in .env"),
+            )
         }
     }
 
@@ -472,7 +492,9 @@ impl Session {
             Driver::Mysql => "SELECT VERSION();",
             Driver::Pgsql => "SHOW server_version;",
             Driver::Sqlite => "SELECT sqlite_version();",
-            Driver::Sqlsrv => "SET NOCOUNT ON; SELECT CAST(SERVERPROPERTY('ProductVersion') AS varchar(64));",
+            Driver::Sqlsrv => {
+                "SET NOCOUNT ON; SELECT CAST(SERVERPROPERTY('ProductVersion') AS varchar(64));"
+            }
         };
         let rows = self.query(sql)?;
         Ok(rows
@@ -488,14 +510,20 @@ impl Session {
     /// `schema.table` outside public), sorted.
     pub fn tables(&self) -> Result<Vec<String>> {
         let sql = match self.settings.driver {
-            Driver::Mysql => "SELECT table_name FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1;",
-            Driver::Pgsql => "SELECT CASE WHEN schemaname = 'public' THEN tablename \
+            Driver::Mysql => {
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1;"
+            }
+            Driver::Pgsql => {
+                "SELECT CASE WHEN schemaname = 'public' THEN tablename \
                  ELSE schemaname || '.' || tablename END FROM pg_tables \
                  WHERE schemaname NOT IN ('pg_catalog', 'information_schema') \
-                 AND schemaname NOT LIKE 'pg\\_%' ORDER BY 1;",
-            Driver::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1;",
+                 AND schemaname NOT LIKE 'pg\\_%' ORDER BY 1;"
+            }
+            Driver::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1;"
+            }
             Driver::Sqlsrv => "SET NOCOUNT ON; SELECT name FROM sys.tables ORDER BY 1;",
         };
         let mut t: Vec<String> = self
@@ -537,7 +565,10 @@ impl Session {
             for row in self.query(&sql)? {
                 if row.len() >= 2 {
                     let n = row[1].trim().parse().map_err(|_| {
-                        Error::internal(format!("row count of {} is not a number: {}", row[0], row[1]))
+                        Error::internal(format!(
+                            "row count of {} is not a number: {}",
+                            row[0], row[1]
+                        ))
                     })?;
                     counts.insert(row[0].clone(), n);
                 }
@@ -585,14 +616,13 @@ pub fn classify(s: &Settings, out: &Output) -> Error {
         "authentication failed",
     ]) || (low.contains("role \"") && low.contains("does not exist"))
     {
-        return Error::config(format!("the database refused the credentials of {who}: {tail}"))
-            .with_hint("check DB_USERNAME and DB_PASSWORD in .env (and the user's allowed hosts)");
+        return Error::config(format!(
+            "the database refused the credentials of {who}: {tail}"
+        ))
+        .with_hint("check DB_USERNAME and DB_PASSWORD in .env (and the user's allowed hosts)");
     }
-    if has(&[
-        "unknown database",
-        "does not exist",
-        "cannot open database",
-    ]) && !has(&["relation", "table"])
+    if has(&["unknown database", "does not exist", "cannot open database"])
+        && !has(&["relation", "table"])
     {
         return Error::config(format!("database not found: {who}: {tail}"))
             .with_hint("check DB_DATABASE in .env, or create the database");
@@ -612,10 +642,14 @@ pub fn classify(s: &Settings, out: &Output) -> Error {
         "is the server running",
     ]) || out.timed_out
     {
-        return Error::unavailable(format!("cannot reach the database {who}: {tail}"))
-            .with_hint("is the database server running and reachable from here? check DB_HOST/DB_PORT");
+        return Error::unavailable(format!("cannot reach the database {who}: {tail}")).with_hint(
+            "is the database server running and reachable from here? check DB_HOST/DB_PORT",
+        );
     }
-    Error::step(format!("database command failed on {who} ({}): {tail}", out.status_text()))
+    Error::step(format!(
+        "database command failed on {who} ({}): {tail}",
+        out.status_text()
+    ))
 }
 
 /// 0600 creation on OpenOptions (tiny helper so call sites read plainly).

@@ -209,6 +209,148 @@ pub fn trailer_ok(driver: Driver, tail: &[u8]) -> bool {
     }
 }
 
+/// Longest line held in memory while deciding whether it needs rewriting.
+const LINE_CAP: usize = 1 << 20;
+
+/// A streaming, line-based rewrite of dump text in bounded memory.
+///
+/// * `portable`: drops MariaDB's sandbox-mode first line (MySQL clients reject it).
+/// * mysql: removes `DEFINER=`user`@`host`` from trigger/view/routine/event headers, so
+///   the dump restores as any user (a non-SUPER user cannot create objects for another
+///   definer; the new server's user rarely has the old one's name). Objects then take
+///   the restoring user as definer. Only lines starting `/*!` or `CREATE` are looked at,
+///   never row data.
+pub struct DumpFilter {
+    strip_sandbox: bool,
+    strip_definers: bool,
+    first_line: bool,
+    passthrough: bool,
+    line: Vec<u8>,
+    pub sandbox_line: bool,
+    pub definers_removed: u64,
+    pub bytes_out: u64,
+}
+
+fn definer_re() -> &'static regex::bytes::Regex {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::bytes::Regex::new(r" ?DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`").expect("valid regex")
+    })
+}
+
+fn prefix_compatible(line: &[u8], pat: &[u8]) -> bool {
+    if line.len() >= pat.len() {
+        line.starts_with(pat)
+    } else {
+        pat.starts_with(line)
+    }
+}
+
+impl DumpFilter {
+    pub fn new(portable: bool, mysql: bool) -> DumpFilter {
+        DumpFilter {
+            strip_sandbox: portable,
+            strip_definers: mysql,
+            first_line: true,
+            passthrough: false,
+            line: Vec::new(),
+            sandbox_line: false,
+            definers_removed: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// Whether a (partial) line may need rewriting, so must be held until it ends.
+    fn candidate(&self, partial: &[u8]) -> bool {
+        self.first_line
+            || (self.strip_definers
+                && (prefix_compatible(partial, b"/*!") || prefix_compatible(partial, b"CREATE")))
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>, b: &[u8]) {
+        self.bytes_out += b.len() as u64;
+        out.extend_from_slice(b);
+    }
+
+    fn emit_line(&mut self, l: &[u8], out: &mut Vec<u8>) {
+        let first = std::mem::replace(&mut self.first_line, false);
+        if first && l.starts_with(MARIADB_SANDBOX_LINE) {
+            self.sandbox_line = true;
+            if self.strip_sandbox {
+                return;
+            }
+        }
+        if self.strip_definers
+            && (l.starts_with(b"/*!") || l.starts_with(b"CREATE"))
+            && l.windows(8).any(|w| w == b"DEFINER=")
+        {
+            let re = definer_re();
+            let n = re.find_iter(l).count() as u64;
+            if n > 0 {
+                self.definers_removed += n;
+                let rewritten = re.replace_all(l, &b""[..]).into_owned();
+                self.emit(out, &rewritten);
+                return;
+            }
+        }
+        self.emit(out, l);
+    }
+
+    /// Filter the next chunk of the stream into `out`.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        while !input.is_empty() {
+            let nl = input.iter().position(|&b| b == b'\n');
+            if self.passthrough {
+                match nl {
+                    Some(p) => {
+                        self.emit(out, &input[..=p]);
+                        input = &input[p + 1..];
+                        self.passthrough = false;
+                    }
+                    None => {
+                        self.emit(out, input);
+                        return;
+                    }
+                }
+                continue;
+            }
+            match nl {
+                Some(p) => {
+                    if self.line.is_empty() {
+                        self.emit_line(&input[..=p], out);
+                    } else {
+                        let mut l = std::mem::take(&mut self.line);
+                        l.extend_from_slice(&input[..=p]);
+                        self.emit_line(&l, out);
+                        l.clear();
+                        self.line = l;
+                    }
+                    input = &input[p + 1..];
+                }
+                None => {
+                    self.line.extend_from_slice(input);
+                    if !self.candidate(&self.line) || self.line.len() > LINE_CAP {
+                        // Too long or uninteresting: pass it through unchanged.
+                        let l = std::mem::take(&mut self.line);
+                        self.first_line = false;
+                        self.emit(out, &l);
+                        self.passthrough = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The end of the stream: flush a last line without newline.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.line.is_empty() {
+            let l = std::mem::take(&mut self.line);
+            self.emit_line(&l, out);
+        }
+    }
+}
+
 /// Remove temp files a killed earlier run left in the set (their pid is gone).
 fn clean_stale_temps(set: &BackupSet) {
     let Ok(rd) = std::fs::read_dir(&set.dir) else {
@@ -288,9 +430,7 @@ fn grow_pipe(fd: std::os::fd::RawFd) {
     }
 }
 
-fn read_stderr_thread(
-    r: Option<std::process::ChildStderr>,
-) -> std::thread::JoinHandle<Vec<u8>> {
+fn read_stderr_thread(r: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         // Keep the last 64 KiB: enough for any error, bounded for chatty programs.
         let mut tail = Tail::new(64 << 10);
@@ -320,11 +460,10 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         return dump_sqlsrv(ctx, o, &session);
     }
     if settings.driver == Driver::Sqlite && !Path::new(&settings.database).is_file() {
-        return Err(Error::missing(format!(
-            "no SQLite database at {}",
-            settings.database
-        ))
-        .with_hint("check DB_DATABASE / DF_SQLITE_STORAGE in .env"));
+        return Err(
+            Error::missing(format!("no SQLite database at {}", settings.database))
+                .with_hint("check DB_DATABASE / DF_SQLITE_STORAGE in .env"),
+        );
     }
     let (cmd, stdin_script) = dump_command(&session)?;
     let argv = recorded_argv(&cmd, &session);
@@ -357,7 +496,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     let set = BackupSet::create(o.into.as_deref())?;
     clean_stale_temps(&set);
     let dest = set.path(artifact);
-    ctx.log(format!("dumping {} into {}", settings.describe(), dest.display()));
+    ctx.log(format!(
+        "dumping {} into {}",
+        settings.describe(),
+        dest.display()
+    ));
 
     let mut cmd = cmd;
     let script_file;
@@ -385,9 +528,8 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         .map_err(|e| Error::io("starting compression of", &dest, e))?;
     let mut tail = Tail::new(8192);
     let mut raw_bytes: u64 = 0;
-    let mut head: Vec<u8> = Vec::new();
-    let mut head_done = false;
-    let mut sandbox_line = false;
+    let mut filter = DumpFilter::new(o.portable, settings.driver == Driver::Mysql);
+    let mut filtered: Vec<u8> = Vec::with_capacity(512 << 10);
     let mut buf = vec![0u8; 256 << 10];
     let progress = ctx.progress_enabled();
     let mut next_progress = 64u64 << 20;
@@ -402,28 +544,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
                 break;
             }
         };
-        let mut chunk = &buf[..n];
         raw_bytes += n as u64;
-        tail.push(chunk);
-        // The first line decides about MariaDB's sandbox line: hold bytes until it ends.
-        let held;
-        if !head_done {
-            head.extend_from_slice(chunk);
-            let nl = head.iter().position(|&b| b == b'\n');
-            if nl.is_none() && head.len() < 4096 {
-                continue;
-            }
-            head_done = true;
-            let first = &head[..nl.unwrap_or(head.len())];
-            sandbox_line = first.starts_with(MARIADB_SANDBOX_LINE);
-            held = if sandbox_line && o.portable {
-                head[nl.map_or(head.len(), |i| i + 1)..].to_vec()
-            } else {
-                std::mem::take(&mut head)
-            };
-            chunk = &held;
-        }
-        if let Err(e) = sink.write_all(chunk) {
+        filtered.clear();
+        filter.feed(&buf[..n], &mut filtered);
+        tail.push(&filtered);
+        if let Err(e) = sink.write_all(&filtered) {
             io_err = Some(Error::io("writing", &dest, e));
             break;
         }
@@ -432,18 +557,16 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             next_progress += 64 << 20;
         }
     }
-    if !head_done && !head.is_empty() && io_err.is_none() {
-        // The whole dump was one short line.
-        sandbox_line = head.starts_with(MARIADB_SANDBOX_LINE);
-        let held = if sandbox_line && o.portable {
-            Vec::new()
-        } else {
-            std::mem::take(&mut head)
-        };
-        if let Err(e) = sink.write_all(&held) {
+    if io_err.is_none() {
+        filtered.clear();
+        filter.finish(&mut filtered);
+        tail.push(&filtered);
+        if let Err(e) = sink.write_all(&filtered) {
             io_err = Some(Error::io("writing", &dest, e));
         }
     }
+    let sandbox_line = filter.sandbox_line;
+    let written_bytes = filter.bytes_out;
     if io_err.is_some() {
         let _ = child.kill();
     }
@@ -523,10 +646,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         "dump_argv": argv,
         "sha256": sha256,
         "bytes": bytes,
-        "uncompressed_bytes": raw_bytes,
+        "uncompressed_bytes": written_bytes,
         "compression": o.compress.as_str(),
         "portable": o.portable,
         "sandbox_line": if !sandbox_line { "absent" } else if o.portable { "stripped" } else { "present" },
+        "definers_removed": filter.definers_removed,
         "trailer_verified": true,
         "tables": row_counts.len(),
         "row_counts": row_counts,
@@ -568,7 +692,10 @@ fn db_label(s: &Settings) -> String {
 fn host_label(s: &Settings) -> Value {
     match s.driver {
         Driver::Sqlite => Value::Null,
-        _ => json!(s.socket.clone().unwrap_or_else(|| format!("{}:{}", s.host, s.port))),
+        _ => json!(s
+            .socket
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", s.host, s.port))),
     }
 }
 
@@ -587,10 +714,9 @@ fn tsql_ident(s: &str) -> String {
 /// (or shares the set's filesystem) and may write into the set.
 fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Result<Outcome> {
     let s = &session.settings;
-    let set_dir = o
-        .into
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp()));
+    let set_dir = o.into.clone().unwrap_or_else(|| {
+        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
+    });
     let set_dir = if set_dir.is_absolute() {
         set_dir
     } else {
@@ -599,7 +725,10 @@ fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Result<Outcome>
             .join(set_dir)
     };
     let dest = set_dir.join(SQLSRV_ARTIFACT);
-    let tmp = set_dir.join(format!(".{SQLSRV_ARTIFACT}.dfkit-tmp.{}.0", std::process::id()));
+    let tmp = set_dir.join(format!(
+        ".{SQLSRV_ARTIFACT}.dfkit-tmp.{}.0",
+        std::process::id()
+    ));
     let query = format!(
         "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY, INIT, CHECKSUM",
         tsql_ident(&s.database),
@@ -629,7 +758,11 @@ fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Result<Outcome>
         let e = db::classify(s, &out);
         return Err(Error::new(
             e.kind,
-            format!("sqlcmd BACKUP DATABASE failed ({}): {}", out.status_text(), out.tail(5)),
+            format!(
+                "sqlcmd BACKUP DATABASE failed ({}): {}",
+                out.status_text(),
+                out.tail(5)
+            ),
         )
         .with_hint(e.hint.unwrap_or_default()));
     }
@@ -723,7 +856,12 @@ fn open_stored(from: &Path) -> Result<Stored> {
     let compression = meta["compression"]
         .as_str()
         .and_then(Compression::parse)
-        .ok_or_else(|| Error::bad_data(format!("{} names no known compression", meta_path.display())))?;
+        .ok_or_else(|| {
+            Error::bad_data(format!(
+                "{} names no known compression",
+                meta_path.display()
+            ))
+        })?;
     Ok(Stored {
         path,
         artifact,
@@ -795,7 +933,11 @@ pub fn verify(_ctx: &Ctx, from: &Path) -> Result<Outcome> {
     }
     Ok(Outcome::new(
         false,
-        format!("{} is intact ({} bytes)", st.path.display(), st.meta["bytes"]),
+        format!(
+            "{} is intact ({} bytes)",
+            st.path.display(),
+            st.meta["bytes"]
+        ),
         json!({
             "path": st.path,
             "artifact": st.artifact,
@@ -940,10 +1082,7 @@ fn read_stderr_like(r: Option<std::process::ChildStdout>) -> std::thread::JoinHa
 }
 
 /// Tables whose row count differs from the meta's: (table, expected, found).
-fn compare_counts(
-    want: &Value,
-    got: &BTreeMap<String, u64>,
-) -> (Vec<Value>, usize) {
+fn compare_counts(want: &Value, got: &BTreeMap<String, u64>) -> (Vec<Value>, usize) {
     let mut mismatches = Vec::new();
     let mut checked = 0;
     if let Some(w) = want.as_object() {
@@ -992,21 +1131,35 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
                 existing.len()
             ),
         )
-        .with_hint("pass --replace to drop its tables first, or --database NAME for an empty one"));
+        .with_hint(
+            "pass --replace to drop its tables first, or --database NAME for an empty one",
+        ));
     }
     let client = session.command(Role::Client)?;
     let client = match st.driver {
         Driver::Mysql => client.arg("--batch").arg(session.database_arg()),
         // One transaction: a failed import (or the drop before it) leaves the target as it was.
         _ => client
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-f",
+                "-",
+            ])
             .arg(session.database_arg()),
     };
     let argv = recorded_argv(&client, &session);
     if ctx.dry_run() {
         return Ok(Outcome::new(
             true,
-            format!("would restore {} into {}", st.path.display(), settings.describe()),
+            format!(
+                "would restore {} into {}",
+                st.path.display(),
+                settings.describe()
+            ),
             json!({"plan": {"commands": [argv.join(" ")], "replace": o.replace,
                    "drop_tables": existing}}),
         ));
@@ -1018,18 +1171,30 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
                 // Same transaction as the import (psql -1).
                 Driver::Pgsql => prefix = sql.into_bytes(),
                 _ => {
-                    ctx.log(format!("dropping {} tables in {}", existing.len(), settings.describe()));
+                    ctx.log(format!(
+                        "dropping {} tables in {}",
+                        existing.len(),
+                        settings.describe()
+                    ));
                     session.query(&sql)?;
                 }
             }
         }
     }
-    ctx.log(format!("restoring {} into {}", st.path.display(), settings.describe()));
+    ctx.log(format!(
+        "restoring {} into {}",
+        st.path.display(),
+        settings.describe()
+    ));
     let out = stream_into(&client, &prefix, &st)?;
     if !out.success() {
         let e = db::classify(&settings, &out);
         return Err(Error::new(
-            if e.kind == ErrorKind::StepFailed { ErrorKind::StepFailed } else { e.kind },
+            if e.kind == ErrorKind::StepFailed {
+                ErrorKind::StepFailed
+            } else {
+                e.kind
+            },
             format!(
                 "importing into {} failed ({}): {}",
                 settings.describe(),
@@ -1099,7 +1264,10 @@ fn restore_sqlite(
         if existing > 0 && !o.replace {
             return Err(Error::new(
                 ErrorKind::CannotCreate,
-                format!("{} is not empty ({existing} tables); not restoring over it", target.display()),
+                format!(
+                    "{} is not empty ({existing} tables); not restoring over it",
+                    target.display()
+                ),
             )
             .with_hint("pass --replace to replace it, or --database FILE for another file"));
         }
@@ -1116,7 +1284,11 @@ fn restore_sqlite(
     if ctx.dry_run() {
         return Ok(Outcome::new(
             true,
-            format!("would restore {} into {}", st.path.display(), target.display()),
+            format!(
+                "would restore {} into {}",
+                st.path.display(),
+                target.display()
+            ),
             json!({"plan": {"commands": [client.display()], "target": target, "replace": o.replace}}),
         ));
     }
@@ -1207,7 +1379,11 @@ fn restore_sqlsrv(ctx: &Ctx, o: &RestoreOptions, s: &Settings, st: &Stored) -> R
         let e = db::classify(s, &out);
         return Err(Error::new(
             e.kind,
-            format!("sqlcmd RESTORE DATABASE failed ({}): {}", out.status_text(), out.tail(5)),
+            format!(
+                "sqlcmd RESTORE DATABASE failed ({}): {}",
+                out.status_text(),
+                out.tail(5)
+            ),
         ));
     }
     ctx.warn("sqlsrv: row counts are not compared for SQL Server backups");
@@ -1224,16 +1400,73 @@ mod tests {
 
     #[test]
     fn trailers() {
-        assert!(trailer_ok(Driver::Mysql, b"x\n-- Dump completed on 2026-01-01 10:00:00\n"));
-        assert!(!trailer_ok(Driver::Mysql, b"-- Dump completed\nINSERT INTO x;\n"));
+        assert!(trailer_ok(
+            Driver::Mysql,
+            b"x\n-- Dump completed on 2026-01-01 10:00:00\n"
+        ));
+        assert!(!trailer_ok(
+            Driver::Mysql,
+            b"-- Dump completed\nINSERT INTO x;\n"
+        ));
         assert!(trailer_ok(
             Driver::Pgsql,
             b"--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc123\n\n"
         ));
-        assert!(trailer_ok(Driver::Pgsql, b"-- PostgreSQL database dump complete\n--\n\n"));
-        assert!(!trailer_ok(Driver::Pgsql, b"-- PostgreSQL database dump complete\nCREATE TABLE x();\n"));
-        assert!(trailer_ok(Driver::Sqlite, b"INSERT INTO t VALUES(1);\nCOMMIT;\n"));
-        assert!(!trailer_ok(Driver::Sqlite, b"COMMIT;\nROLLBACK; -- due to errors\n"));
+        assert!(trailer_ok(
+            Driver::Pgsql,
+            b"-- PostgreSQL database dump complete\n--\n\n"
+        ));
+        assert!(!trailer_ok(
+            Driver::Pgsql,
+            b"-- PostgreSQL database dump complete\nCREATE TABLE x();\n"
+        ));
+        assert!(trailer_ok(
+            Driver::Sqlite,
+            b"INSERT INTO t VALUES(1);\nCOMMIT;\n"
+        ));
+        assert!(!trailer_ok(
+            Driver::Sqlite,
+            b"COMMIT;\nROLLBACK; -- due to errors\n"
+        ));
+    }
+
+    #[test]
+    fn filter_strips_sandbox_and_definers_only_where_asked() {
+        let input: &[u8] = b"/*M!999999\\- enable the sandbox mode */\n-- MariaDB dump\n\
+/*!50003 CREATE*/ /*!50017 DEFINER=`u_a`@`%`*/ /*!50003 TRIGGER t AFTER INSERT ON x FOR EACH ROW SET @a=1 */;;\n\
+INSERT INTO x VALUES ('DEFINER=`a`@`b`');\n\
+CREATE DEFINER=`root`@`localhost` PROCEDURE p() BEGIN END ;;\n-- Dump completed";
+        for chunk in [1usize, 3, 7, 64, 4096] {
+            let mut f = DumpFilter::new(true, true);
+            let mut out = Vec::new();
+            for c in input.chunks(chunk) {
+                f.feed(c, &mut out);
+            }
+            f.finish(&mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with("-- MariaDB dump\n"), "{chunk}: {text}");
+            assert!(
+                text.contains("/*!50003 CREATE*/ /*!50017*/ /*!50003 TRIGGER"),
+                "{text}"
+            );
+            assert!(
+                text.contains("VALUES ('DEFINER=`a`@`b`')"),
+                "row data untouched"
+            );
+            assert!(text.contains("CREATE PROCEDURE p()"), "{text}");
+            assert!(text.ends_with("-- Dump completed"));
+            assert_eq!(f.definers_removed, 2);
+            assert!(f.sandbox_line);
+            assert_eq!(f.bytes_out, text.len() as u64);
+        }
+        let mut f = DumpFilter::new(false, false);
+        let mut out = Vec::new();
+        f.feed(input, &mut out);
+        f.finish(&mut out);
+        assert_eq!(
+            out, input,
+            "pgsql/sqlite without --portable: byte-identical"
+        );
     }
 
     #[test]
@@ -1263,7 +1496,10 @@ mod tests {
             assert_eq!(std::fs::metadata(&p).unwrap().len(), n);
             assert_eq!(crate::secret::sha256_file(&p).unwrap().0, sha);
             let mut back = String::new();
-            open_decoder(&p, c).unwrap().read_to_string(&mut back).unwrap();
+            open_decoder(&p, c)
+                .unwrap()
+                .read_to_string(&mut back)
+                .unwrap();
             assert_eq!(back, "hello dump\n");
         }
     }

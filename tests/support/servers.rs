@@ -169,6 +169,8 @@ fn start_mariadb() -> Server {
         .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
         .arg(format!("--log-error={}", log.display()))
         .arg("--innodb-buffer-pool-size=64M")
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_unicode_ci")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -277,7 +279,10 @@ pub fn pg_bindir() -> PathBuf {
         })
         .collect();
     versions.sort();
-    versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin").1
+    versions
+        .pop()
+        .expect("an initdb under /usr/lib/postgresql/*/bin")
+        .1
 }
 
 fn which(a: &str, b: &str) -> PathBuf {
@@ -301,8 +306,12 @@ impl Server {
     fn mariadb_root(&self, database: &str) -> Command {
         let mut c = Command::new(which("mariadb", "mysql"));
         c.arg("--no-defaults")
-            .arg(format!("--socket={}", self.dir.join("mysqld.sock").display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.join("mysqld.sock").display()
+            ))
             .args(["-uroot", "--batch", "--skip-column-names"])
+            .arg("--default-character-set=utf8mb4")
             .arg(database);
         c
     }
@@ -332,7 +341,7 @@ impl Server {
                 self.sql(
                     "mysql",
                     &format!(
-                        "CREATE DATABASE `{database}`;\n\
+                        "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n\
                          CREATE USER '{username}'@'%' IDENTIFIED BY {pw};\n\
                          CREATE USER '{username}'@'localhost' IDENTIFIED BY {pw};\n\
                          GRANT ALL ON `{database}`.* TO '{username}'@'%';\n\
@@ -385,6 +394,7 @@ impl DbSpec {
                     .args(["-h", &self.host, "-P", &self.port.to_string()])
                     .args(["-u", &self.username])
                     .args(["--batch", "--skip-column-names"])
+                    .arg("--default-character-set=utf8mb4")
                     .arg(&self.database)
                     .env("MYSQL_PWD", &self.password);
                 c
