@@ -31,8 +31,9 @@ impl Url {
     /// Parse `http://host[:port][/path[?query]]`. Anything else is a usage error.
     pub fn parse(url: &str) -> Result<Url> {
         let bad = |why: &str| {
-            Error::usage(format!("bad URL {url:?}: {why}"))
-                .with_hint("give a plain HTTP URL such as http://127.0.0.1/ or http://localhost:8080/status")
+            Error::usage(format!("bad URL {url:?}: {why}")).with_hint(
+                "give a plain HTTP URL such as http://127.0.0.1/ or http://localhost:8080/status",
+            )
         };
         let rest = match url.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
@@ -285,7 +286,10 @@ fn read_response(r: &mut DeadlineReader, cap: usize) -> std::result::Result<Resp
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/") {
-        return Err(format!("not an HTTP response: {:?}", truncate(&status_line, 80)));
+        return Err(format!(
+            "not an HTTP response: {:?}",
+            truncate(&status_line, 80)
+        ));
     }
     let status: u16 = parts
         .next()
@@ -505,9 +509,15 @@ mod tests {
     #[test]
     fn parses_urls() {
         let u = Url::parse("http://127.0.0.1/").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 80, "/"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 80, "/")
+        );
         let u = Url::parse("http://localhost:8080").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("localhost", 8080, "/"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("localhost", 8080, "/")
+        );
         let u = Url::parse("HTTP://h:81/status?x=1#frag").unwrap();
         assert_eq!((u.port, u.path.as_str()), (81, "/status?x=1"));
         let u = Url::parse("http://[::1]:9000/a").unwrap();
@@ -515,7 +525,14 @@ mod tests {
         assert_eq!(u.host_header(), "[::1]:9000");
         let u = Url::parse("http://h?q").unwrap();
         assert_eq!(u.path, "/?q");
-        for bad in ["https://h/", "ftp://h", "h/x", "http://:80/", "http://h:99999/", "http://u:p@h/"] {
+        for bad in [
+            "https://h/",
+            "ftp://h",
+            "h/x",
+            "http://:80/",
+            "http://h:99999/",
+            "http://u:p@h/",
+        ] {
             let e = Url::parse(bad).unwrap_err();
             assert_eq!(e.kind, crate::ErrorKind::Usage, "{bad}");
         }
@@ -523,7 +540,10 @@ mod tests {
 
     #[test]
     fn content_length_body() {
-        let port = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhelloEXTRA", 1);
+        let port = serve(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhelloEXTRA",
+            1,
+        );
         let r = get(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(5)).unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.reason, "OK");
@@ -569,14 +589,21 @@ mod tests {
     fn silent_server_times_out() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let e = get(&format!("http://127.0.0.1:{port}/"), Duration::from_millis(300)).unwrap_err();
+        let e = get(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
         assert!(e.message.contains("timed out"), "{}", e.message);
         drop(l);
     }
 
     #[test]
     fn probe_reports_last_status_and_body_expectation() {
-        let port = serve(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom", 100);
+        let port = serve(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom",
+            100,
+        );
         let r = probe(
             &format!("http://127.0.0.1:{port}/"),
             200,
@@ -589,7 +616,10 @@ mod tests {
         assert_eq!(r.last_status, Some(500));
         assert_eq!(r.body_snippet.as_deref(), Some("boom"));
 
-        let port = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nversion 7", 100);
+        let port = serve(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nversion 7",
+            100,
+        );
         let mut p = Probe {
             url: Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
             expect_status: 200,

@@ -210,9 +210,7 @@ impl Host {
 
     /// A program, unit file or init script of this name is installed.
     fn installed(&self, binary: &str, unit: &str) -> bool {
-        BIN_DIRS
-            .iter()
-            .any(|d| self.p(d).join(binary).is_file())
+        BIN_DIRS.iter().any(|d| self.p(d).join(binary).is_file())
             || self.initd(unit).is_file()
             || UNIT_DIRS
                 .iter()
@@ -241,7 +239,9 @@ impl Host {
         dirs.extend(UNIT_DIRS.iter().map(|d| self.p(d)));
         dirs.extend(BIN_DIRS.iter().map(|d| self.p(d)));
         for d in dirs {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let v = unit_re
@@ -255,7 +255,8 @@ impl Host {
                 }
             }
         }
-        let key = |v: &String| -> Vec<u32> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
+        let key =
+            |v: &String| -> Vec<u32> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
         versions.sort_by_key(|v| std::cmp::Reverse(key(v)));
         let mut out: Vec<Service> = versions
             .into_iter()
@@ -274,9 +275,10 @@ impl Host {
     /// How `--via auto` resolves here, and why.
     pub fn resolve_via(&self, via: Via) -> (Via, String) {
         match via {
-            Via::Auto if self.systemd_running() => {
-                (Via::Systemd, "systemd is running (/run/systemd/system exists)".into())
-            }
+            Via::Auto if self.systemd_running() => (
+                Via::Systemd,
+                "systemd is running (/run/systemd/system exists)".into(),
+            ),
             Via::Auto if find("service").is_some() => (
                 Via::Service,
                 "no systemd (/run/systemd/system is absent); `service` is installed".into(),
@@ -362,11 +364,15 @@ pub fn resolve_services(words: &[String], host: &Host) -> Result<(Vec<Service>, 
 /// One of the installed candidates: the only one, else the only running one.
 fn pick(cands: Vec<Service>, what: &str, names: &str) -> Result<Service> {
     match cands.len() {
-        0 => Err(Error::unavailable(format!("no {what} is installed (looked for {names})"))
-            .with_hint("name the service with --service, or restart through --via docker/kubernetes")),
+        0 => Err(
+            Error::unavailable(format!("no {what} is installed (looked for {names})")).with_hint(
+                "name the service with --service, or restart through --via docker/kubernetes",
+            ),
+        ),
         1 => Ok(cands.into_iter().next().expect("one")),
         _ => {
-            let running: Vec<&Service> = cands.iter().filter(|s| s.master_pid().is_some()).collect();
+            let running: Vec<&Service> =
+                cands.iter().filter(|s| s.master_pid().is_some()).collect();
             if running.len() == 1 {
                 return Ok(running[0].clone());
             }
@@ -374,7 +380,11 @@ fn pick(cands: Vec<Service>, what: &str, names: &str) -> Result<Service> {
             Err(Error::usage(format!(
                 "several {what}s are installed ({}) and {} of them running; which one?",
                 list.join(", "),
-                if running.is_empty() { "none" } else { "more than one" }
+                if running.is_empty() {
+                    "none"
+                } else {
+                    "more than one"
+                }
             ))
             .with_hint(format!("choose with --service {}", list[0])))
         }
@@ -412,7 +422,9 @@ fn cmd(ctx: &Ctx, name: &str, why: &str) -> Result<Cmd> {
     match find(name) {
         Some(p) => Ok(Cmd::resolved(p)),
         None if ctx.dry_run() => {
-            ctx.warn(format!("`{name}` is not installed here; the plan shows it by name"));
+            ctx.warn(format!(
+                "`{name}` is not installed here; the plan shows it by name"
+            ));
             Ok(Cmd::resolved(name))
         }
         None => Err(Error::unavailable(format!(
@@ -466,7 +478,11 @@ fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan> {
                 ctx.warn(format!(
                     "--service is ignored with --via {}: the whole {} is restarted",
                     via.as_str(),
-                    if via == Via::Docker { "container" } else { "deployment" }
+                    if via == Via::Docker {
+                        "container"
+                    } else {
+                        "deployment"
+                    }
                 ));
             }
             let (restarts, target) = if via == Via::Docker {
@@ -480,8 +496,9 @@ fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan> {
                 (vec![(cmd, vec![])], json!({"container": c}))
             } else {
                 let d = opts.deployment.as_deref().ok_or_else(|| {
-                    Error::usage("--via kubernetes needs --deployment NAME")
-                        .with_hint("e.g. --via kubernetes --deployment dreamfactory --namespace default")
+                    Error::usage("--via kubernetes needs --deployment NAME").with_hint(
+                        "e.g. --via kubernetes --deployment dreamfactory --namespace default",
+                    )
                 })?;
                 let ns = opts.namespace.as_str();
                 let kubectl = cmd(ctx, "kubectl", "--via kubernetes")?;
@@ -515,9 +532,13 @@ fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan> {
             let mut steps = Vec::new();
             for svc in services {
                 let (prog, args) = svc.config_test();
-                let test = cmd(ctx, &prog, &format!("to test {}'s configuration", svc.name()))?
-                    .args(args)
-                    .timeout(Duration::from_secs(60));
+                let test = cmd(
+                    ctx,
+                    &prog,
+                    &format!("to test {}'s configuration", svc.name()),
+                )?
+                .args(args)
+                .timeout(Duration::from_secs(60));
                 steps.push(Step {
                     pid_before: svc.master_pid(),
                     svc,
@@ -650,7 +671,9 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
     let mut commands: Vec<String> = Vec::new();
     // 1. Config tests — web server first (the guide's usual culprit), then php-fpm.
     for i in (0..plan.steps.len()).rev() {
-        let Some(test) = plan.steps[i].test.clone() else { continue };
+        let Some(test) = plan.steps[i].test.clone() else {
+            continue;
+        };
         ctx.log(format!("testing configuration: {}", test.display()));
         commands.push(test.display());
         let out = test.run()?;
@@ -699,8 +722,14 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
             ))
             .with_hint(match plan.via {
                 Via::Docker => "see `docker ps -a` and `docker logs` for the container".to_string(),
-                Via::Kubernetes => "see `kubectl rollout status` and `kubectl describe` for the deployment".to_string(),
-                _ => format!("check the service's status and error log; {} may be down now", what),
+                Via::Kubernetes => {
+                    "see `kubectl rollout status` and `kubectl describe` for the deployment"
+                        .to_string()
+                }
+                _ => format!(
+                    "check the service's status and error log; {} may be down now",
+                    what
+                ),
             })
             .with_data(data));
         }
@@ -828,7 +857,10 @@ mod tests {
         assert_eq!(s.name(), "php8.3-fpm");
         assert_eq!(s.config_test(), ("php-fpm8.3".to_string(), vec!["-t"]));
         assert_eq!(s.comm(), "php-fpm8.3");
-        assert_eq!(s.pid_files(), vec![PathBuf::from("/run/php/php8.3-fpm.pid")]);
+        assert_eq!(
+            s.pid_files(),
+            vec![PathBuf::from("/run/php/php8.3-fpm.pid")]
+        );
         let e = parse_service("lighttpd").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
         assert_eq!(
@@ -891,7 +923,12 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Unavailable);
         touch(t.path(), "etc/init.d/apache2");
         let (svcs, notes) = resolve_services(&[], &host).unwrap();
-        assert_eq!(svcs, vec![Service { kind: Kind::Apache2 }]);
+        assert_eq!(
+            svcs,
+            vec![Service {
+                kind: Kind::Apache2
+            }]
+        );
         assert!(notes.iter().any(|n| n.contains("no php-fpm")));
     }
 

@@ -34,7 +34,10 @@ Examples:
   df-restart
 
   # After an upgrade: restart, and require the new version on /status
-  df-restart --url http://127.0.0.1/status --expect-body \"$(df-git-update status | jq -r .data.version)\"
+  df-restart --url http://127.0.0.1/status --expect-body 7.7.0
+
+  # Which master processes were replaced
+  df-restart -q | jq -c '.data.services[] | {name, pid_before, pid_after}'
 
   # What would run, without running it
   df-restart --dry-run | jq -r '.data.plan[]'
