@@ -125,8 +125,9 @@ impl Git {
             e.with_hint("install git (Debian/Ubuntu: apt-get install git; RHEL: dnf install git)")
         })?;
         let canon = std::fs::canonicalize(root).map_err(|e| {
-            Error::io("opening the install", root, e)
-                .with_hint("pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)")
+            Error::io("opening the install", root, e).with_hint(
+                "pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)",
+            )
         })?;
         let mut safe_dirs = vec![canon.clone().into_os_string()];
         if root.is_absolute() && root != canon {
@@ -276,7 +277,13 @@ impl Git {
         if out.success() {
             Ok(to_string_lossy(&out.stdout))
         } else {
-            Err(classify(&self.cmd(&args).display(), &out))
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let mut e = classify(&format!("git {}", shown.join(" ")), &out);
+            e.chain.push(self.cmd(&args).display());
+            Err(e)
         }
     }
 
@@ -384,8 +391,15 @@ impl Git {
             .map(|n| format!("stash@{{{n}}}")))
     }
 
-    fn diff_names(&self, a: &str, b: &str, filter: Option<&str>, path: Option<&str>) -> Result<Vec<String>> {
-        let mut args: Vec<String> = vec!["diff".into(), "--name-only".into(), "--no-renames".into()];
+    fn diff_names(
+        &self,
+        a: &str,
+        b: &str,
+        filter: Option<&str>,
+        path: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let mut args: Vec<String> =
+            vec!["diff".into(), "--name-only".into(), "--no-renames".into()];
         if let Some(f) = filter {
             args.push(format!("--diff-filter={f}"));
         }
@@ -440,7 +454,8 @@ fn hint_dubious() -> &'static str {
 /// Turn a failed git command into an error with a kind and a hint from git's message.
 pub fn classify(shown: &str, out: &Output) -> Error {
     let text = out.combined();
-    let msg = format!("`{shown}` failed ({}): {}", out.status_text(), out.tail(3));
+    let said = out.tail(6).replace(['\n', '\t'], " ");
+    let msg = format!("`{shown}` failed ({}): {said}", out.status_text());
     let has = |s: &str| text.contains(s);
     if has("dubious ownership") {
         Error::config(msg).with_hint(hint_dubious())
@@ -456,7 +471,9 @@ pub fn classify(shown: &str, out: &Output) -> Error {
              move them aside, or rerun with --include-untracked to stash them too",
         )
     } else if has("couldn't find remote ref") {
-        Error::missing(msg).with_hint("the remote has no such branch; list them with `git ls-remote --heads REMOTE`")
+        Error::missing(msg).with_hint(
+            "the remote has no such branch; list them with `git ls-remote --heads REMOTE`",
+        )
     } else if has("Could not read from remote repository")
         || has("does not appear to be a git repository")
         || has("unable to access")
@@ -535,9 +552,9 @@ impl Git {
             }
         }
         if let Some(s) = stash {
-            let entry = self.stash_entry(&s.sha)?.ok_or_else(|| {
-                Error::internal(format!("stash {} vanished", s.sha))
-            })?;
+            let entry = self
+                .stash_entry(&s.sha)?
+                .ok_or_else(|| Error::internal(format!("stash {} vanished", s.sha)))?;
             self.ok(["stash", "pop", "--index", &entry])?;
         }
         Ok(())
@@ -566,8 +583,10 @@ impl Git {
             }
             ctx.log(format!("stashing local changes: {}", files.join(", ")));
             let sha = self.stash_push(&message, include_untracked).map_err(|e| {
-                e.context("stashing local changes")
-                    .with_data(with(base, json!({"stash": null, "restored": true, "changed": false})))
+                e.context("stashing local changes").with_data(with(
+                    base,
+                    json!({"stash": null, "restored": true, "changed": false}),
+                ))
             })?;
             Some(Stash {
                 sha,
@@ -604,6 +623,9 @@ impl Git {
             let mut e = e;
             match restored {
                 Ok(()) => {
+                    e = e.context(
+                        "failed and undone (HEAD, branch and local changes are as before)",
+                    );
                     e.data = Some(with(
                         base,
                         json!({"stash": stash_json, "restored": true, "changed": false}),
@@ -661,8 +683,18 @@ impl Git {
         state_fields(&mut m, "new_", after);
         m.insert("detached".into(), json!(after.branch.is_none()));
         let changed_files = self.diff_names(&before.head, &after.head, None, None)?;
-        let added = self.diff_names(&before.head, &after.head, Some("A"), Some("database/migrations"))?;
-        let removed = self.diff_names(&before.head, &after.head, Some("D"), Some("database/migrations"))?;
+        let added = self.diff_names(
+            &before.head,
+            &after.head,
+            Some("A"),
+            Some("database/migrations"),
+        )?;
+        let removed = self.diff_names(
+            &before.head,
+            &after.head,
+            Some("D"),
+            Some("database/migrations"),
+        )?;
         m.insert(
             "composer_lock_changed".into(),
             json!(changed_files.iter().any(|f| f == "composer.lock")),
@@ -981,7 +1013,11 @@ fn update_plan(
         }
         Target::Ref(r) => (
             !(before.branch.is_none() && before.head == remote_commit),
-            vec![sv(&["checkout", "--detach", &format!("refs/tags/{r}^{{commit}}")])],
+            vec![sv(&[
+                "checkout",
+                "--detach",
+                &format!("refs/tags/{r}^{{commit}}"),
+            ])],
         ),
     };
     let mut plan = vec![shown(g, fetch_args)];
@@ -1066,7 +1102,11 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
         let msg = if noop {
             format!("already at {}", short(&commit))
         } else {
-            format!("would roll back {} → {}", short(&before.head), short(&commit))
+            format!(
+                "would roll back {} → {}",
+                short(&before.head),
+                short(&commit)
+            )
         };
         return Ok(Outcome::new(!noop, msg, data));
     }
@@ -1086,7 +1126,15 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
         steps,
     };
     let stash = g.apply_move(ctx, &before, &changes, o.include_untracked, &mv, &base)?;
-    finish(ctx, &g, &before, stash, o.reapply_stash, &base, "rolled back")
+    finish(
+        ctx,
+        &g,
+        &before,
+        stash,
+        o.reapply_stash,
+        &base,
+        "rolled back",
+    )
 }
 
 /// `df-git-update status`: read-only (except `--fetch`, which updates remote-tracking refs).
@@ -1214,12 +1262,18 @@ mod tests {
             ),
         );
         assert_eq!(e.kind.exit_code(), 69);
-        let e = classify("git merge", &out(128, "fatal: Not possible to fast-forward, aborting.\n"));
+        let e = classify(
+            "git merge",
+            &out(128, "fatal: Not possible to fast-forward, aborting.\n"),
+        );
         assert_eq!(e.kind, ErrorKind::StepFailed);
         assert!(e.hint.unwrap().contains("force-push"));
         let e = classify(
             "git status",
-            &out(128, "fatal: detected dubious ownership in repository at '/x'\n"),
+            &out(
+                128,
+                "fatal: detected dubious ownership in repository at '/x'\n",
+            ),
         );
         assert_eq!(e.kind.exit_code(), 78);
         let e = classify(

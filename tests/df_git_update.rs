@@ -55,7 +55,10 @@ impl Bed {
             dir.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     fn git(&self, args: &[&str]) -> String {
@@ -119,7 +122,12 @@ impl Bed {
             self.branch(),
             self.stash_list(),
             self.porcelain(),
-            self.git(&["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"]),
+            self.git(&[
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/heads",
+                "refs/tags",
+            ]),
         )
     }
 }
@@ -149,7 +157,10 @@ fn bed() -> Bed {
     };
     put("config/app.php", &app_php("7.0.0"));
     put("composer.json", "{\"require\": {\"php\": \">=8.1\"}}\n");
-    put("composer.lock", "{\"content-hash\": \"v1\", \"packages\": []}\n");
+    put(
+        "composer.lock",
+        "{\"content-hash\": \"v1\", \"packages\": []}\n",
+    );
     put(
         "database/migrations/2014_10_12_000000_create_user_table.php",
         "<?php // create user\n",
@@ -160,18 +171,32 @@ fn bed() -> Bed {
     b.git_in(&seed, &["commit", "-q", "-m", "release 7.0.0"]);
     b.git_in(&seed, &["tag", "-a", "-m", "7.0.0", "v1"]);
     put("config/app.php", &app_php("7.1.0"));
-    put("composer.lock", "{\"content-hash\": \"v2\", \"packages\": []}\n");
+    put(
+        "composer.lock",
+        "{\"content-hash\": \"v2\", \"packages\": []}\n",
+    );
     put(V2_MIGRATION, "<?php // add limits\n");
     b.git_in(&seed, &["add", "-A"]);
     b.git_in(&seed, &["commit", "-q", "-m", "release 7.1.0"]);
     b.git_in(&seed, &["tag", "-a", "-m", "7.1.0", "v2"]);
     b.git_in(
         b.tmp.path(),
-        &["clone", "-q", "--bare", seed.to_str().unwrap(), origin.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            origin.to_str().unwrap(),
+        ],
     );
     b.git_in(
         b.tmp.path(),
-        &["clone", "-q", origin.to_str().unwrap(), root.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            root.to_str().unwrap(),
+        ],
     );
     b.git(&["reset", "-q", "--hard", "v1"]);
     b.v1 = b.git(&["rev-parse", "v1^{commit}"]);
@@ -221,12 +246,16 @@ fn update_stashes_local_edit_reaches_v2_and_is_idempotent() {
     assert_eq!(strs(&stash["files"]), ["public/index.php"]);
     assert_eq!(stash["kept"], true);
     assert_eq!(
-        b.git(&["show", &format!("{sha}:public/index.php")]).as_bytes(),
+        b.git(&["show", &format!("{sha}:public/index.php")])
+            .as_bytes(),
         &edited[..edited.len() - 1]
     );
     // The work tree is v2's, clean.
     assert_eq!(b.read("config/app.php"), app_php("7.1.0").as_bytes());
-    assert_eq!(b.read("public/index.php"), b"<?php // front controller v1\n");
+    assert_eq!(
+        b.read("public/index.php"),
+        b"<?php // front controller v1\n"
+    );
     assert_eq!(b.porcelain(), "");
 
     let before = b.snapshot();
@@ -288,7 +317,12 @@ fn force_pushed_origin_is_refused_with_everything_as_before() {
     let other = b.tmp.path().join("other");
     b.git_in(
         b.tmp.path(),
-        &["clone", "-q", b.origin.to_str().unwrap(), other.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            b.origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
     );
     b.git_in(&other, &["reset", "-q", "--hard", "v1"]);
     std::fs::write(other.join("public/index.php"), "<?php // rewritten\n").unwrap();
@@ -303,7 +337,10 @@ fn force_pushed_origin_is_refused_with_everything_as_before() {
     assert_eq!(r.error_kind(), "step_failed");
     let hint = r.json["error"]["hint"].as_str().unwrap();
     assert!(hint.contains("force-push"), "{hint}");
-    assert!(r.json["error"]["message"].as_str().unwrap().contains("diverged"));
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("diverged"));
     assert!(!r.changed());
     assert_eq!(b.snapshot(), before);
     assert_eq!(b.read("config/app.php"), edited);
@@ -352,7 +389,10 @@ fn unreachable_origin_is_69_and_nothing_changes() {
     let r = b.tool(&["update"]);
     r.assert_code(69);
     assert_eq!(r.error_kind(), "unavailable");
-    assert!(r.json["error"]["hint"].as_str().unwrap().contains("unreachable"));
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
     assert_eq!(b.snapshot(), before);
     assert_eq!(b.read("public/index.php"), b"<?php // local\n");
     // The dry run asks the remote too, and says so the same way.
@@ -361,7 +401,10 @@ fn unreachable_origin_is_69_and_nothing_changes() {
 
 #[test]
 fn tree_owned_by_another_user_updates_without_writing_git_config() {
-    assert!(dfkit::users::is_root(), "this test runs as root (as CI does)");
+    assert!(
+        dfkit::users::is_root(),
+        "this test runs as root (as CI does)"
+    );
     let b = bed();
     b.write("public/index.php", b"<?php // local\n");
     let status = Command::new("chown")
@@ -415,7 +458,11 @@ fn ref_checks_out_the_tag_detached_even_when_a_branch_shares_its_name() {
     assert_eq!(r.data()["detached"], true);
     assert_eq!(r.data()["new_branch"], Value::Null);
     assert_eq!(r.data()["new_describe"], "v2");
-    assert_eq!(b.git(&["rev-parse", "refs/heads/v2"]), b.v1, "branch untouched");
+    assert_eq!(
+        b.git(&["rev-parse", "refs/heads/v2"]),
+        b.v1,
+        "branch untouched"
+    );
     let r = b.tool(&["update", "--ref", "v2"]);
     r.assert_ok();
     assert!(!r.changed());
@@ -453,7 +500,8 @@ fn rollback_returns_to_the_recorded_commit() {
     // A later update fast-forwards again.
     b.tool(&["update"]).assert_ok();
     assert_eq!(b.head(), b.v2);
-    b.tool(&["rollback", "--to", "0000000deadbeef"]).assert_code(66);
+    b.tool(&["rollback", "--to", "0000000deadbeef"])
+        .assert_code(66);
 }
 
 #[test]
@@ -464,7 +512,12 @@ fn status_reports_commits_behind_and_changes_nothing() {
     let other = b.tmp.path().join("other");
     b.git_in(
         b.tmp.path(),
-        &["clone", "-q", b.origin.to_str().unwrap(), other.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            b.origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
     );
     std::fs::write(other.join("README.md"), "v3\n").unwrap();
     b.git_in(&other, &["add", "README.md"]);
@@ -507,8 +560,14 @@ fn dry_run_plans_without_changing_anything() {
     let plan = strs(&r.data()["plan"]);
     assert!(plan[0].contains(" fetch --tags origin "), "{plan:?}");
     assert!(plan.iter().any(|p| p.contains(" stash push ")), "{plan:?}");
-    assert!(plan.iter().any(|p| p.contains(" merge --ff-only ")), "{plan:?}");
-    assert!(plan.iter().all(|p| p.contains("safe.directory=")), "{plan:?}");
+    assert!(
+        plan.iter().any(|p| p.contains(" merge --ff-only ")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter().all(|p| p.contains("safe.directory=")),
+        "{plan:?}"
+    );
     assert_eq!(r.data()["remote_commit"], b.v2.as_str());
     assert_eq!(strs(&r.data()["would_stash"]), ["public/index.php"]);
     assert_eq!(b.snapshot(), before);
@@ -537,6 +596,12 @@ fn not_a_git_checkout_is_66() {
     c.args(["update", "--root"]).arg(&root);
     let r = run_command(c);
     r.assert_code(66);
-    assert!(r.json["error"]["hint"].as_str().unwrap().contains("git checkout"));
-    assert!(std::fs::read_dir(&root).unwrap().count() == 1, "nothing created");
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("git checkout"));
+    assert!(
+        std::fs::read_dir(&root).unwrap().count() == 1,
+        "nothing created"
+    );
 }
