@@ -9,6 +9,8 @@
 //!   hanging on a prompt nobody sees.
 //! * `LC_ALL=C`: git's messages are matched to give hints.
 //! * a timeout (`--timeout`).
+//! * the user's global and system git config is read as usual (proxies, credential
+//!   helpers, `core.sshCommand` matter for the fetch) and never written.
 //!
 //! Safety order of `update`: fetch first (touches no file of the work tree), decide the
 //! target and refuse a non-fast-forward before anything changes, then stash, check out,
@@ -454,7 +456,7 @@ fn hint_dubious() -> &'static str {
 /// Turn a failed git command into an error with a kind and a hint from git's message.
 pub fn classify(shown: &str, out: &Output) -> Error {
     let text = out.combined();
-    let said = out.tail(6).replace(['\n', '\t'], " ");
+    let said = redact_urls(&out.tail(6).replace(['\n', '\t'], " "));
     let msg = format!("`{shown}` failed ({}): {said}", out.status_text());
     let has = |s: &str| text.contains(s);
     if has("dubious ownership") {
@@ -498,6 +500,13 @@ pub fn classify(shown: &str, out: &Output) -> Error {
     } else {
         Error::step(msg)
     }
+}
+
+/// Hide credentials in URLs git echoes (`https://user:token@host/…`).
+pub fn redact_urls(text: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"://[^/@\s']+@").expect("valid regex"));
+    re.replace_all(text, "://***@").into_owned()
 }
 
 fn hint_non_ff() -> &'static str {
@@ -1249,6 +1258,15 @@ mod tests {
             duration: Duration::ZERO,
             timed_out: false,
         }
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redact_urls("fatal: unable to access 'https://bob:ghp_s3cret@github.com/x.git/': 403"),
+            "fatal: unable to access 'https://***@github.com/x.git/': 403"
+        );
+        assert_eq!(redact_urls("ssh://git@host/x"), "ssh://***@host/x");
     }
 
     #[test]

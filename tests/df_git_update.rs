@@ -605,3 +605,17 @@ fn not_a_git_checkout_is_66() {
         "nothing created"
     );
 }
+
+#[test]
+fn help_has_examples() {
+    let out = Command::new(support::bins::bin("df-git-update"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Examples:") && text.contains("| jq"),
+        "{text}"
+    );
+}
