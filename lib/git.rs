@@ -615,12 +615,15 @@ impl Git {
             }
         }
         if result.is_ok() {
-            let now = self.state()?;
-            if now.head != mv.commit || now.branch != mv.branch {
-                result = Err(Error::internal(format!(
-                    "after the update HEAD is {} on {:?}, expected {} on {:?}",
-                    now.head, now.branch, mv.commit, mv.branch
-                )));
+            match self.state() {
+                Ok(now) if now.head != mv.commit || now.branch != mv.branch => {
+                    result = Err(Error::internal(format!(
+                        "after the update HEAD is {} on {:?}, expected {} on {:?}",
+                        now.head, now.branch, mv.commit, mv.branch
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => result = Err(e),
             }
         }
         if let Err(e) = result {
@@ -826,14 +829,19 @@ fn finish(
     base: &Value,
     verb: &str,
 ) -> Result<Outcome> {
-    let after = g.state()?;
+    // The move is done: a failure from here on must still say where the stash is.
+    let done = |e: Error| {
+        let stash_json = stash.as_ref().map(|s| s.json(false, true));
+        e.with_data(with(base, json!({"stash": stash_json, "changed": true})))
+    };
+    let after = g.state().map_err(done)?;
     let mut m = base.as_object().cloned().unwrap_or_default();
-    m.extend(g.report(before, &after)?);
+    m.extend(g.report(before, &after).map_err(done)?);
     warn_owner(ctx, g);
     let mut conflict = None;
     let stash_json = match &stash {
         None => Value::Null,
-        Some(s) if reapply => match g.reapply(ctx, s)? {
+        Some(s) if reapply => match g.reapply(ctx, s).map_err(done)? {
             Ok(()) => s.json(true, false),
             Err(files) => {
                 conflict = Some(files);
