@@ -638,7 +638,7 @@ impl Git {
                     e = e.context(
                         "failed and undone (HEAD, branch and local changes are as before)",
                     );
-                    e.data = Some(with(
+                    e = e.with_data(with(
                         base,
                         json!({"stash": stash_json, "restored": true, "changed": false}),
                     ));
@@ -654,7 +654,7 @@ impl Git {
                         before.head,
                         before.branch.as_deref().unwrap_or("(detached)"),
                     ));
-                    e.data = Some(with(
+                    e = e.with_data(with(
                         base,
                         json!({"stash": stash_json, "restored": false, "changed": true}),
                     ));
