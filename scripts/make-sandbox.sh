@@ -78,7 +78,9 @@ for prog in git php composer; do
 done
 [ -e /usr/share/php/Illuminate/autoload.php ] ||
   die "Debian's php-laravel-framework is missing (run scripts/install-deps.sh)"
-php -m | grep -qix "pdo_$driver" || die "PHP extension pdo_$driver missing (run scripts/install-deps.sh)"
+# (captured first: grep -q closing the pipe early would fail the pipeline under pipefail)
+php_modules=$(php -m)
+grep -qix "pdo_$driver" <<<"$php_modules" || die "PHP extension pdo_$driver missing (run scripts/install-deps.sh)"
 [ -d "$fixtures/skeleton" ] || die "fixtures missing: $fixtures/skeleton"
 
 mkdir -p "$dir" || die "cannot create $dir"
