@@ -127,7 +127,9 @@ fn watchdog(server_pid: u32, dir: &Path) {
             Ok(())
         });
     }
-    c.spawn().expect("start watchdog");
+    // Never waited for: it must outlive this process.
+    let child = c.spawn().expect("start watchdog");
+    std::mem::forget(child);
 }
 
 fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
