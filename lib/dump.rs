@@ -529,6 +529,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     let mut tail = Tail::new(8192);
     let mut raw_bytes: u64 = 0;
     let mut filter = DumpFilter::new(o.portable, settings.driver == Driver::Mysql);
+    let filtering = o.portable || settings.driver == Driver::Mysql;
     let mut filtered: Vec<u8> = Vec::with_capacity(512 << 10);
     let mut buf = vec![0u8; 256 << 10];
     let progress = ctx.progress_enabled();
@@ -545,10 +546,17 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             }
         };
         raw_bytes += n as u64;
-        filtered.clear();
-        filter.feed(&buf[..n], &mut filtered);
-        tail.push(&filtered);
-        if let Err(e) = sink.write_all(&filtered) {
+        // Only mysql dumps (and --portable) need rewriting; others go straight through.
+        let chunk: &[u8] = if filtering {
+            filtered.clear();
+            filter.feed(&buf[..n], &mut filtered);
+            &filtered
+        } else {
+            filter.bytes_out += n as u64;
+            &buf[..n]
+        };
+        tail.push(chunk);
+        if let Err(e) = sink.write_all(chunk) {
             io_err = Some(Error::io("writing", &dest, e));
             break;
         }

@@ -84,22 +84,25 @@ for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS" >&2
   measure my-raw sh -c "mariadb-dump --defaults-extra-file=$work/my.cnf -h127.0.0.1 -P$myport -ubench --single-transaction --routines --triggers --events --hex-blob --no-tablespaces bench > $work/raw.sql"
   rm -rf "$work/set"; measure my-df "$DF" --quiet --root "$work/root-my" dump --into "$work/set"
+  rm -rf "$work/set"; measure my-none "$DF" --quiet --root "$work/root-my" dump --into "$work/set" --compress none
   measure pg-raw sh -c "PGPASSFILE=$work/pgpass pg_dump -h 127.0.0.1 -p $pgport -U bench -F p bench > $work/raw.sql"
   rm -rf "$work/set"; measure pg-df "$DF" --quiet --root "$work/root-pg" dump --into "$work/set"
+  rm -rf "$work/set"; measure pg-none "$DF" --quiet --root "$work/root-pg" dump --into "$work/set" --compress none
 done
 mysize=$(stat -c %s "$work/raw.sql")
 
 echo
 echo "Database ~${SIZE_MB} MB of rows (${rows} rows of ~1 KiB), ${RUNS} runs each, median; $(nproc) cores."
 echo
-echo "| server | raw dump wall s | df-dump-db (zstd) wall s | ratio | raw peak RSS MiB | df-dump-db peak RSS MiB |"
-echo "|---|---|---|---|---|---|"
+echo "| server | raw dump wall s | df-dump-db (zstd) wall s | ratio | df-dump-db --compress none wall s | raw peak RSS MiB | df-dump-db peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|"
 for s in my pg; do
   rw=$(cut -d' ' -f1 "$work/$s-raw" | median); dw=$(cut -d' ' -f1 "$work/$s-df" | median)
+  nw=$(cut -d' ' -f1 "$work/$s-none" | median)
   rr=$(cut -d' ' -f2 "$work/$s-raw" | median); dr=$(cut -d' ' -f2 "$work/$s-df" | median)
   name=$([ $s = my ] && echo "MariaDB $(mariadb --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1)" || echo "PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}')")
-  awk -v n="$name" -v rw="$rw" -v dw="$dw" -v rr="$rr" -v dr="$dr" \
-    'BEGIN {printf "| %s | %.2f | %.2f | %.2f× | %.1f | %.1f |\n", n, rw, dw, dw/rw, rr/1024, dr/1024}'
+  awk -v n="$name" -v rw="$rw" -v dw="$dw" -v nw="$nw" -v rr="$rr" -v dr="$dr" \
+    'BEGIN {printf "| %s | %.2f | %.2f | %.2f× | %.2f | %.1f | %.1f |\n", n, rw, dw, dw/rw, nw, rr/1024, dr/1024}'
 done
 echo
 echo "(last pg_dump output: $((mysize / 1048576)) MiB of SQL)"
