@@ -767,7 +767,7 @@ impl<'a> Runner<'a> {
         let cache_data = self.root.join("storage/framework/cache/data");
         let store = cache_store(&self.root);
         let had_config = config_cache.exists();
-        let entries_before = count_entries(&cache_data);
+        let entries_before = count_cache_entries(&cache_data);
         self.facts.insert("cache_store".into(), json!(store));
         let would_change = had_config || entries_before > 0 || store != "file";
         if self
@@ -786,7 +786,7 @@ impl<'a> Runner<'a> {
             .with_hint("remove it by hand and check bootstrap/cache/ ownership (df-perms)"));
         }
         if store == "file" {
-            let left = count_entries(&cache_data);
+            let left = count_cache_entries(&cache_data);
             if left > 0 {
                 return Err(Error::step(format!(
                     "cache:clear reported success but {} still holds {left} entries",
@@ -1011,8 +1011,12 @@ impl<'a> Runner<'a> {
             }
         }
         match self.composer_install(f) {
+            Ok(_) if self.dry_run => Ok((
+                true,
+                "would remove caches and vendor/, then reinstall".into(),
+            )),
             Ok(_) => {
-                if had_vendor && !self.dry_run {
+                if had_vendor {
                     remove_any(&aside)?;
                     self.record_fs("remove old", &aside);
                 }
@@ -1199,6 +1203,18 @@ fn count_entries(dir: &Path) -> u64 {
         }
     }
     n
+}
+
+/// Entries of Laravel's file cache: its flush() removes the subdirectories of data/
+/// (entries live at data/ab/cd/HASH), so loose files there are not cache entries.
+fn count_cache_entries(data: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(data) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| 1 + count_entries(&e.path()))
+        .sum()
 }
 
 /// Remove a file, symlink or directory tree (symlinks are removed, never followed).
