@@ -126,16 +126,17 @@ impl Action {
 pub fn execute(ctx: &Ctx, opts: &Options, action: Action) -> Result<Outcome> {
     let root = opts.root.clone();
     if !root.is_dir() {
-        return Err(Error::missing(format!(
-            "no DreamFactory install at {}",
-            root.display()
-        ))
-        .with_hint("pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)"));
+        return Err(
+            Error::missing(format!("no DreamFactory install at {}", root.display())).with_hint(
+                "pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)",
+            ),
+        );
     }
     register_env_secrets(&root);
     let mut r = Runner::new(ctx, opts);
     r.facts.insert("subcommand".into(), json!(action.name()));
-    r.facts.insert("root".into(), json!(root.display().to_string()));
+    r.facts
+        .insert("root".into(), json!(root.display().to_string()));
     let res = r.dispatch(action);
     // Whatever happened, nothing PHP wrote may stay root-owned.
     let swept = if r.ran_php && !r.dry_run {
@@ -280,8 +281,9 @@ impl<'a> Runner<'a> {
         let p = match &self.opts.php {
             Some(p) => crate::exec::find_program(p)
                 .map_err(|e| e.with_hint("--php must name an executable php binary"))?,
-            None => crate::exec::find_program("php")
-                .map_err(|e| e.with_hint("install PHP's CLI (e.g. apt-get install php-cli) or pass --php PATH"))?,
+            None => crate::exec::find_program("php").map_err(|e| {
+                e.with_hint("install PHP's CLI (e.g. apt-get install php-cli) or pass --php PATH")
+            })?,
         };
         self.facts
             .insert("php".into(), json!(p.display().to_string()));
@@ -581,11 +583,10 @@ impl<'a> Runner<'a> {
     /// `composer ARGS…`, checked.
     fn composer_run(&mut self, name: &str, args: &[String]) -> Result<Option<Output>> {
         if !self.root.join("composer.json").is_file() {
-            return Err(Error::missing(format!(
-                "{} has no composer.json",
-                self.root.display()
-            ))
-            .with_hint("pass --root DIR (the DreamFactory install)"));
+            return Err(
+                Error::missing(format!("{} has no composer.json", self.root.display()))
+                    .with_hint("pass --root DIR (the DreamFactory install)"),
+            );
         }
         let who = self.composer_user()?;
         self.facts.insert("composer_run_as".into(), who.json());
@@ -676,7 +677,11 @@ impl<'a> Runner<'a> {
             format!(
                 "composer install: {} package operation(s){}",
                 rep.operations.len(),
-                if had_autoload { "" } else { ", vendor/ created" }
+                if had_autoload {
+                    ""
+                } else {
+                    ", vendor/ created"
+                }
             )
         } else {
             "composer install: nothing to install".into()
@@ -775,7 +780,10 @@ impl<'a> Runner<'a> {
             .is_none()
         {
             self.artisan("config:clear", &["config:clear".to_string()])?;
-            return Ok((would_change, "would clear the application and config caches".into()));
+            return Ok((
+                would_change,
+                "would clear the application and config caches".into(),
+            ));
         }
         self.artisan("config:clear", &["config:clear".to_string()])?;
         if config_cache.exists() {
@@ -815,9 +823,7 @@ impl<'a> Runner<'a> {
         Err(Error::usage(format!(
             "{what} drops the tables of the system database; refusing without --yes"
         ))
-        .with_hint(
-            "back the database up first (`df-dump-db dump --into SET`), then add --yes",
-        ))
+        .with_hint("back the database up first (`df-dump-db dump --into SET`), then add --yes"))
     }
 
     fn fresh(&mut self, yes: bool, seed: bool) -> Result<(bool, String)> {
@@ -835,7 +841,8 @@ impl<'a> Runner<'a> {
             }
         };
         let rep = output::parse_migrate(&out.combined());
-        self.facts.insert("dropped_all".into(), json!(rep.dropped_all));
+        self.facts
+            .insert("dropped_all".into(), json!(rep.dropped_all));
         self.facts.insert("migrated".into(), json!(rep.migrated));
         Ok((
             true,
@@ -891,9 +898,11 @@ impl<'a> Runner<'a> {
                 );
                 Some(v)
             }
-            Some(SecretSource::Env(k)) => Some(std::env::var(&k).map_err(|_| {
-                Error::usage(format!("--secret-env {k}: the variable is not set"))
-            })?),
+            Some(SecretSource::Env(k)) => {
+                Some(std::env::var(&k).map_err(|_| {
+                    Error::usage(format!("--secret-env {k}: the variable is not set"))
+                })?)
+            }
             Some(SecretSource::File(p)) => {
                 let s = std::fs::read_to_string(&p).map_err(|e| Error::io("reading", &p, e))?;
                 Some(s.lines().next().unwrap_or("").trim().to_string())
@@ -1006,7 +1015,8 @@ impl<'a> Runner<'a> {
             if self.dry_run {
                 self.plan_fs("remove", &vendor);
             } else {
-                std::fs::rename(&vendor, &aside).map_err(|e| Error::io("moving aside", &vendor, e))?;
+                std::fs::rename(&vendor, &aside)
+                    .map_err(|e| Error::io("moving aside", &vendor, e))?;
                 self.record_fs("move aside", &vendor);
             }
         }
@@ -1068,7 +1078,10 @@ impl<'a> Runner<'a> {
                 Some(false) => "off".to_string(),
                 None => format!("`{}`", site.expr),
             };
-            return Ok((false, format!("mysql strict mode is {shown} (line {})", site.line)));
+            return Ok((
+                false,
+                format!("mysql strict mode is {shown} (line {})", site.line),
+            ));
         }
         let word = if a == StrictAction::On { "on" } else { "off" };
         if !changed {
@@ -1093,7 +1106,10 @@ impl<'a> Runner<'a> {
         }
         Ok((
             true,
-            format!("mysql strict mode turned {word} (config/database.php line {})", site.line),
+            format!(
+                "mysql strict mode turned {word} (config/database.php line {})",
+                site.line
+            ),
         ))
     }
 
@@ -1104,8 +1120,7 @@ impl<'a> Runner<'a> {
         let laravel = out
             .as_ref()
             .and_then(|o| output::parse_laravel_version(&o.combined()));
-        self.facts
-            .insert("laravel_version".into(), json!(laravel));
+        self.facts.insert("laravel_version".into(), json!(laravel));
         Ok((
             false,
             format!(
@@ -1118,7 +1133,9 @@ impl<'a> Runner<'a> {
 
     fn run_args(&mut self, args: Vec<String>) -> Result<(bool, String)> {
         if args.is_empty() {
-            return Err(Error::usage("run needs an artisan command, e.g. `run -- route:list`"));
+            return Err(Error::usage(
+                "run needs an artisan command, e.g. `run -- route:list`",
+            ));
         }
         let args = with_force(args);
         let name = format!("artisan {}", args[0]);
@@ -1222,7 +1239,9 @@ fn remove_any(p: &Path) -> Result<()> {
     match std::fs::symlink_metadata(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("inspecting", p, e)),
-        Ok(md) if md.is_dir() => std::fs::remove_dir_all(p).map_err(|e| Error::io("removing", p, e)),
+        Ok(md) if md.is_dir() => {
+            std::fs::remove_dir_all(p).map_err(|e| Error::io("removing", p, e))
+        }
         Ok(_) => std::fs::remove_file(p).map_err(|e| Error::io("removing", p, e)),
     }
 }
@@ -1341,7 +1360,11 @@ mod tests {
         crate::secret::register("s3cr3t-bypass");
         let s = display_line(
             Path::new("/usr/bin/php"),
-            &["artisan".into(), "down".into(), "--secret=s3cr3t-bypass".into()],
+            &[
+                "artisan".into(),
+                "down".into(),
+                "--secret=s3cr3t-bypass".into(),
+            ],
         );
         assert_eq!(s, "/usr/bin/php artisan down '--secret=***'");
     }
@@ -1410,10 +1433,16 @@ mod tests {
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(inaccessible(&f, 0, 0).is_none());
-        assert_eq!(inaccessible(&f, 4242, 4242).as_deref(), Some(f.canonicalize().unwrap().as_path()));
+        assert_eq!(
+            inaccessible(&f, 4242, 4242).as_deref(),
+            Some(f.canonicalize().unwrap().as_path())
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(inaccessible(&f, 4242, 4242).is_none());
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert_eq!(inaccessible(&f, 4242, 4242).as_deref(), Some(sub.canonicalize().unwrap().as_path()));
+        assert_eq!(
+            inaccessible(&f, 4242, 4242).as_deref(),
+            Some(sub.canonicalize().unwrap().as_path())
+        );
     }
 }

@@ -299,7 +299,11 @@ mod tests {
         let t = "Your requirements could not be resolved to an installable set of packages.\n\n  Problem 1\n    - Root composer.json requires PHP extension ext-ldap * but it is missing from your system. Install or enable PHP's ldap extension.\n  Problem 2\n    - dreamfactory/df-core 0.1 requires ext-mongodb * -> it is missing from your system.";
         let d = diagnose(t).unwrap();
         assert_eq!(d.id, "composer_unresolvable");
-        assert!(d.hint.contains("ldap") && d.hint.contains("mongodb"), "{}", d.hint);
+        assert!(
+            d.hint.contains("ldap") && d.hint.contains("mongodb"),
+            "{}",
+            d.hint
+        );
         assert!(d.hint.contains("php-ldap"));
         let d = diagnose(
             "Your requirements could not be resolved to an installable set of packages.\n - Root composer.json requires php ^8.3 but your php version (8.2.36) does not satisfy that requirement.",

@@ -57,8 +57,7 @@ pub fn parse_migrate(output: &str) -> MigrateReport {
         if t.contains("Nothing to migrate") || t.contains("Nothing to rollback") {
             r.nothing_to_do = true;
         }
-        if t.contains("Dropped all tables successfully") || t.starts_with("Dropping all tables")
-        {
+        if t.contains("Dropped all tables successfully") || t.starts_with("Dropping all tables") {
             r.dropped_all = r.dropped_all || t.contains("successfully") || t.ends_with("DONE");
         }
         if t.contains("Rolling back migrations") {
@@ -192,7 +191,10 @@ mod tests {
         let r = parse_migrate(out);
         assert_eq!(
             r.migrated,
-            ["2024_02_01_000000_create_app_table", "2024_02_02_000000_add_x"]
+            [
+                "2024_02_01_000000_create_app_table",
+                "2024_02_02_000000_add_x"
+            ]
         );
         assert!(!r.nothing_to_do);
         assert_eq!(r.failed, None);
@@ -234,7 +236,9 @@ mod tests {
         let r = parse_migrate("Dropped all tables successfully.\nMigration table created successfully.\nMigrating: 2024_a\nMigrated:  2024_a (1ms)\n");
         assert!(r.dropped_all);
         assert_eq!(r.migrated, ["2024_a"]);
-        let r = parse_migrate("  Dropping all tables ........ 5ms DONE\n\n   INFO  Preparing database.\n");
+        let r = parse_migrate(
+            "  Dropping all tables ........ 5ms DONE\n\n   INFO  Preparing database.\n",
+        );
         assert!(r.dropped_all);
         assert!(r.migrated.is_empty(), "{r:?}");
     }
@@ -294,7 +298,10 @@ mod tests {
         let r = parse_composer("Package operations: 2 installs, 0 updates, 0 removals\n  - Installing psr/log (3.0.0): Extracting archive\n  - Installing monolog/monolog (3.5.0)\n");
         assert_eq!(
             r.operations,
-            ["installing psr/log (3.0.0)", "installing monolog/monolog (3.5.0)"]
+            [
+                "installing psr/log (3.0.0)",
+                "installing monolog/monolog (3.5.0)"
+            ]
         );
     }
 }

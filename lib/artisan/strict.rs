@@ -103,7 +103,10 @@ fn tokenize(src: &str) -> Vec<Token> {
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'\\' || c >= 0x80 => {
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'\\' || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'\\'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -154,11 +157,12 @@ pub fn find(src: &str) -> Result<StrictSite> {
                     open = Some(i + 2);
                     break;
                 }
-                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("array") => {
-                    if toks.get(i + 3).map(|t| &t.tok) == Some(&Tok::Open(b'(')) {
-                        open = Some(i + 3);
-                        break;
-                    }
+                Some(Tok::Word(w))
+                    if w.eq_ignore_ascii_case("array")
+                        && toks.get(i + 3).map(|t| &t.tok) == Some(&Tok::Open(b'(')) =>
+                {
+                    open = Some(i + 3);
+                    break;
                 }
                 _ => {}
             }
@@ -315,7 +319,10 @@ return [
     fn off_then_on_round_trips_one_word() {
         let (off, changed, _) = set(LARAVEL8, false).unwrap();
         assert!(changed);
-        assert_eq!(off, LARAVEL8.replace("'strict' => true,", "'strict' => false,"));
+        assert_eq!(
+            off,
+            LARAVEL8.replace("'strict' => true,", "'strict' => false,")
+        );
         let (again, changed, _) = set(&off, false).unwrap();
         assert!(!changed);
         assert_eq!(again, off);
@@ -351,8 +358,8 @@ return [
         let e = find("<?php return ['connections' => ['mysql' => ['driver' => 'mysql']]];")
             .unwrap_err();
         assert!(e.message.contains("no 'strict' entry"));
-        let e = find("<?php return ['connections' => ['sqlite' => ['strict' => true]]];")
-            .unwrap_err();
+        let e =
+            find("<?php return ['connections' => ['sqlite' => ['strict' => true]]];").unwrap_err();
         assert!(e.message.contains("no 'mysql'"));
     }
 
