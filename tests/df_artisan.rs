@@ -8,42 +8,27 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::bins::{run, run_env, Run};
+use support::sandbox::{self, Sandbox};
 use support::servers::{self, DbSpec};
 
-/// A sandbox built by scripts/make-sandbox.sh in a temp dir others can traverse (PHP
-/// runs as www-data in some tests).
+/// A sandbox (tests/support/sandbox.rs) whose temp dir others can traverse (PHP runs
+/// as www-data in some tests), with the database it uses.
 struct Sbx {
-    _tmp: tempfile::TempDir,
+    sb: Sandbox,
     root: PathBuf,
     db: Option<DbSpec>,
 }
 
-fn sandbox(driver: &str, db: Option<DbSpec>) -> Sbx {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sandbox.sh");
-    let mut c = Command::new("bash");
-    c.arg(&script)
-        .arg(tmp.path())
-        .args(["--driver", driver])
-        .env("SANDBOX_QUIET", "1");
-    if let Some(db) = &db {
-        c.args(["--db-host", &db.host])
-            .args(["--db-port", &db.port.to_string()])
-            .args(["--db-name", &db.database])
-            .args(["--db-user", &db.username])
-            .env("SANDBOX_DB_PASSWORD", &db.password);
-    }
-    let out = c.output().expect("run make-sandbox.sh");
-    assert!(
-        out.status.success(),
-        "make-sandbox failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let root = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+fn sandbox(driver: &'static str, db: Option<DbSpec>, owner: Option<&str>) -> Sbx {
+    let opts = sandbox::Options {
+        owner: owner.map(str::to_string),
+        ..Default::default()
+    };
+    let sb = Sandbox::with(driver, db.as_ref(), &opts);
+    std::fs::set_permissions(sb.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     Sbx {
-        _tmp: tmp,
-        root,
+        root: sb.root.clone(),
+        sb,
         db,
     }
 }
@@ -56,18 +41,7 @@ impl Sbx {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.root)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.sb.git(args)
     }
 
     /// The tables of the system database, sorted.
@@ -75,7 +49,7 @@ impl Sbx {
         let out = match &self.db {
             None => {
                 let out = Command::new("sqlite3")
-                    .arg(self.root.join("storage/databases/database.sqlite"))
+                    .arg(self.sb.sqlite_path())
                     .arg("select name from sqlite_master where type='table' and name not like 'sqlite_%'")
                     .output()
                     .unwrap();
@@ -101,7 +75,7 @@ impl Sbx {
         match &self.db {
             None => {
                 let out = Command::new("sqlite3")
-                    .arg(self.root.join("storage/databases/database.sqlite"))
+                    .arg(self.sb.sqlite_path())
                     .arg(sql)
                     .output()
                     .unwrap();
@@ -267,7 +241,7 @@ fn lifecycle(s: &Sbx) {
                 .to_string()
         })
         .collect();
-    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(added, [sandbox::V2_MIGRATION.trim_end_matches(".php")]);
     let tables_v1 = s.tables();
 
     let r = s.artisan(&["status"]);
@@ -351,19 +325,19 @@ fn lifecycle(s: &Sbx) {
 
 #[test]
 fn lifecycle_sqlite() {
-    lifecycle(&sandbox("sqlite", None));
+    lifecycle(&sandbox("sqlite", None, None));
 }
 
 #[test]
 fn lifecycle_mariadb() {
     let db = servers::mariadb().new_database("artisan", "pa ss'w\"o$rd#1");
-    lifecycle(&sandbox("mysql", Some(db)));
+    lifecycle(&sandbox("mysql", Some(db), None));
 }
 
 #[test]
 fn lifecycle_postgres() {
     let db = servers::postgres().new_database("artisan", "pa ss'w\"o$rd#1");
-    lifecycle(&sandbox("pgsql", Some(db)));
+    lifecycle(&sandbox("pgsql", Some(db), None));
 }
 
 /// A php built-in web server for the install, as www-data (a request must not leave
@@ -417,15 +391,9 @@ impl Drop for Web {
 /// storage/ or bootstrap/cache/ is left root-owned; maintenance mode really answers 503.
 #[test]
 fn maintenance_and_ownership_as_www_data() {
-    let s = sandbox("sqlite", None);
+    let s = sandbox("sqlite", None, Some("www-data:www-data"));
     let root = &s.root;
-    let chown = Command::new("chown")
-        .args(["-R", "www-data:www-data"])
-        .arg(root.join("storage"))
-        .arg(root.join("bootstrap/cache"))
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    assert_eq!(std::fs::metadata(root.join("storage")).unwrap().uid(), 33);
     // A root-owned log left by someone's `sudo php artisan` earlier.
     let log = root.join("storage/logs/laravel.log");
     std::fs::write(&log, "").unwrap();
@@ -492,12 +460,16 @@ fn maintenance_and_ownership_as_www_data() {
 /// vendor/ and with a foreign APP_KEY the errors carry the right hints.
 #[test]
 fn repair_and_hints() {
-    let s = sandbox("sqlite", None);
+    let s = sandbox("sqlite", None, None);
     let root = &s.root;
 
     // The seeded secret decrypts with the install's key …
     let r = s.artisan(&["run", "--", "sandbox:read-secret"]);
     r.assert_ok();
+    assert!(r.data()["output"]
+        .as_str()
+        .unwrap()
+        .contains(sandbox::SERVICE_SECRET));
     // … and not with another one: "The MAC is invalid" → restore the APP_KEY.
     let env_before = std::fs::read_to_string(root.join(".env")).unwrap();
     let other_key = "base64:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=";
@@ -551,7 +523,7 @@ fn repair_and_hints() {
     assert!(strs(&s.artisan(&["status"]).assert_ok().data()["pending"]).is_empty());
     let r = s.artisan(&["version"]);
     r.assert_ok();
-    assert_eq!(r.data()["df_version"], "7.0.0");
+    assert_eq!(r.data()["df_version"], sandbox::V1_VERSION);
     assert!(r.data()["laravel_version"]
         .as_str()
         .unwrap()
