@@ -586,3 +586,37 @@ fn missing_root_is_66() {
     let r = run("df-perms", ["--root", "/nonexistent/dfkit-perms"]);
     r.assert_code(66);
 }
+
+#[test]
+fn an_unchangeable_entry_fails_the_run_after_doing_the_rest() {
+    let b = bed();
+    let stuck = b.root.join("storage/logs/old.log");
+    let ok = Command::new("chattr")
+        .arg("+i")
+        .arg(&stuck)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "chattr +i must work here (ext4/tmpfs as root)");
+    let r = b.run(&["--user", "www-data"]);
+    let _ = Command::new("chattr").arg("-i").arg(&stuck).status();
+    r.assert_code(77);
+    assert_eq!(r.error_kind(), "permission_denied");
+    assert!(r.changed(), "the rest was changed: the envelope must say so");
+    let d = r.data();
+    assert_eq!(d["errors"], 1);
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("old.log"));
+    assert_eq!(meta(&stuck), (0, 0, 0o600));
+    // Every other entry was handled.
+    for (p, e) in snapshot_all(&b.targets()) {
+        if p != stuck {
+            assert_eq!((e.uid, e.gid, e.mode), (WWW, WWW, 0o2775), "{}", p.display());
+        }
+    }
+    // Once the file can be changed, a re-run finishes the job.
+    b.run(&["--user", "www-data"]).assert_ok();
+    assert_eq!(meta(&stuck), (WWW, WWW, 0o2775));
+}
