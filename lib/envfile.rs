@@ -13,7 +13,8 @@ pub struct EnvFile {
 impl EnvFile {
     /// Parse .env bytes; a line Laravel would reject is a `bad_data` error naming it.
     pub fn parse(bytes: &[u8]) -> Result<EnvFile> {
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::bad_data(format!(".env is not UTF-8: {e}")))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::bad_data(format!(".env is not UTF-8: {e}")))?;
         let mut vars = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -38,6 +39,10 @@ impl EnvFile {
 
     /// The value Laravel sees for `key` (last definition wins).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }

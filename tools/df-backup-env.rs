@@ -18,6 +18,8 @@ impl HasCommon for Args {
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-backup-env", |_ctx, _args| {
-        Err(dfkit::Error::internal("df-backup-env is not implemented yet"))
+        Err(dfkit::Error::internal(
+            "df-backup-env is not implemented yet",
+        ))
     })
 }
