@@ -602,7 +602,10 @@ fn an_unchangeable_entry_fails_the_run_after_doing_the_rest() {
     let _ = Command::new("chattr").arg("-i").arg(&stuck).status();
     r.assert_code(77);
     assert_eq!(r.error_kind(), "permission_denied");
-    assert!(r.changed(), "the rest was changed: the envelope must say so");
+    assert!(
+        r.changed(),
+        "the rest was changed: the envelope must say so"
+    );
     let d = r.data();
     assert_eq!(d["errors"], 1);
     assert!(r.json["error"]["message"]
@@ -613,7 +616,12 @@ fn an_unchangeable_entry_fails_the_run_after_doing_the_rest() {
     // Every other entry was handled.
     for (p, e) in snapshot_all(&b.targets()) {
         if p != stuck {
-            assert_eq!((e.uid, e.gid, e.mode), (WWW, WWW, 0o2775), "{}", p.display());
+            assert_eq!(
+                (e.uid, e.gid, e.mode),
+                (WWW, WWW, 0o2775),
+                "{}",
+                p.display()
+            );
         }
     }
     // Once the file can be changed, a re-run finishes the job.
