@@ -163,7 +163,10 @@ fn multiline_stop(line: &[u8], started: bool) -> bool {
             i += 1;
         }
     }
-    let count = s.windows(2).filter(|w| w[0] != b'\\' && w[1] == b'"').count();
+    let count = s
+        .windows(2)
+        .filter(|w| w[0] != b'\\' && w[1] == b'"')
+        .count();
     if started {
         count > 1
     } else {
@@ -361,16 +364,14 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
                     r.chars.extend_from_slice(&tok[1..]);
                     St::DoubleQ
                 }
-                _ => {
-                    return Err((
-                        "an unexpected escape sequence in a double-quoted value".into(),
-                        Some(
-                            "inside double quotes only \\\" \\\\ \\$ \\n \\r \\t \\f \\v are allowed; \
+                _ => return Err((
+                    "an unexpected escape sequence in a double-quoted value".into(),
+                    Some(
+                        "inside double quotes only \\\" \\\\ \\$ \\n \\r \\t \\f \\v are allowed; \
                              write a literal backslash as \\\\"
-                                .into(),
-                        ),
-                    ))
-                }
+                            .into(),
+                    ),
+                )),
             },
             St::Whitespace => match t {
                 Tok::Hash => {
@@ -459,7 +460,10 @@ fn split_lines(raw: &[u8], from: usize) -> Vec<Line> {
         }
     }
     // preg_split always yields a last (possibly empty) piece.
-    out.push(Line { start, end: raw.len() });
+    out.push(Line {
+        start,
+        end: raw.len(),
+    });
     out
 }
 
@@ -493,7 +497,11 @@ impl EnvFile {
                 hint: Some("save the file as UTF-8".into()),
             });
         }
-        let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
         let lines = split_lines(bytes, bom);
         let crlf = bytes.windows(2).any(|w| w == b"\r\n");
 
@@ -553,11 +561,7 @@ impl EnvFile {
             } else {
                 b
             };
-            ignored.push((
-                a + 1,
-                last_real + 1,
-                UNCLOSED,
-            ));
+            ignored.push((a + 1, last_real + 1, UNCLOSED));
         }
 
         // EntryParser::parse on each entry, then the Loader (resolution, last wins).
@@ -578,7 +582,11 @@ impl EnvFile {
                 Some(p) => {
                     let (na, nb) = php_trim_range(&text[..p]);
                     let (va, vb) = php_trim_range(&text[p + 1..]);
-                    (&text[na..nb], Some(&text[p + 1 + va..p + 1 + vb]), p + 1 + va)
+                    (
+                        &text[na..nb],
+                        Some(&text[p + 1 + va..p + 1 + vb]),
+                        p + 1 + va,
+                    )
                 }
                 None => (&text[..], None, 0),
             };
@@ -615,7 +623,9 @@ impl EnvFile {
                     let vlen = value_part_len(&g.text, value_off);
                     let content_end = r.content_end.unwrap_or(vlen);
                     let comment = match r.comment {
-                        Some((c, truncating)) if !truncating || c == 0 && value_off > eq.unwrap_or(0) + 1 => {
+                        Some((c, truncating))
+                            if !truncating || c == 0 && value_off > eq.unwrap_or(0) + 1 =>
+                        {
                             Some(l0.start + value_off + c)
                         }
                         _ => None,
@@ -773,7 +783,11 @@ impl EnvFile {
         let (start, end) = e.span;
         let text = |a: usize, b: usize| String::from_utf8_lossy(&raw[a..b]).into_owned();
         let candidates: Vec<String> = match (e.eq, e.layout) {
-            (None, _) => vec![format!("{}={}", text(start, end), encode(value, Quote::None))],
+            (None, _) => vec![format!(
+                "{}={}",
+                text(start, end),
+                encode(value, Quote::None)
+            )],
             (Some(eq), Some(l)) => {
                 let prefix = text(start, eq + 1);
                 let lead = text(eq + 1, l.value_start);
@@ -787,10 +801,14 @@ impl EnvFile {
                             } else {
                                 (lead.clone(), text(l.content_end, h))
                             };
-                            let ws = if ws.is_empty() && !enc.ends_with(['"', '\'']) {
-                                " ".to_string()
-                            } else {
+                            // Keep the spacing before the comment when the lexer sees it
+                            // as whitespace (PHP's trim also eats NUL and \v, it does not).
+                            let quoted = enc.ends_with(['"', '\'']);
+                            let ws_ok = ws.bytes().all(|b| class(b) == Tok::Space);
+                            let ws = if ws_ok && (quoted || !ws.is_empty()) {
                                 ws
+                            } else {
+                                " ".to_string()
                             };
                             format!("{prefix}{lead}{enc}{ws}{}", text(h, l.text_end))
                         }
@@ -802,7 +820,11 @@ impl EnvFile {
                 c.push(format!("{prefix}{}", encode(value, Quote::Double)));
                 c
             }
-            (Some(eq), None) => vec![format!("{}{}", text(start, eq + 1), encode(value, Quote::Double))],
+            (Some(eq), None) => vec![format!(
+                "{}{}",
+                text(start, eq + 1),
+                encode(value, Quote::Double)
+            )],
         };
         let line = candidates
             .into_iter()
@@ -951,9 +973,9 @@ fn value_part_len(text: &[u8], off: usize) -> usize {
 
 /// The text that makes phpdotenv read exactly `value`, in `style` when it can.
 pub fn encode(value: &str, style: Quote) -> String {
-    let plain = value.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"_-.:/@+=,%~^".contains(&b)
-    });
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.:/@+=,%~^".contains(&b));
     match style {
         Quote::None if plain => value.to_string(),
         Quote::Single if !value.contains(['\'', '\n', '\r']) => format!("'{value}'"),
@@ -999,7 +1021,10 @@ mod tests {
     }
 
     fn get(src: &str, k: &str) -> Option<String> {
-        EnvFile::parse(src.as_bytes()).unwrap().get(k).map(String::from)
+        EnvFile::parse(src.as_bytes())
+            .unwrap()
+            .get(k)
+            .map(String::from)
     }
 
     fn rejected_line(src: &str) -> usize {
@@ -1029,7 +1054,10 @@ mod tests {
     fn bare_name_unsets_and_last_wins() {
         assert_eq!(get("A=1\nA\n", "A"), None);
         assert_eq!(get("A=1\nA=2\n", "A"), Some("2".into()));
-        assert_eq!(vals("A=1\nB=2\nA=3"), vec![("A".into(), "3".into()), ("B".into(), "2".into())]);
+        assert_eq!(
+            vals("A=1\nB=2\nA=3"),
+            vec![("A".into(), "3".into()), ("B".into(), "2".into())]
+        );
     }
 
     #[test]
@@ -1038,7 +1066,13 @@ mod tests {
         let e = EnvFile::parse(b"A=1\nB=\"open\nC=2\n").unwrap();
         assert_eq!(e.get("B"), None);
         assert_eq!(e.get("C"), None);
-        assert!(e.warnings().iter().any(|w| w.contains("lines 2-3 are ignored")), "{:?}", e.warnings());
+        assert!(
+            e.warnings()
+                .iter()
+                .any(|w| w.contains("lines 2-3 are ignored")),
+            "{:?}",
+            e.warnings()
+        );
         // A comment with `="` swallows the lines up to the next quote.
         let e = EnvFile::parse(b"# X=\"a\nB=1\nC=\"z\"\nD=2\n").unwrap();
         assert_eq!(e.get("B"), None);
@@ -1096,5 +1130,85 @@ mod tests {
         e.set("H", "c").unwrap();
         e.set("K", "k$v").unwrap();
         assert_eq!(e.bytes(), b"H=\"c\"\nK=\"k\\$v\"\nZ=1\n");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A well-formed .env line: NAME=value in some quoting, with or without comments.
+        fn line(i: usize) -> impl Strategy<Value = String> {
+            let name = format!("K{i}");
+            let v = "[a-zA-Z0-9_./:+=-]{0,10}";
+            prop_oneof![
+                (Just(name.clone()), v).prop_map(|(n, v)| format!("{n}={v}")),
+                (Just(name.clone()), "[a-z #'$]{0,10}").prop_map(|(n, v)| format!("{n}=\"{v}\"")),
+                (Just(name.clone()), "[a-z #\"]{0,10}").prop_map(|(n, v)| format!("{n}='{v}'")),
+                (Just(name.clone()), v).prop_map(|(n, v)| format!("export {n}={v} # note")),
+                Just(format!("# {name}=commented out")),
+                Just(String::new()),
+            ]
+        }
+
+        fn file() -> impl Strategy<Value = String> {
+            (2usize..10)
+                .prop_flat_map(|n| {
+                    let lines: Vec<_> = (0..n).map(line).collect();
+                    (
+                        lines,
+                        prop::sample::select(vec!["\n", "\r\n"]),
+                        any::<bool>(),
+                        0..n,
+                    )
+                })
+                .prop_map(|(lines, eol, final_eol, dup)| {
+                    let mut l = lines;
+                    // A duplicate definition now and then: the last one is the one edited.
+                    if !l[dup].is_empty() && !l[dup].starts_with('#') {
+                        l.push(format!("K{dup}=again"));
+                    }
+                    let mut s = l.join(eol);
+                    if final_eol {
+                        s.push_str(eol);
+                    }
+                    s
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn editing_one_key_changes_only_its_line(
+                src in file(),
+                pick in any::<prop::sample::Index>(),
+                value in "\\PC{0,12}",
+            ) {
+                let before = EnvFile::parse(src.as_bytes()).unwrap();
+                prop_assume!(!before.vars().is_empty());
+                let (key, old) = before.vars()[pick.index(before.vars().len())].clone();
+
+                // A no-op edit leaves every byte alone.
+                let mut same = before.clone();
+                prop_assert!(!same.set(&key, &old).unwrap());
+                prop_assert_eq!(same.bytes(), src.as_bytes());
+
+                let mut after = before.clone();
+                let changed = after.set(&key, &value).unwrap();
+                prop_assert_eq!(changed, old != value);
+                prop_assert_eq!(after.get(&key), Some(value.as_str()));
+                // Every other variable keeps its value.
+                for (k, v) in before.vars() {
+                    if k != &key {
+                        prop_assert_eq!(after.get(k), Some(v.as_str()));
+                    }
+                }
+                // The bytes before and after the edited line are untouched.
+                let (a, b) = before.entry(&key).unwrap().span;
+                let new = after.bytes();
+                let tail = src.len() - b;
+                prop_assert_eq!(&new[..a], &src.as_bytes()[..a]);
+                prop_assert_eq!(&new[new.len() - tail..], &src.as_bytes()[b..]);
+                prop_assert!(!new[a..new.len() - tail].contains(&b'\n'));
+            }
+        }
     }
 }

@@ -230,7 +230,12 @@ fn corpus() -> Vec<Vec<u8>> {
         "X=\"${X}\"\n",
         "A=x\nB=${A}\nA=y\nC=${A}\n",
     ];
-    let long = format!("A={}\nB=\"{} {}\"\n", "x".repeat(2500), "y".repeat(1500), "\u{e9}".repeat(700));
+    let long = format!(
+        "A={}\nB=\"{} {}\"\n",
+        "x".repeat(2500),
+        "y".repeat(1500),
+        "\u{e9}".repeat(700)
+    );
     c.push(&long);
     c.into_iter().map(|s| s.as_bytes().to_vec()).collect()
 }
@@ -255,8 +260,22 @@ fn frag() -> impl Strategy<Value = String> + Clone {
 
 fn name() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "A", "B", "APP_KEY", "DB_PASSWORD", "X.Y", "1", "_", "\"A\"", "'B'", "bad-name", "",
-        "LONG_NAME_1", "export A", "export LONGER", "exportXYZW", "a b",
+        "A",
+        "B",
+        "APP_KEY",
+        "DB_PASSWORD",
+        "X.Y",
+        "1",
+        "_",
+        "\"A\"",
+        "'B'",
+        "bad-name",
+        "",
+        "LONG_NAME_1",
+        "export A",
+        "export LONGER",
+        "exportXYZW",
+        "a b",
     ])
     .prop_map(String::from)
 }
@@ -317,7 +336,10 @@ fn runner() -> TestRunner {
         .unwrap_or(0x00df_0e4f);
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
 }
 
 fn cases() -> usize {
@@ -337,7 +359,10 @@ fn fuzzed_files_match_phpdotenv() {
         .collect();
     let accepted = inputs.iter().filter(|i| ours(i).is_ok()).count();
     // Both outcomes must be well represented, or the test proves little.
-    assert!(accepted > inputs.len() / 5 && accepted < inputs.len() * 4 / 5, "accepted {accepted}");
+    assert!(
+        accepted > inputs.len() / 5 && accepted < inputs.len() * 4 / 5,
+        "accepted {accepted}"
+    );
     differential(&inputs);
 }
 
@@ -351,7 +376,9 @@ fn edited_files_match_phpdotenv() {
     let mut expect = Vec::new();
     while inputs.len() < cases() / 2 {
         let (bytes, key, value) = strat.new_tree(&mut r).unwrap().current();
-        let Ok(mut env) = EnvFile::parse_inner(&bytes) else { continue };
+        let Ok(mut env) = EnvFile::parse_inner(&bytes) else {
+            continue;
+        };
         // Edit an existing key half the time.
         let key = match env.vars().first() {
             Some((k, _)) if inputs.len() % 2 == 0 => k.clone(),
@@ -361,7 +388,9 @@ fn edited_files_match_phpdotenv() {
             // Only invalid names may be refused, or an addition after an unclosed quote
             // (Laravel ignores the rest of the file).
             let valid = !key.is_empty()
-                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
             assert!(
                 !valid || (e.kind.exit_code() == 65 && e.message.contains("never closed")),
                 "set({key:?}, {value:?}) refused on {:?}",
@@ -376,10 +405,14 @@ fn edited_files_match_phpdotenv() {
     let php = php_batch(&inputs);
     for ((input, theirs), (key, value)) in inputs.iter().zip(&php).zip(&expect) {
         let vars = theirs.as_ref().unwrap_or_else(|e| {
-            panic!("phpdotenv rejects an edited file ({e}): {:?}", String::from_utf8_lossy(input))
+            panic!(
+                "phpdotenv rejects an edited file ({e}): {:?}",
+                String::from_utf8_lossy(input)
+            )
         });
         assert_eq!(
-            vars.get(key).map(|v| String::from_utf8_lossy(v).into_owned()),
+            vars.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
             Some(value.clone()),
             "edited file {:?}",
             String::from_utf8_lossy(input)

@@ -18,6 +18,8 @@ impl HasCommon for Args {
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-git-update", |_ctx, _args| {
-        Err(dfkit::Error::internal("df-git-update is not implemented yet"))
+        Err(dfkit::Error::internal(
+            "df-git-update is not implemented yet",
+        ))
     })
 }
