@@ -48,7 +48,7 @@ impl Source {
         let dir = atomic::parent_dir(from);
         let set = (from.file_name() == Some(ENV_ARTIFACT.as_ref())
             && dir.join(BackupSet::meta_name(ENV_ARTIFACT)).is_file())
-        .then(|| BackupSet { dir });
+        .then_some(BackupSet { dir });
         Ok(Source {
             path: from.to_path_buf(),
             set,

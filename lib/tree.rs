@@ -143,7 +143,7 @@ pub fn scan(
         progress: None,
     };
     let mut seen = HashMap::new();
-    scan_dir(&mut w, &root.to_path_buf(), Path::new(""), &mut seen)?;
+    scan_dir(&mut w, root, Path::new(""), &mut seen)?;
     Ok((w.counts, w.excluded))
 }
 
