@@ -1050,6 +1050,83 @@ mod tests {
         assert_eq!(rejected_line("export I=1\n"), 1);
     }
 
+    /// Golden: a DreamFactory-style .env with CRLF, no final newline, a duplicate,
+    /// `export`, quoting, expansion, a multi-line value and a `#`-cut password.
+    #[test]
+    fn golden_dreamfactory_env() {
+        let src = [
+            "##=====================================",
+            "## Environment Settings",
+            "APP_NAME=DreamFactory",
+            "APP_KEY=base64:Wd4hV6oYqvEPi1ZlbA5Cy0IH6uMfU0Tkuvy0pi2Wb3k=",
+            "APP_DEBUG=false",
+            "#APP_LOG_LEVEL=warning",
+            "APP_URL=http://127.0.0.1",
+            "",
+            "## Database Settings",
+            "DB_CONNECTION=pgsql",
+            "DB_PASSWORD=abc#def",
+            "REDIS_PASSWORD=\"p w\\\"q\"",
+            "DF_SQLITE_STORAGE='${APP_URL}'",
+            "export DF_INSTALL=GitHub",
+            "DF_CACHE_PATH=\"${APP_URL}/cache\" # expanded",
+            "DF_MOTD=\"line one",
+            "line two\"",
+            "CACHE_DRIVER=file",
+            "APP_DEBUG=true",
+        ]
+        .join("\r\n");
+        let e = EnvFile::parse(src.as_bytes()).unwrap();
+        let got: Vec<(&str, &str)> = e
+            .vars()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("APP_NAME", "DreamFactory"),
+                (
+                    "APP_KEY",
+                    "base64:Wd4hV6oYqvEPi1ZlbA5Cy0IH6uMfU0Tkuvy0pi2Wb3k="
+                ),
+                ("APP_DEBUG", "true"),
+                ("APP_URL", "http://127.0.0.1"),
+                ("DB_CONNECTION", "pgsql"),
+                ("DB_PASSWORD", "abc"),
+                ("REDIS_PASSWORD", "p w\"q"),
+                ("DF_SQLITE_STORAGE", "${APP_URL}"),
+                ("DF_INSTALL", "GitHub"),
+                ("DF_CACHE_PATH", "http://127.0.0.1/cache"),
+                ("DF_MOTD", "line one\nline two"),
+                ("CACHE_DRIVER", "file"),
+            ]
+        );
+        assert_eq!(
+            e.entry("DF_MOTD").map(|x| (x.line, x.last_line)),
+            Some((16, 17))
+        );
+        assert_eq!(
+            e.warnings(),
+            [
+                "APP_DEBUG is defined 2 times (lines 5, 19); Laravel uses the last one (line 19)",
+                "DB_PASSWORD (line 11): an unquoted `#` starts a comment, so Laravel reads only the \
+                 part before it; quote the value if the `#` belongs to it",
+                "CACHE_DRIVER is set but CACHE_STORE is not: DreamFactory 7.1 renamed it to \
+                 CACHE_STORE and ignores CACHE_DRIVER",
+            ]
+        );
+        assert_eq!(e.app_key(), Ok("base64, 32 bytes".to_string()));
+        // Editing APP_DEBUG rewrites its last line only; the file keeps CRLF and no final EOL.
+        let mut e2 = e.clone();
+        assert!(e2.set("APP_DEBUG", "false").unwrap());
+        assert_eq!(
+            e2.bytes(),
+            src.replace("\r\nAPP_DEBUG=true", "\r\nAPP_DEBUG=false")
+                .as_bytes()
+        );
+    }
+
     #[test]
     fn bare_name_unsets_and_last_wins() {
         assert_eq!(get("A=1\nA\n", "A"), None);
