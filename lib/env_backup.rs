@@ -177,15 +177,17 @@ pub fn save(
     });
     merge(&mut data, summary(&env));
     if ctx.dry_run() {
-        data["plan"] = json!(if changed {
-            vec![
-                json!({"action": "create_set", "path": set_dir.display().to_string(), "mode": "0700"}),
-                json!({"action": "write", "path": dest.display().to_string(), "mode": "0600", "bytes": bytes.len()}),
+        let mut plan = Vec::new();
+        if changed {
+            if !set_dir.is_dir() {
+                plan.push(json!({"action": "create_set", "path": set_dir.display().to_string(), "mode": "0700"}));
+            }
+            plan.push(json!({"action": "write", "path": dest.display().to_string(), "mode": "0600", "bytes": bytes.len()}));
+            plan.push(
                 json!({"action": "write", "path": meta_path.display().to_string(), "mode": "0600"}),
-            ]
-        } else {
-            vec![]
-        });
+            );
+        }
+        data["plan"] = json!(plan);
         let msg = if changed {
             format!("would save {} to {}", env_path.display(), dest.display())
         } else {
