@@ -167,7 +167,7 @@ pub fn envelope(
             false,
             false,
             e.message.clone(),
-            e.data.clone().unwrap_or_else(|| json!({})),
+            e.data.as_deref().cloned().unwrap_or_else(|| json!({})),
         ),
     };
     // A failed run may still have changed something (e.g. a rollback ran); tools say so
