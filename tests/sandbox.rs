@@ -3,12 +3,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 use support::sandbox::*;
 
 fn stdout(o: &std::process::Output) -> String {
@@ -111,12 +108,8 @@ fn sqlite_sandbox_is_a_v1_checkout_of_an_origin_with_two_releases() {
     assert_eq!(ping["services"], SEEDED_SERVICES);
     assert_eq!(ping["scripts"], SEEDED_SCRIPTS);
     // The rows are really in the SQLite file (read without PHP).
-    let admins = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select email from user where is_sys_admin = 1")
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&admins).trim(), "admin@example.com");
+    let admins = sb.sqlite("select email from user where is_sys_admin = 1");
+    assert_eq!(admins, "admin@example.com");
 }
 
 #[test]
@@ -138,16 +131,8 @@ fn seeding_twice_adds_no_rows_and_artisan_housekeeping_works() {
     sb.artisan_ok(&["migrate:fresh", "--force"]);
     assert_eq!(sb.db_ping()["users"], 0);
     sb.artisan_ok(&["migrate:reset", "--force"]);
-    let tables = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name")
-        .output()
-        .unwrap();
-    assert_eq!(
-        stdout(&tables).trim(),
-        "migrations",
-        "reset drops every table"
-    );
+    let tables = sb.sqlite("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name");
+    assert_eq!(tables, "migrations", "reset drops every table");
     sb.artisan_ok(&["migrate", "--seed", "--force"]);
     assert_eq!(sb.db_ping(), before);
     // Re-seeded under the same key: the secret still decrypts.
@@ -181,12 +166,8 @@ fn pulling_master_upgrades_to_v2_and_its_migration_runs() {
     assert!(out.contains("2024_05_14_120000_create_app_table"), "{out}");
     let status = sb.artisan_ok(&["migrate:status"]);
     assert!(!status.contains("| No"), "{status}");
-    let app_table = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select count(*) from sqlite_master where name = 'app'")
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&app_table).trim(), "1");
+    let app_table = sb.sqlite("select count(*) from sqlite_master where name = 'app'");
+    assert_eq!(app_table, "1");
     assert_eq!(sb.git(&["status", "--porcelain"]), "");
 }
 
@@ -214,13 +195,9 @@ fn read_secret_needs_the_key_that_encrypted_it() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(stdout(&ok).contains(SERVICE_SECRET));
     // The ciphertext is in the database, not the plaintext.
-    let raw = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select config from service where name = 'db'")
-        .output()
-        .unwrap();
-    assert!(!stdout(&raw).contains(SERVICE_SECRET));
-    assert!(!stdout(&raw).trim().is_empty());
+    let raw = sb.sqlite("select config from service where name = 'db'");
+    assert!(!raw.contains(SERVICE_SECRET));
+    assert!(!raw.is_empty());
 
     let env = std::fs::read_to_string(sb.env_path()).unwrap();
     let other = "base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -250,72 +227,10 @@ fn each_sandbox_has_its_own_key_but_the_same_releases() {
     assert_eq!(a.tag_commit("v2"), b.tag_commit("v2"));
 }
 
-/// `php -S` serving public/, stopped (by pid) when dropped.
-struct PhpServer {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl PhpServer {
-    fn start(root: &Path, log: &Path) -> PhpServer {
-        let log = log.to_path_buf();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("php")
-            .args(["-S", &format!("127.0.0.1:{port}"), "-t", "public"])
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "php -S did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PhpServer { child, port, log }
-    }
-
-    /// GET path → (status code, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        // One write: the whole request in one segment.
-        let req =
-            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let code = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "GET {path}: no status line in {resp:?}; server log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                )
-            });
-        let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-        (code, body.to_owned())
-    }
-}
-
-impl Drop for PhpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn status_route_reports_the_version_and_maintenance_mode_gives_503() {
     let sb = Sandbox::new("sqlite", None);
-    let srv = PhpServer::start(&sb.root, &sb.tmp.path().join("php-server.log"));
+    let srv = sb.serve();
     let (code, body) = srv.get("/status");
     assert_eq!(code, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
