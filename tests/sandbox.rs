@@ -365,3 +365,77 @@ fn failed_build_leaves_nothing_behind_and_existing_installs_are_refused() {
         "mine"
     );
 }
+
+/// A password with every character .env quoting and shells care about.
+const NASTY: &str = "p'a\"s#s;w:o\\r\\\\d $HOME ${USER} `id` $(id) %s end ";
+
+/// A sandbox on a real server: the password reaches Laravel exactly (migrate and
+/// db-ping connect with it), the rows are in the server, the guide's artisan dance and
+/// the v2 upgrade work.
+fn server_sandbox(
+    server: &support::servers::Server,
+    driver: &'static str,
+    admin_sql: &str,
+    tables_sql: &str,
+) {
+    let db = server.new_database("sandbox", NASTY);
+    let sb = Sandbox::new(driver, Some(&db));
+    assert_eq!(sb.env_value("DB_CONNECTION").as_deref(), Some(driver));
+    assert_eq!(sb.env_value("DB_PORT"), Some(db.port.to_string()));
+    assert_eq!(
+        sb.env_value("DB_DATABASE").as_deref(),
+        Some(db.database.as_str())
+    );
+    assert_eq!(
+        sb.env_value("DB_USERNAME").as_deref(),
+        Some(db.username.as_str())
+    );
+    assert!(!sb.sqlite_path().exists(), "no SQLite file for {driver}");
+    let ping = sb.db_ping();
+    assert_eq!(ping["driver"], driver);
+    assert_eq!(ping["database"], db.database.as_str());
+    assert_eq!(ping["users"], SEEDED_USERS);
+    assert_eq!(ping["services"], SEEDED_SERVICES);
+    assert_eq!(ping["scripts"], SEEDED_SCRIPTS);
+    let admin = server.sql(&db.database, admin_sql);
+    assert_eq!(admin.trim(), "admin@example.com");
+    assert!(stdout(&sb.read_secret()).contains(SERVICE_SECRET));
+
+    sb.artisan_ok(&["migrate:fresh", "--force"]);
+    sb.artisan_ok(&["migrate:reset", "--force"]);
+    assert_eq!(server.sql(&db.database, tables_sql).trim(), "migrations");
+    sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    assert_eq!(sb.db_ping(), ping, "seeding twice adds nothing");
+
+    sb.git(&["pull", "-q", "--ff-only", "origin", "master"]);
+    assert_eq!(sb.version(), V2_VERSION);
+    let out = sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    assert!(out.contains("create_app_table"), "{out}");
+    let tables = server.sql(&db.database, tables_sql);
+    assert!(tables.lines().any(|t| t.trim() == "app"), "{tables}");
+}
+
+#[test]
+fn mysql_sandbox_with_a_nasty_password_works_on_mariadb() {
+    let server = support::servers::mariadb();
+    server_sandbox(
+        server,
+        "mysql",
+        "select email from user where is_sys_admin = 1",
+        "select table_name from information_schema.tables \
+         where table_schema = database() order by table_name",
+    );
+}
+
+#[test]
+fn pgsql_sandbox_with_a_nasty_password_works_on_postgres() {
+    let server = support::servers::postgres();
+    server_sandbox(
+        server,
+        "pgsql",
+        "select email from \"user\" where is_sys_admin = true",
+        "select table_name from information_schema.tables \
+         where table_schema = 'public' order by table_name",
+    );
+}
