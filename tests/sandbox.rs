@@ -353,6 +353,10 @@ fn failed_build_leaves_nothing_behind_and_existing_installs_are_refused() {
     let out = make_sandbox(&[dir, "--driver", "oracle"], None);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--driver must be"));
+    let out = make_sandbox(&[dir, "--owner", "no-such-user-dfkit"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no such user"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 
     // An existing install is never overwritten.
     std::fs::create_dir(tmp.path().join("dreamfactory")).unwrap();
