@@ -424,7 +424,7 @@ mod tests {
             .secret_env("PGPASSWORD", "hunter2-secret")
             .arg("a b");
         let d = c.display();
-        assert!(d.starts_with("PGPASSWORD=*** "), "{d}");
+        assert!(d.starts_with("PGPASSWORD='***' "), "{d}");
         assert!(d.ends_with("'a b'"), "{d}");
         assert!(!d.contains("hunter2"));
     }

@@ -23,9 +23,11 @@ die() {
   echo "make-sandbox: $*" >&2
   exit 1
 }
-usage() {
-  sed -n '/^# Usage:/,/^# (never/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit "${1:-64}"
+usage() { # usage EXIT: the header's Usage paragraph (stdout for --help, else stderr)
+  local text
+  text=$(sed -n '/^# Usage:/,/root path\.$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//')
+  if [ "$1" = 0 ]; then echo "$text"; else echo "$text" >&2; fi
+  exit "$1"
 }
 say() { [ -n "${SANDBOX_QUIET:-}" ] || echo "make-sandbox: $*" >&2; }
 
@@ -69,6 +71,12 @@ case "$driver" in
   *) die "--driver must be sqlite, mysql or pgsql, not '$driver'" ;;
 esac
 case "$at" in v1 | v2) ;; *) die "--at must be v1 or v2, not '$at'" ;; esac
+if [ -n "$owner" ]; then
+  id -u "${owner%%:*}" >/dev/null 2>&1 || die "--owner: no such user '${owner%%:*}'"
+  case "$owner" in
+    *:?*) getent group "${owner#*:}" >/dev/null || die "--owner: no such group '${owner#*:}'" ;;
+  esac
+fi
 if [ "$driver" != sqlite ] && [ -z "${SANDBOX_DB_PASSWORD+set}" ]; then
   die "--driver $driver needs the database password in SANDBOX_DB_PASSWORD (may be empty)"
 fi

@@ -3,12 +3,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 use support::sandbox::*;
 
 fn stdout(o: &std::process::Output) -> String {
@@ -111,12 +108,8 @@ fn sqlite_sandbox_is_a_v1_checkout_of_an_origin_with_two_releases() {
     assert_eq!(ping["services"], SEEDED_SERVICES);
     assert_eq!(ping["scripts"], SEEDED_SCRIPTS);
     // The rows are really in the SQLite file (read without PHP).
-    let admins = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select email from user where is_sys_admin = 1")
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&admins).trim(), "admin@example.com");
+    let admins = sb.sqlite("select email from user where is_sys_admin = 1");
+    assert_eq!(admins, "admin@example.com");
 }
 
 #[test]
@@ -138,16 +131,8 @@ fn seeding_twice_adds_no_rows_and_artisan_housekeeping_works() {
     sb.artisan_ok(&["migrate:fresh", "--force"]);
     assert_eq!(sb.db_ping()["users"], 0);
     sb.artisan_ok(&["migrate:reset", "--force"]);
-    let tables = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name")
-        .output()
-        .unwrap();
-    assert_eq!(
-        stdout(&tables).trim(),
-        "migrations",
-        "reset drops every table"
-    );
+    let tables = sb.sqlite("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name");
+    assert_eq!(tables, "migrations", "reset drops every table");
     sb.artisan_ok(&["migrate", "--seed", "--force"]);
     assert_eq!(sb.db_ping(), before);
     // Re-seeded under the same key: the secret still decrypts.
@@ -181,12 +166,8 @@ fn pulling_master_upgrades_to_v2_and_its_migration_runs() {
     assert!(out.contains("2024_05_14_120000_create_app_table"), "{out}");
     let status = sb.artisan_ok(&["migrate:status"]);
     assert!(!status.contains("| No"), "{status}");
-    let app_table = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select count(*) from sqlite_master where name = 'app'")
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&app_table).trim(), "1");
+    let app_table = sb.sqlite("select count(*) from sqlite_master where name = 'app'");
+    assert_eq!(app_table, "1");
     assert_eq!(sb.git(&["status", "--porcelain"]), "");
 }
 
@@ -214,13 +195,9 @@ fn read_secret_needs_the_key_that_encrypted_it() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(stdout(&ok).contains(SERVICE_SECRET));
     // The ciphertext is in the database, not the plaintext.
-    let raw = Command::new("sqlite3")
-        .arg(sb.sqlite_path())
-        .arg("select config from service where name = 'db'")
-        .output()
-        .unwrap();
-    assert!(!stdout(&raw).contains(SERVICE_SECRET));
-    assert!(!stdout(&raw).trim().is_empty());
+    let raw = sb.sqlite("select config from service where name = 'db'");
+    assert!(!raw.contains(SERVICE_SECRET));
+    assert!(!raw.is_empty());
 
     let env = std::fs::read_to_string(sb.env_path()).unwrap();
     let other = "base64:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -250,72 +227,10 @@ fn each_sandbox_has_its_own_key_but_the_same_releases() {
     assert_eq!(a.tag_commit("v2"), b.tag_commit("v2"));
 }
 
-/// `php -S` serving public/, stopped (by pid) when dropped.
-struct PhpServer {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl PhpServer {
-    fn start(root: &Path, log: &Path) -> PhpServer {
-        let log = log.to_path_buf();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("php")
-            .args(["-S", &format!("127.0.0.1:{port}"), "-t", "public"])
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "php -S did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PhpServer { child, port, log }
-    }
-
-    /// GET path → (status code, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        // One write: the whole request in one segment.
-        let req =
-            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let code = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "GET {path}: no status line in {resp:?}; server log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                )
-            });
-        let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-        (code, body.to_owned())
-    }
-}
-
-impl Drop for PhpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn status_route_reports_the_version_and_maintenance_mode_gives_503() {
     let sb = Sandbox::new("sqlite", None);
-    let srv = PhpServer::start(&sb.root, &sb.tmp.path().join("php-server.log"));
+    let srv = sb.serve();
     let (code, body) = srv.get("/status");
     assert_eq!(code, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -438,6 +353,10 @@ fn failed_build_leaves_nothing_behind_and_existing_installs_are_refused() {
     let out = make_sandbox(&[dir, "--driver", "oracle"], None);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--driver must be"));
+    let out = make_sandbox(&[dir, "--owner", "no-such-user-dfkit"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no such user"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 
     // An existing install is never overwritten.
     std::fs::create_dir(tmp.path().join("dreamfactory")).unwrap();
@@ -448,5 +367,79 @@ fn failed_build_leaves_nothing_behind_and_existing_installs_are_refused() {
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("dreamfactory/keep")).unwrap(),
         "mine"
+    );
+}
+
+/// A password with every character .env quoting and shells care about.
+const NASTY: &str = "p'a\"s#s;w:o\\r\\\\d $HOME ${USER} `id` $(id) %s end ";
+
+/// A sandbox on a real server: the password reaches Laravel exactly (migrate and
+/// db-ping connect with it), the rows are in the server, the guide's artisan dance and
+/// the v2 upgrade work.
+fn server_sandbox(
+    server: &support::servers::Server,
+    driver: &'static str,
+    admin_sql: &str,
+    tables_sql: &str,
+) {
+    let db = server.new_database("sandbox", NASTY);
+    let sb = Sandbox::new(driver, Some(&db));
+    assert_eq!(sb.env_value("DB_CONNECTION").as_deref(), Some(driver));
+    assert_eq!(sb.env_value("DB_PORT"), Some(db.port.to_string()));
+    assert_eq!(
+        sb.env_value("DB_DATABASE").as_deref(),
+        Some(db.database.as_str())
+    );
+    assert_eq!(
+        sb.env_value("DB_USERNAME").as_deref(),
+        Some(db.username.as_str())
+    );
+    assert!(!sb.sqlite_path().exists(), "no SQLite file for {driver}");
+    let ping = sb.db_ping();
+    assert_eq!(ping["driver"], driver);
+    assert_eq!(ping["database"], db.database.as_str());
+    assert_eq!(ping["users"], SEEDED_USERS);
+    assert_eq!(ping["services"], SEEDED_SERVICES);
+    assert_eq!(ping["scripts"], SEEDED_SCRIPTS);
+    let admin = server.sql(&db.database, admin_sql);
+    assert_eq!(admin.trim(), "admin@example.com");
+    assert!(stdout(&sb.read_secret()).contains(SERVICE_SECRET));
+
+    sb.artisan_ok(&["migrate:fresh", "--force"]);
+    sb.artisan_ok(&["migrate:reset", "--force"]);
+    assert_eq!(server.sql(&db.database, tables_sql).trim(), "migrations");
+    sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    assert_eq!(sb.db_ping(), ping, "seeding twice adds nothing");
+
+    sb.git(&["pull", "-q", "--ff-only", "origin", "master"]);
+    assert_eq!(sb.version(), V2_VERSION);
+    let out = sb.artisan_ok(&["migrate", "--seed", "--force"]);
+    assert!(out.contains("create_app_table"), "{out}");
+    let tables = server.sql(&db.database, tables_sql);
+    assert!(tables.lines().any(|t| t.trim() == "app"), "{tables}");
+}
+
+#[test]
+fn mysql_sandbox_with_a_nasty_password_works_on_mariadb() {
+    let server = support::servers::mariadb();
+    server_sandbox(
+        server,
+        "mysql",
+        "select email from user where is_sys_admin = 1",
+        "select table_name from information_schema.tables \
+         where table_schema = database() order by table_name",
+    );
+}
+
+#[test]
+fn pgsql_sandbox_with_a_nasty_password_works_on_postgres() {
+    let server = support::servers::postgres();
+    server_sandbox(
+        server,
+        "pgsql",
+        "select email from \"user\" where is_sys_admin = true",
+        "select table_name from information_schema.tables \
+         where table_schema = 'public' order by table_name",
     );
 }

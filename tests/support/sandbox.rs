@@ -3,8 +3,11 @@
 //! Every sandbox is built fresh (about a second): each gets its own random APP_KEY, so
 //! a test that moves a key between two installs cannot pass by accident.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The version in config/app.php at tag v1 (what a fresh sandbox runs).
 pub const V1_VERSION: &str = "7.0.0";
@@ -251,6 +254,34 @@ impl Sandbox {
         self.artisan(&["sandbox:read-secret"])
     }
 
+    /// Serve the install with `php -S 127.0.0.1:FREEPORT -t public` (stopped on drop).
+    #[track_caller]
+    pub fn serve(&self) -> PhpServer {
+        PhpServer::start(&self.root, &self.tmp.path().join("php-server.log"))
+    }
+
+    /// Run `sqlite3 DB SQL` on a sqlite sandbox's database; returns trimmed stdout
+    /// ('|'-separated columns, one row a line).
+    #[track_caller]
+    pub fn sqlite(&self, sql: &str) -> String {
+        assert_eq!(
+            self.driver, "sqlite",
+            "Sandbox::sqlite on a {} sandbox",
+            self.driver
+        );
+        let out = Command::new("sqlite3")
+            .arg(self.sqlite_path())
+            .arg(sql)
+            .output()
+            .expect("spawn sqlite3");
+        assert!(
+            out.status.success(),
+            "sqlite3 {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// `php artisan sandbox:db-ping`: row counts of the system tables, as JSON
     /// (`driver`, `database`, `users`, `services`, `scripts`).
     #[track_caller]
@@ -276,4 +307,89 @@ fn git_in(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `php -S` serving an install's public/ on a free port of 127.0.0.1; killed (by its
+/// pid) and reaped when dropped.
+pub struct PhpServer {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl PhpServer {
+    /// Start serving `root`/public, logging to `log`; returns once it accepts connections.
+    #[track_caller]
+    pub fn start(root: &Path, log: &Path) -> PhpServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("php")
+            .args(["-S", &format!("127.0.0.1:{port}"), "-t", "public"])
+            .current_dir(root)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("server log"))
+            .spawn()
+            .expect("spawn php -S");
+        let mut srv = PhpServer {
+            child,
+            port,
+            log: log.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = srv.child.try_wait() {
+                panic!("php -S exited ({st}) on port {port}:\n{}", srv.log_text());
+            }
+            assert!(Instant::now() < deadline, "php -S did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        srv
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:34567`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` (HTTP/1.0, Accept: application/json) → (status code, body).
+    #[track_caller]
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to php -S");
+        // The whole request in one write: php -S may answer a request it got in pieces
+        // by closing the connection.
+        let req =
+            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("send request");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read response");
+        let code = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "GET {path}: no status line in {resp:?}; server log:\n{}",
+                    self.log_text()
+                )
+            });
+        let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        (code, body.to_owned())
+    }
+}
+
+impl Drop for PhpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
