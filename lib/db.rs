@@ -293,6 +293,30 @@ pub fn pgpass_field(v: &str) -> String {
     v.replace('\\', "\\\\").replace(':', "\\:")
 }
 
+/// Credential dirs are `$TMPDIR/dfkit-db-<pid>-XXXX`: the pid lets a later run remove
+/// what a killed one (SIGKILL runs no destructor) left behind.
+const CRED_PREFIX: &str = "dfkit-db-";
+
+/// Remove credential dirs whose process is gone.
+fn sweep_stale_credentials() {
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(CRED_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive && e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// A connection's credentials on disk (0600, in a private temp dir removed on drop)
 /// and the commands that use them.
 pub struct Session {
@@ -309,8 +333,10 @@ impl Session {
     pub fn open(settings: &Settings) -> Result<Session> {
         let (dir, cred_file) = match settings.driver {
             Driver::Mysql | Driver::Pgsql => {
+                sweep_stale_credentials();
                 let dir = tempfile::Builder::new()
-                    .prefix("dfkit-db-")
+                    .prefix(&format!("{CRED_PREFIX}{}-", std::process::id()))
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .tempdir()
                     .map_err(|e| {
                         Error::io("creating a temp dir for", Path::new("credentials"), e)
@@ -751,6 +777,8 @@ mod tests {
             std::fs::read_to_string(&f).unwrap(),
             "[client]\npassword=\"a\\\"b c\"\n"
         );
+        let dir_mode = std::fs::metadata(f.parent().unwrap()).unwrap().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
         drop(sess);
         assert!(!f.exists());
     }

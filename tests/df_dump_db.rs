@@ -686,8 +686,23 @@ fn kill_9_mid_dump_leaves_no_artifact() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
+    let killed = child.id();
     child.wait().unwrap();
     no_artifacts(&set);
+    let cred_dirs = || -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("dfkit-db-{killed}-"))
+            })
+            .collect()
+    };
+    assert_eq!(cred_dirs().len(), 1, "SIGKILL ran no destructor");
     assert!(
         tmp_seen.exists(),
         "the partial temp file is all that is left"
@@ -696,6 +711,10 @@ fn kill_9_mid_dump_leaves_no_artifact() {
     run(&["--root", s(&root), "dump", "--into", s(&set)], None).assert_ok();
     assert!(!tmp_seen.exists());
     assert!(set.join("db.sql.zst").is_file());
+    assert!(
+        cred_dirs().is_empty(),
+        "the dead run's credential file was swept"
+    );
 }
 
 #[test]

@@ -132,6 +132,15 @@ fn watchdog(server_pid: u32, dir: &Path) {
     std::mem::forget(child);
 }
 
+/// Removes a server dir if startup panics before the watchdog owns it.
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !ready() {
@@ -147,6 +156,7 @@ fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
 
 fn start_mariadb() -> Server {
     let dir = server_dir("mariadb", "mysql");
+    let guard = DirGuard(dir.clone());
     let data = dir.join("data");
     must(
         Command::new("mariadb-install-db")
@@ -181,6 +191,7 @@ fn start_mariadb() -> Server {
     // Not waited for: the watchdog owns its lifetime.
     std::mem::forget(child);
     watchdog(pid, &dir);
+    std::mem::forget(guard);
     let server = Server {
         driver: "mysql",
         port,
@@ -205,6 +216,7 @@ fn start_mariadb() -> Server {
 
 fn start_postgres() -> Server {
     let dir = server_dir("postgres", "postgres");
+    let guard = DirGuard(dir.clone());
     let data = dir.join("data");
     let bin = pg_bindir();
     let superuser_password = format!("su-{}-{}", std::process::id(), free_port());
@@ -247,6 +259,7 @@ fn start_postgres() -> Server {
     let pidtext = std::fs::read_to_string(data.join("postmaster.pid")).expect("postmaster.pid");
     let pid: u32 = pidtext.lines().next().unwrap().trim().parse().unwrap();
     watchdog(pid, &dir);
+    std::mem::forget(guard);
     let server = Server {
         driver: "pgsql",
         port,
