@@ -13,7 +13,7 @@ die() {
   echo "demo: $*" >&2
   exit 1
 }
-for t in df-backup-env df-perms; do
+for t in df-backup-env df-dump-db df-git-update df-perms df-artisan df-verify; do
   [ -x "$bin/$t" ] || die "$bin/$t missing: run 'make build' (or 'make demo')"
 done
 
@@ -42,11 +42,19 @@ step() { # step HEADING TOOL ARGS...: print the heading, run, show the JSON, cou
   fi
 }
 
-step "df-backup-env save --into demo/backups/$stamp" \
-  df-backup-env save --into "$demo/backups/$stamp"
-step "df-backup-env show" df-backup-env show
-step "df-perms --user $user --group $group" df-perms --user "$user" --group "$group"
-
+set_dir=$demo/backups/$stamp
+# The guide's minor upgrade, one tool per documented step (what df-upgrade will wrap):
+step "1. back up .env" df-backup-env save --into "$set_dir"
+step "1. back up the system database" df-dump-db dump --into "$set_dir"
+step "1. what the backed-up .env holds (secrets as fingerprints)" df-backup-env show
+step "maintenance mode on" df-artisan down
+step "2-3. git stash, checkout master, pull" df-git-update update --branch master
+step "4. composer install" df-artisan composer-install
+step "4. php artisan migrate --seed" df-artisan migrate --seed
+step "4. cache:clear and config:clear" df-artisan clear
+step "4. chown/chmod storage and bootstrap/cache" df-perms --user "$user" --group "$group"
+step "maintenance mode off" df-artisan up
+step "verify against the backup set" df-verify --against "$set_dir"
 echo >&2
 if [ $failed -eq 0 ]; then
   echo "demo: all steps succeeded; the sandbox is in $demo" >&2
