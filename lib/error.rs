@@ -116,7 +116,8 @@ pub struct Error {
     pub message: String,
     pub hint: Option<String>,
     pub chain: Vec<String>,
-    pub data: Option<Value>,
+    /// Boxed to keep `Result<T, Error>` small.
+    pub data: Option<Box<Value>>,
 }
 
 /// The result type of every lib entry point.
@@ -141,7 +142,7 @@ impl Error {
 
     /// Attach the partial data gathered before the failure.
     pub fn with_data(mut self, data: Value) -> Error {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 

@@ -244,10 +244,7 @@ impl Cmd {
             std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             _ => ErrorKind::Io,
         };
-        Error::new(
-            kind,
-            format!("cannot run {}: {e}", self.program.display()),
-        )
+        Error::new(kind, format!("cannot run {}: {e}", self.program.display()))
     }
 
     /// Spawn with the given stdout (stderr captured through a pipe, stdin per [`Input`]).
@@ -288,8 +285,12 @@ impl Cmd {
         };
         let out_reader = read_in_thread(child.stdout.take());
         let err_reader = read_in_thread(child.stderr.take());
-        let (status, timed_out) = wait_timeout(&mut child, self.timeout)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for {}: {e}", self.display())))?;
+        let (status, timed_out) = wait_timeout(&mut child, self.timeout).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("waiting for {}: {e}", self.display()),
+            )
+        })?;
         if let Some(f) = feeder {
             let _ = f.join();
         }
@@ -423,7 +424,7 @@ mod tests {
             .secret_env("PGPASSWORD", "hunter2-secret")
             .arg("a b");
         let d = c.display();
-        assert!(d.starts_with("PGPASSWORD=*** "), "{d}");
+        assert!(d.starts_with("PGPASSWORD='***' "), "{d}");
         assert!(d.ends_with("'a b'"), "{d}");
         assert!(!d.contains("hunter2"));
     }

@@ -43,7 +43,9 @@ impl Install {
                 "no DreamFactory install at {}: {e}",
                 root.display()
             ))
-            .with_hint("pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)")),
+            .with_hint(
+                "pass --root DIR or set DF_ROOT to the install (usually /opt/dreamfactory)",
+            )),
         }
     }
 

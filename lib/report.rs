@@ -146,9 +146,7 @@ impl Ctx {
 
 /// The current time as RFC 3339 UTC with second precision, e.g. `2026-11-25T20:30:00Z`.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Build the envelope for an outcome or an error.
@@ -169,7 +167,7 @@ pub fn envelope(
             false,
             false,
             e.message.clone(),
-            e.data.clone().unwrap_or_else(|| json!({})),
+            e.data.as_deref().cloned().unwrap_or_else(|| json!({})),
         ),
     };
     // A failed run may still have changed something (e.g. a rollback ran); tools say so
@@ -283,8 +281,7 @@ where
     let pretty = common.pretty || std::io::stdout().is_terminal();
     let ctx = Ctx::new(tool, common);
     // A panic is a bug: still print one JSON report, exit 70.
-    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&ctx, args)))
-    {
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&ctx, args))) {
         Ok(r) => r,
         Err(p) => {
             let msg = p

@@ -13,11 +13,11 @@ pub fn resolve_user(spec: &str) -> Result<u32> {
     }
     match User::from_name(spec) {
         Ok(Some(u)) => Ok(u.uid.as_raw()),
-        Ok(None) => Err(Error::new(
-            ErrorKind::UnknownUser,
-            format!("unknown user `{spec}`"),
-        )
-        .with_hint("give an existing user name or a numeric uid (e.g. www-data, dreamfactory)")),
+        Ok(None) => Err(
+            Error::new(ErrorKind::UnknownUser, format!("unknown user `{spec}`")).with_hint(
+                "give an existing user name or a numeric uid (e.g. www-data, dreamfactory)",
+            ),
+        ),
         Err(e) => Err(Error::new(
             ErrorKind::UnknownUser,
             format!("looking up user `{spec}`: {e}"),
@@ -32,11 +32,10 @@ pub fn resolve_group(spec: &str) -> Result<u32> {
     }
     match Group::from_name(spec) {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(Error::new(
-            ErrorKind::UnknownUser,
-            format!("unknown group `{spec}`"),
-        )
-        .with_hint("give an existing group name or a numeric gid")),
+        Ok(None) => Err(
+            Error::new(ErrorKind::UnknownUser, format!("unknown group `{spec}`"))
+                .with_hint("give an existing group name or a numeric gid"),
+        ),
         Err(e) => Err(Error::new(
             ErrorKind::UnknownUser,
             format!("looking up group `{spec}`: {e}"),

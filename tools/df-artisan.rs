@@ -1,13 +1,63 @@
-//! df-artisan — not yet implemented (placeholder that honours the JSON contract).
-use clap::Parser;
+//! df-artisan — composer and artisan for a DreamFactory install, run safely.
+use clap::{Parser, Subcommand, ValueEnum};
+use dfkit::artisan::{Action, ComposerFlags, Options, SecretSource, StrictAction};
 use dfkit::report::{Common, HasCommon};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  # the guide's upgrade steps, as the owner of storage/ (never leaves root-owned files)
+  df-artisan --root /opt/dreamfactory composer-install
+  df-artisan migrate --seed | jq -r '.data.migrated[]'
+  df-artisan clear
+
+  # pending migrations, for a check
+  df-artisan status | jq -e '.data.pending | length == 0'
+
+  # maintenance mode around an upgrade
+  DF_BYPASS=$(openssl rand -hex 16) df-artisan down --secret-env DF_BYPASS
+  df-artisan up
+
+  # importing a MySQL dump from another server
+  df-artisan strict-mode off && df-artisan clear
+
+  # the guide's troubleshooting (clear-cache, rm vendor/ and caches, reinstall)
+  df-artisan repair
+
+  # anything else
+  df-artisan run -- route:list
+  df-artisan --dry-run fresh --seed | jq .data.plan
+
+Exit codes: 0 ok, 1 a command failed (see error.hint), 64 usage (fresh/reset without
+--yes), 65 bad config/database.php, 66 no install, 67 unknown --as-user, 69 php/composer
+missing or database unreachable, 77 the PHP user cannot read the install.";
 
 #[derive(Parser, Debug)]
-#[command(name = "df-artisan", version)]
+#[command(
+    name = "df-artisan",
+    version,
+    about = "Run composer and artisan for a DreamFactory install: one JSON report on stdout",
+    after_help = EXAMPLES
+)]
 struct Args {
     #[command(flatten)]
     common: Common,
+    /// The php binary [default: php on PATH]
+    #[arg(long, global = true, value_name = "PATH")]
+    php: Option<PathBuf>,
+    /// The composer program or .phar [default: composer on PATH, else ROOT/composer.phar]
+    #[arg(long, global = true, value_name = "PATH")]
+    composer: Option<PathBuf>,
+    /// Run PHP as this user [default (as root): the owner of storage/; composer: the owner of the root]
+    #[arg(long, global = true, value_name = "USER")]
+    as_user: Option<String>,
+    /// Kill a command that runs longer than this many seconds
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 3600)]
+    timeout: u64,
+    #[command(subcommand)]
+    cmd: Cmd,
 }
 
 impl HasCommon for Args {
@@ -16,8 +66,145 @@ impl HasCommon for Args {
     }
 }
 
+#[derive(clap::Args, Debug)]
+struct ComposerArgs {
+    /// Install dev requirements too (omit --no-dev)
+    #[arg(long)]
+    dev: bool,
+    /// Check platform requirements (omit --ignore-platform-reqs)
+    #[arg(long)]
+    platform_reqs: bool,
+    /// Extra arguments for `composer install`
+    #[arg(last = true, value_name = "ARGS")]
+    extra: Vec<String>,
+}
+
+impl From<ComposerArgs> for ComposerFlags {
+    fn from(a: ComposerArgs) -> ComposerFlags {
+        ComposerFlags {
+            dev: a.dev,
+            platform_reqs: a.platform_reqs,
+            extra: a.extra,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Strict {
+    On,
+    Off,
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// composer install --no-dev --ignore-platform-reqs (extra arguments after --)
+    ComposerInstall(ComposerArgs),
+    /// artisan migrate --force [--seed]; reports each migration applied
+    Migrate {
+        /// Run the seeders too
+        #[arg(long)]
+        seed: bool,
+    },
+    /// Pending migrations (artisan migrate:status); changes nothing
+    Status,
+    /// artisan cache:clear and config:clear, each checked
+    Clear,
+    /// artisan migrate:fresh: DROPS EVERY TABLE and migrates afresh (needs --yes)
+    Fresh {
+        /// Yes, drop every table of the system database
+        #[arg(long)]
+        yes: bool,
+        /// Run the seeders too
+        #[arg(long)]
+        seed: bool,
+    },
+    /// artisan migrate:reset: rolls back every migration (needs --yes)
+    Reset {
+        /// Yes, roll back every migration
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Maintenance mode on (no-op when already down)
+    Down {
+        /// View to prerender for the maintenance page (Laravel ≥ 8)
+        #[arg(long, value_name = "VIEW")]
+        render: Option<String>,
+        /// Bypass secret (visible in the process list; prefer --secret-env/--secret-file)
+        #[arg(long, value_name = "SECRET", group = "secret_src")]
+        secret: Option<String>,
+        /// Take the bypass secret from this environment variable
+        #[arg(long, value_name = "VAR", group = "secret_src")]
+        secret_env: Option<String>,
+        /// Take the bypass secret from the first line of this file
+        #[arg(long, value_name = "FILE", group = "secret_src")]
+        secret_file: Option<PathBuf>,
+        /// Retry-After seconds for the 503 answer
+        #[arg(long, value_name = "SECS")]
+        retry: Option<u32>,
+    },
+    /// Maintenance mode off (no-op when not down)
+    Up,
+    /// The guide's troubleshooting: composer clear-cache, remove vendor/, compiled.php and
+    /// storage/framework/cache/*, reinstall (old vendor/ restored if that fails)
+    Repair(ComposerArgs),
+    /// The mysql connection's 'strict' setting in config/database.php
+    StrictMode {
+        #[arg(value_enum)]
+        mode: Strict,
+    },
+    /// DreamFactory version (config/app.php) and Laravel version (artisan --version)
+    Version,
+    /// Any artisan command: run -- ARGS…
+    Run {
+        #[arg(last = true, required = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+}
+
+fn action(cmd: Cmd) -> Action {
+    match cmd {
+        Cmd::ComposerInstall(a) => Action::ComposerInstall(a.into()),
+        Cmd::Migrate { seed } => Action::Migrate { seed },
+        Cmd::Status => Action::Status,
+        Cmd::Clear => Action::Clear,
+        Cmd::Fresh { yes, seed } => Action::Fresh { yes, seed },
+        Cmd::Reset { yes } => Action::Reset { yes },
+        Cmd::Down {
+            render,
+            secret,
+            secret_env,
+            secret_file,
+            retry,
+        } => Action::Down {
+            render,
+            secret: secret
+                .map(SecretSource::Value)
+                .or(secret_env.map(SecretSource::Env))
+                .or(secret_file.map(SecretSource::File)),
+            retry,
+        },
+        Cmd::Up => Action::Up,
+        Cmd::Repair(a) => Action::Repair(a.into()),
+        Cmd::StrictMode { mode } => Action::StrictMode(match mode {
+            Strict::On => StrictAction::On,
+            Strict::Off => StrictAction::Off,
+            Strict::Status => StrictAction::Status,
+        }),
+        Cmd::Version => Action::Version,
+        Cmd::Run { args } => Action::Run { args },
+    }
+}
+
 fn main() -> ExitCode {
-    dfkit::report::run::<Args, _>("df-artisan", |_ctx, _args| {
-        Err(dfkit::Error::internal("df-artisan is not implemented yet"))
+    dfkit::report::run::<Args, _>("df-artisan", |ctx, args| {
+        let opts = Options {
+            root: dfkit::install::resolve_root(ctx.common.root.as_deref()),
+            php: args.php,
+            composer: args.composer,
+            as_user: args.as_user,
+            timeout: Duration::from_secs(args.timeout),
+        };
+        dfkit::artisan::execute(ctx, &opts, action(args.cmd))
     })
 }

@@ -1,13 +1,101 @@
-//! df-git-update — not yet implemented (placeholder that honours the JSON contract).
-use clap::Parser;
+//! df-git-update — update a DreamFactory git checkout without losing local edits.
+use clap::{Parser, Subcommand};
+use dfkit::git::{RollbackOpts, StatusOpts, Target, UpdateOpts};
 use dfkit::report::{Common, HasCommon};
 use std::process::ExitCode;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  # What would change? (asks the remote with ls-remote; changes nothing)
+  df-git-update update --dry-run --root /opt/dreamfactory | jq .data.plan
+
+  # Stash local edits, fetch tags, fast-forward master, report what downstream needs
+  df-git-update update --root /opt/dreamfactory \\
+    | jq '{commit: .data.new_commit, composer: .data.composer_lock_changed, migrations: .data.migrations_added}'
+
+  # Go to a release tag (detached), bringing local edits back afterwards
+  df-git-update update --ref 7.7.0 --reapply-stash
+
+  # Undo: back to the commit an earlier run recorded
+  old=$(df-git-update update | jq -r .data.old_commit)
+  df-git-update rollback --to \"$old\"
+
+  # How far behind origin is the install?
+  df-git-update status --fetch | jq '{version: .data.version, behind: .data.behind}'
+
+Exit codes: 0 ok; 1 a git step failed (e.g. origin was force-pushed: not a fast-forward;
+a stash re-apply conflicted); 66 not a git checkout / no such branch, tag or commit;
+69 remote unreachable or git missing; 78 git refuses the repository (ownership).";
 
 #[derive(Parser, Debug)]
-#[command(name = "df-git-update", version)]
+#[command(
+    name = "df-git-update",
+    version,
+    about = "Update a DreamFactory git checkout: stash local edits, fetch tags, fast-forward \
+             or check out a tag; put everything back on failure",
+    after_help = EXAMPLES
+)]
 struct Args {
     #[command(flatten)]
     common: Common,
+    /// Seconds any single git command may take (fetches included)
+    #[arg(long, global = true, default_value_t = 900, value_name = "SECS")]
+    timeout: u64,
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Stash local edits, fetch, then fast-forward --branch (default master) or check out --ref
+    Update {
+        /// Branch of the remote to fast-forward to
+        #[arg(long, conflicts_with = "ref_", value_name = "NAME")]
+        branch: Option<String>,
+        /// A release tag (refs/tags/NAME) or a commit id, checked out detached
+        #[arg(long = "ref", id = "ref_", value_name = "TAG")]
+        ref_: Option<String>,
+        /// The remote to fetch from
+        #[arg(long, default_value = "origin", value_name = "NAME")]
+        remote: String,
+        /// Stash untracked files too (never ignored ones)
+        #[arg(long)]
+        include_untracked: bool,
+        /// `git stash pop` the stashed edits after a successful update
+        #[arg(long)]
+        reapply_stash: bool,
+    },
+    /// Return to a recorded commit (local edits are stashed first, never discarded)
+    Rollback {
+        /// The commit to return to, e.g. data.old_commit of an update
+        #[arg(long, value_name = "COMMIT")]
+        to: String,
+        /// Branch to leave at COMMIT [default: the current branch; detached stays detached]
+        #[arg(long, conflicts_with = "detach", value_name = "NAME")]
+        branch: Option<String>,
+        /// Leave HEAD detached at COMMIT
+        #[arg(long)]
+        detach: bool,
+        /// Stash untracked files too
+        #[arg(long)]
+        include_untracked: bool,
+        /// `git stash pop` the stashed edits afterwards
+        #[arg(long)]
+        reapply_stash: bool,
+    },
+    /// Branch, HEAD, version, local changes and commits behind the remote (read-only)
+    Status {
+        /// The remote to compare with
+        #[arg(long, default_value = "origin", value_name = "NAME")]
+        remote: String,
+        /// Branch to compare with [default: the current branch, else master]
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// `git fetch` first (updates remote-tracking refs only)
+        #[arg(long)]
+        fetch: bool,
+    },
 }
 
 impl HasCommon for Args {
@@ -17,7 +105,60 @@ impl HasCommon for Args {
 }
 
 fn main() -> ExitCode {
-    dfkit::report::run::<Args, _>("df-git-update", |_ctx, _args| {
-        Err(dfkit::Error::internal("df-git-update is not implemented yet"))
+    dfkit::report::run::<Args, _>("df-git-update", |ctx, args| {
+        let root = dfkit::install::resolve_root(args.common.root.as_deref());
+        let timeout = Duration::from_secs(args.timeout);
+        match args.cmd {
+            Sub::Update {
+                branch,
+                ref_,
+                remote,
+                include_untracked,
+                reapply_stash,
+            } => {
+                let target = match ref_ {
+                    Some(r) => Target::Ref(r),
+                    None => Target::Branch(branch.unwrap_or_else(|| "master".into())),
+                };
+                let o = UpdateOpts {
+                    target,
+                    remote,
+                    include_untracked,
+                    reapply_stash,
+                    timeout,
+                };
+                dfkit::git::update(ctx, &root, &o)
+            }
+            Sub::Rollback {
+                to,
+                branch,
+                detach,
+                include_untracked,
+                reapply_stash,
+            } => {
+                let o = RollbackOpts {
+                    to,
+                    branch,
+                    detach,
+                    include_untracked,
+                    reapply_stash,
+                    timeout,
+                };
+                dfkit::git::rollback(ctx, &root, &o)
+            }
+            Sub::Status {
+                remote,
+                branch,
+                fetch,
+            } => {
+                let o = StatusOpts {
+                    remote,
+                    branch,
+                    fetch,
+                    timeout,
+                };
+                dfkit::git::status(ctx, &root, &o)
+            }
+        }
     })
 }

@@ -1,0 +1,27 @@
+<?php
+
+use Illuminate\Database\Migrations\Migration;
+use Illuminate\Database\Schema\Blueprint;
+use Illuminate\Support\Facades\Schema;
+
+class CreateAppTable extends Migration
+{
+    public function up()
+    {
+        Schema::create('app', function (Blueprint $t) {
+            $t->increments('id');
+            $t->string('name', 64)->unique();
+            $t->string('api_key')->nullable();
+            $t->string('description')->nullable();
+            $t->boolean('is_active')->default(0);
+            $t->integer('role_id')->unsigned()->nullable();
+            $t->timestamp('created_date')->nullable();
+            $t->timestamp('last_modified_date')->nullable();
+        });
+    }
+
+    public function down()
+    {
+        Schema::dropIfExists('app');
+    }
+}

@@ -1,0 +1,621 @@
+//! df-git-update against real git: a bare origin with releases v1 and v2 and a checkout
+//! of it, as scripts/make-sandbox.sh builds them (v2 adds a migration, bumps the version
+//! 7.0.0 → 7.1.0 and changes composer.lock). Assertions are on the repository afterwards:
+//! HEAD, branch, file bytes, the stash list.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::bins::{run_command, Run};
+
+const V2_MIGRATION: &str = "database/migrations/2024_06_01_000000_add_limits_table.php";
+
+/// The test bed: origin.git, the install, and a private HOME whose git config must
+/// never be written.
+struct Bed {
+    tmp: tempfile::TempDir,
+    origin: PathBuf,
+    root: PathBuf,
+    home: PathBuf,
+    v1: String,
+    v2: String,
+}
+
+fn app_php(version: &str) -> String {
+    format!(
+        "<?php\n\nreturn [\n    'name' => env('APP_NAME', 'DreamFactory'),\n    'version'                      => '{version}',\n    'env' => env('APP_ENV', 'production'),\n];\n"
+    )
+}
+
+impl Bed {
+    fn global_config(&self) -> PathBuf {
+        self.home.join("gitconfig-global")
+    }
+
+    /// git as a person would run it in the test (any directory is safe; private HOME).
+    fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "safe.directory=*", "-C"])
+            .arg(dir)
+            .args(args)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_GLOBAL", self.global_config())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root, args)
+    }
+
+    fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// The current branch, None when detached.
+    fn branch(&self) -> Option<String> {
+        let out = Command::new("git")
+            .args(["-c", "safe.directory=*", "-C"])
+            .arg(&self.root)
+            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_GLOBAL", self.global_config())
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
+    }
+
+    fn stash_list(&self) -> String {
+        self.git(&["stash", "list", "--format=%H %gs"])
+    }
+
+    fn porcelain(&self) -> String {
+        self.git(&["status", "--porcelain=v1", "--untracked-files=all"])
+    }
+
+    fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.root.join(rel)).unwrap()
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    /// Run the tool against this install with the private HOME.
+    fn tool(&self, args: &[&str]) -> Run {
+        let mut c = Command::new(support::bins::bin("df-git-update"));
+        c.args(args)
+            .arg("--root")
+            .arg(&self.root)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_GLOBAL", self.global_config())
+            .env_remove("GIT_SSH_COMMAND")
+            .env_remove("DF_ROOT");
+        run_command(c)
+    }
+
+    /// Everything about the checkout that an update could change, for before/after equality.
+    fn snapshot(&self) -> (String, Option<String>, String, String, String) {
+        (
+            self.head(),
+            self.branch(),
+            self.stash_list(),
+            self.porcelain(),
+            self.git(&[
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/heads",
+                "refs/tags",
+            ]),
+        )
+    }
+}
+
+/// origin.git (bare; master at v2; tags v1, v2) and dreamfactory/ at v1 on master.
+fn bed() -> Bed {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let seed = tmp.path().join("seed");
+    let origin = tmp.path().join("origin.git");
+    let root = tmp.path().join("dreamfactory");
+    let mut b = Bed {
+        origin: origin.clone(),
+        root: root.clone(),
+        home,
+        v1: String::new(),
+        v2: String::new(),
+        tmp,
+    };
+    std::fs::create_dir(&seed).unwrap();
+    b.git_in(&seed, &["init", "-q", "-b", "master"]);
+    let put = |rel: &str, text: &str| {
+        let p = seed.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put("config/app.php", &app_php("7.0.0"));
+    put("composer.json", "{\"require\": {\"php\": \">=8.1\"}}\n");
+    put(
+        "composer.lock",
+        "{\"content-hash\": \"v1\", \"packages\": []}\n",
+    );
+    put(
+        "database/migrations/2014_10_12_000000_create_user_table.php",
+        "<?php // create user\n",
+    );
+    put("public/index.php", "<?php // front controller v1\n");
+    put(".gitignore", "/vendor/\n/.env\n");
+    b.git_in(&seed, &["add", "-A"]);
+    b.git_in(&seed, &["commit", "-q", "-m", "release 7.0.0"]);
+    b.git_in(&seed, &["tag", "-a", "-m", "7.0.0", "v1"]);
+    put("config/app.php", &app_php("7.1.0"));
+    put(
+        "composer.lock",
+        "{\"content-hash\": \"v2\", \"packages\": []}\n",
+    );
+    put(V2_MIGRATION, "<?php // add limits\n");
+    b.git_in(&seed, &["add", "-A"]);
+    b.git_in(&seed, &["commit", "-q", "-m", "release 7.1.0"]);
+    b.git_in(&seed, &["tag", "-a", "-m", "7.1.0", "v2"]);
+    b.git_in(
+        b.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            origin.to_str().unwrap(),
+        ],
+    );
+    b.git_in(
+        b.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            root.to_str().unwrap(),
+        ],
+    );
+    b.git(&["reset", "-q", "--hard", "v1"]);
+    b.v1 = b.git(&["rev-parse", "v1^{commit}"]);
+    b.v2 = b.git(&["rev-parse", "v2^{commit}"]);
+    assert_eq!(b.branch().as_deref(), Some("master"));
+    assert_eq!(b.head(), b.v1);
+    b
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn update_stashes_local_edit_reaches_v2_and_is_idempotent() {
+    let b = bed();
+    let edited = b"<?php // front controller v1, patched locally\n";
+    b.write("public/index.php", edited);
+
+    let r = b.tool(&["update"]);
+    r.assert_ok();
+    assert!(r.changed());
+    let d = r.data();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(b.branch().as_deref(), Some("master"));
+    assert_eq!(d["old_commit"], b.v1.as_str());
+    assert_eq!(d["new_commit"], b.v2.as_str());
+    assert_eq!(d["old_version"], "7.0.0");
+    assert_eq!(d["new_version"], "7.1.0");
+    assert_eq!(d["old_describe"], "v1");
+    assert_eq!(d["new_describe"], "v2");
+    assert_eq!(d["new_branch"], "master");
+    assert_eq!(strs(&d["migrations_added"]), [V2_MIGRATION]);
+    assert_eq!(d["composer_lock_changed"], true);
+    let mut files = strs(&d["changed_files"]);
+    files.sort();
+    assert_eq!(files, ["composer.lock", "config/app.php", V2_MIGRATION]);
+    // The stash: reported by commit, holding exactly the edit.
+    let stash = &d["stash"];
+    let sha = stash["ref"].as_str().unwrap();
+    assert_eq!(b.git(&["stash", "list", "--format=%H"]), sha);
+    assert!(stash["message"].as_str().unwrap().starts_with("dfkit "));
+    assert_eq!(strs(&stash["files"]), ["public/index.php"]);
+    assert_eq!(stash["kept"], true);
+    assert_eq!(
+        b.git(&["show", &format!("{sha}:public/index.php")])
+            .as_bytes(),
+        &edited[..edited.len() - 1]
+    );
+    // The work tree is v2's, clean.
+    assert_eq!(b.read("config/app.php"), app_php("7.1.0").as_bytes());
+    assert_eq!(
+        b.read("public/index.php"),
+        b"<?php // front controller v1\n"
+    );
+    assert_eq!(b.porcelain(), "");
+
+    let before = b.snapshot();
+    let r = b.tool(&["update"]);
+    r.assert_ok();
+    assert!(!r.changed(), "second run: {}", r.stdout);
+    assert_eq!(r.data()["stash"], Value::Null);
+    assert_eq!(r.data()["new_commit"], b.v2.as_str());
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn reapply_stash_brings_the_local_edit_back() {
+    let b = bed();
+    let edited = b"<?php // patched\n";
+    b.write("public/index.php", edited);
+    let r = b.tool(&["update", "--reapply-stash"]);
+    r.assert_ok();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(b.read("public/index.php"), edited);
+    assert_eq!(b.stash_list(), "");
+    assert_eq!(r.data()["stash"]["reapplied"], true);
+    assert_eq!(r.data()["stash"]["kept"], false);
+    // Nothing new: no stash, the edit stays where it is.
+    let r = b.tool(&["update", "--reapply-stash"]);
+    r.assert_ok();
+    assert!(!r.changed());
+    assert_eq!(b.read("public/index.php"), edited);
+    assert_eq!(b.stash_list(), "");
+}
+
+#[test]
+fn reapply_conflict_keeps_the_stash_and_a_clean_tree() {
+    let b = bed();
+    // v2 changes this very line: the edit cannot be re-applied cleanly.
+    let edited = app_php("7.0.0-custom");
+    b.write("config/app.php", edited.as_bytes());
+    let r = b.tool(&["update", "--reapply-stash"]);
+    r.assert_code(1);
+    assert!(r.changed(), "the code did move: {}", r.stdout);
+    let d = r.data();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(d["new_commit"], b.v2.as_str());
+    assert_eq!(strs(&d["conflicts"]), ["config/app.php"]);
+    assert_eq!(d["stash"]["kept"], true);
+    let sha = d["stash"]["ref"].as_str().unwrap();
+    assert_eq!(b.git(&["stash", "list", "--format=%H"]), sha);
+    assert_eq!(b.porcelain(), "", "no conflict markers left behind");
+    assert_eq!(b.read("config/app.php"), app_php("7.1.0").as_bytes());
+    assert!(r.json["error"]["hint"].as_str().unwrap().contains(sha));
+}
+
+#[test]
+fn force_pushed_origin_is_refused_with_everything_as_before() {
+    let b = bed();
+    b.git(&["merge", "-q", "--ff-only", "origin/master"]);
+    assert_eq!(b.head(), b.v2);
+    // Someone rewrites origin's master: v1 + a different commit, force-pushed.
+    let other = b.tmp.path().join("other");
+    b.git_in(
+        b.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            b.origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    b.git_in(&other, &["reset", "-q", "--hard", "v1"]);
+    std::fs::write(other.join("public/index.php"), "<?php // rewritten\n").unwrap();
+    b.git_in(&other, &["commit", "-q", "-am", "rewritten history"]);
+    b.git_in(&other, &["push", "-q", "--force", "origin", "master"]);
+
+    let edited = b"<?php // my local fix\n";
+    b.write("config/app.php", edited);
+    let before = b.snapshot();
+    let r = b.tool(&["update"]);
+    r.assert_code(1);
+    assert_eq!(r.error_kind(), "step_failed");
+    let hint = r.json["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("force-push"), "{hint}");
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("diverged"));
+    assert!(!r.changed());
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.read("config/app.php"), edited);
+}
+
+#[test]
+fn failure_after_the_stash_puts_edit_head_and_branch_back() {
+    let b = bed();
+    let edited = b"<?php // local\n";
+    b.write("public/index.php", edited);
+    // An untracked file where v2 adds one: the fast-forward refuses to overwrite it,
+    // after the stash was made.
+    let mine = b"<?php // my own file, not v2's\n";
+    b.write(V2_MIGRATION, mine);
+    let before = b.snapshot();
+    let r = b.tool(&["update"]);
+    r.assert_code(1);
+    let d = r.data();
+    assert_eq!(d["restored"], true);
+    assert_eq!(d["stash"]["reapplied"], true, "{}", r.stdout);
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--include-untracked"));
+    assert!(!r.changed());
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.read("public/index.php"), edited);
+    assert_eq!(b.read(V2_MIGRATION), mine);
+
+    // With --include-untracked the file goes into the stash and the update succeeds.
+    let r = b.tool(&["update", "--include-untracked"]);
+    r.assert_ok();
+    assert_eq!(b.head(), b.v2);
+    let mut files = strs(&r.data()["stash"]["files"]);
+    files.sort();
+    assert_eq!(files, [V2_MIGRATION, "public/index.php"]);
+    assert_eq!(b.read(V2_MIGRATION), b"<?php // add limits\n");
+}
+
+#[test]
+fn unreachable_origin_is_69_and_nothing_changes() {
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    std::fs::rename(&b.origin, b.tmp.path().join("origin-gone.git")).unwrap();
+    let before = b.snapshot();
+    let r = b.tool(&["update"]);
+    r.assert_code(69);
+    assert_eq!(r.error_kind(), "unavailable");
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.read("public/index.php"), b"<?php // local\n");
+    // The dry run asks the remote too, and says so the same way.
+    b.tool(&["update", "--dry-run"]).assert_code(69);
+}
+
+#[test]
+fn tree_owned_by_another_user_updates_without_writing_git_config() {
+    assert!(
+        dfkit::users::is_root(),
+        "this test runs as root (as CI does)"
+    );
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&b.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Plain git (no exception) refuses this tree: the test is meaningful.
+    let plain = Command::new("git")
+        .arg("-C")
+        .arg(&b.root)
+        .args(["status"])
+        .env("HOME", &b.home)
+        .env("GIT_CONFIG_GLOBAL", b.global_config())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("dubious ownership"));
+    let etc = std::fs::read("/etc/gitconfig").ok();
+
+    let r = b.tool(&["update"]);
+    r.assert_ok();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(r.data()["new_version"], "7.1.0");
+    assert!(
+        r.json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("chown -R 65534:65534")),
+        "{}",
+        r.stdout
+    );
+    assert!(!b.global_config().exists(), "global git config written");
+    assert!(!b.home.join(".gitconfig").exists());
+    assert!(!b.home.join(".config/git/config").exists());
+    assert_eq!(std::fs::read("/etc/gitconfig").ok(), etc);
+    // And the repository's own config gained no safe.directory either.
+    assert!(!b.git(&["config", "--list", "--local"]).contains("safe"));
+}
+
+#[test]
+fn ref_checks_out_the_tag_detached_even_when_a_branch_shares_its_name() {
+    let b = bed();
+    // A branch named like the tag, pointing elsewhere: the tag must win.
+    b.git(&["branch", "v2", "v1"]);
+    let r = b.tool(&["update", "--ref", "v2"]);
+    r.assert_ok();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(b.branch(), None);
+    assert_eq!(r.data()["detached"], true);
+    assert_eq!(r.data()["new_branch"], Value::Null);
+    assert_eq!(r.data()["new_describe"], "v2");
+    assert_eq!(
+        b.git(&["rev-parse", "refs/heads/v2"]),
+        b.v1,
+        "branch untouched"
+    );
+    let r = b.tool(&["update", "--ref", "v2"]);
+    r.assert_ok();
+    assert!(!r.changed());
+    // An unknown tag is missing input, nothing changed.
+    let before = b.snapshot();
+    b.tool(&["update", "--ref", "v9"]).assert_code(66);
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn rollback_returns_to_the_recorded_commit() {
+    let b = bed();
+    let r = b.tool(&["update"]);
+    r.assert_ok();
+    let old = r.data()["old_commit"].as_str().unwrap().to_string();
+    assert_eq!(b.head(), b.v2);
+    let edited = b"<?php // edited after the update\n";
+    b.write("public/index.php", edited);
+
+    let r = b.tool(&["rollback", "--to", &old, "--reapply-stash"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(b.head(), b.v1);
+    assert_eq!(b.branch().as_deref(), Some("master"), "branch name kept");
+    assert_eq!(r.data()["new_version"], "7.0.0");
+    assert_eq!(strs(&r.data()["migrations_removed"]), [V2_MIGRATION]);
+    assert!(!b.root.join(V2_MIGRATION).exists());
+    assert_eq!(b.read("config/app.php"), app_php("7.0.0").as_bytes());
+    assert_eq!(b.read("public/index.php"), edited);
+    assert_eq!(b.stash_list(), "");
+
+    let r = b.tool(&["rollback", "--to", &old]);
+    r.assert_ok();
+    assert!(!r.changed());
+    // A later update fast-forwards again.
+    b.tool(&["update"]).assert_ok();
+    assert_eq!(b.head(), b.v2);
+    b.tool(&["rollback", "--to", "0000000deadbeef"])
+        .assert_code(66);
+}
+
+#[test]
+fn status_reports_commits_behind_and_changes_nothing() {
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    // A v3 lands on origin after the clone: only a fetch learns of it.
+    let other = b.tmp.path().join("other");
+    b.git_in(
+        b.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            b.origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(other.join("README.md"), "v3\n").unwrap();
+    b.git_in(&other, &["add", "README.md"]);
+    b.git_in(&other, &["commit", "-q", "-m", "v3"]);
+    b.git_in(&other, &["push", "-q", "origin", "master"]);
+
+    let index = b.read(".git/index");
+    let before = b.snapshot();
+    let r = b.tool(&["status"]);
+    r.assert_ok();
+    assert!(!r.changed());
+    let d = r.data();
+    assert_eq!(d["behind"], 1);
+    assert_eq!(d["ahead"], 0);
+    assert_eq!(d["branch"], "master");
+    assert_eq!(d["head"], b.v1.as_str());
+    assert_eq!(d["version"], "7.0.0");
+    assert_eq!(strs(&d["local_changes"]["tracked"]), ["public/index.php"]);
+    assert_eq!(d["fetched"], false);
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.read(".git/index"), index);
+
+    let r = b.tool(&["status", "--fetch"]);
+    r.assert_ok();
+    assert_eq!(r.data()["behind"], 2);
+    assert_eq!(r.data()["fetched"], true);
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn dry_run_plans_without_changing_anything() {
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    let before = b.snapshot();
+    let remote_refs = b.git(&["for-each-ref", "refs/remotes"]);
+    let r = b.tool(&["update", "--dry-run"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(r.json["dry_run"], true);
+    let plan = strs(&r.data()["plan"]);
+    assert!(plan[0].contains(" fetch --tags origin "), "{plan:?}");
+    assert!(plan.iter().any(|p| p.contains(" stash push ")), "{plan:?}");
+    assert!(
+        plan.iter().any(|p| p.contains(" merge --ff-only ")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter().all(|p| p.contains("safe.directory=")),
+        "{plan:?}"
+    );
+    assert_eq!(r.data()["remote_commit"], b.v2.as_str());
+    assert_eq!(strs(&r.data()["would_stash"]), ["public/index.php"]);
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.git(&["for-each-ref", "refs/remotes"]), remote_refs);
+
+    // Up to date: the dry run says nothing would change.
+    b.git(&["stash", "-q"]);
+    b.git(&["merge", "-q", "--ff-only", "origin/master"]);
+    let r = b.tool(&["update", "--dry-run"]);
+    r.assert_ok();
+    assert!(!r.changed(), "{}", r.stdout);
+
+    let r = b.tool(&["rollback", "--to", &b.v1.clone(), "--dry-run"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(b.head(), b.v2);
+}
+
+#[test]
+fn not_a_git_checkout_is_66() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("dreamfactory");
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    std::fs::write(root.join("config/app.php"), app_php("7.0.0")).unwrap();
+    let mut c = Command::new(support::bins::bin("df-git-update"));
+    c.args(["update", "--root"]).arg(&root);
+    let r = run_command(c);
+    r.assert_code(66);
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("git checkout"));
+    assert!(
+        std::fs::read_dir(&root).unwrap().count() == 1,
+        "nothing created"
+    );
+}
+
+#[test]
+fn help_has_examples() {
+    let out = Command::new(support::bins::bin("df-git-update"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Examples:") && text.contains("| jq"),
+        "{text}"
+    );
+}
