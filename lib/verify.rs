@@ -20,7 +20,6 @@
 use crate::backup_set::BackupSet;
 use crate::envfile::EnvFile;
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::Cmd;
 use crate::install::Install;
 use crate::report::{Ctx, Outcome};
 use crate::secret::Fingerprint;
@@ -206,7 +205,7 @@ fn plan_line(name: &str, install: &Install, opts: &Options) -> String {
 pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
     let selected = select(&opts.only, &opts.skip)?;
     if let Some(url) = &opts.url {
-        stand_in::check_url(url)?;
+        crate::http::Url::parse(url)?;
     }
     let set = match &opts.against {
         Some(dir) => Some(BackupSet::open(dir)?),
@@ -249,6 +248,7 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
         env: None,
         version: install.version(),
         done: Vec::new(),
+        changed: std::cell::Cell::new(false),
     };
     for name in &selected {
         let t0 = Instant::now();
@@ -270,6 +270,7 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
         count(Status::Skip),
     );
     let data = json!({
+        "changed": v.changed.get(),
         "root": install.root,
         "version": v.version,
         "against": opts.against,
@@ -294,7 +295,7 @@ pub fn verify(ctx: &Ctx, install: &Install, opts: &Options) -> Result<Outcome> {
                 String::new()
             }
         );
-        return Ok(Outcome::new(false, msg, data));
+        return Ok(Outcome::new(v.changed.get(), msg, data));
     }
     let failing: Vec<&Check> = v.done.iter().filter(|c| c.status == Status::Fail).collect();
     let msg = format!(
@@ -344,6 +345,8 @@ struct Verifier<'a> {
     env: Option<std::result::Result<EnvFile, String>>,
     version: Option<String>,
     done: Vec<Check>,
+    /// Set when a check's helper changed something (see [`Verifier::artisan`]).
+    changed: std::cell::Cell<bool>,
 }
 
 impl Verifier<'_> {
@@ -380,33 +383,36 @@ impl Verifier<'_> {
 
     fn check_env(&mut self) -> Check {
         const N: &str = "env";
+        let ctx = self.ctx;
         let env = match self.env() {
             Ok(e) => e,
             Err(m) => return Check::fail(N, m).hint(
                 "DreamFactory will not boot with this .env; `df-backup-env show` names the line",
             ),
         };
-        let Some(key) = env.get("APP_KEY") else {
-            return Check::fail(N, "APP_KEY is not set in .env").hint(
-                "put the APP_KEY the data was encrypted with back: `df-backup-env restore-key --from SET`",
-            );
-        };
-        let fp = Fingerprint::of(key);
+        let fp = env.get("APP_KEY").map(Fingerprint::of);
         let conn = env.get("DB_CONNECTION").map(str::to_string);
-        match app_key_shape(key) {
+        let warnings = env.warnings();
+        // Also in the report's warnings: they matter beyond this one check.
+        for w in &warnings {
+            ctx.warn(format!(".env: {w}"));
+        }
+        let c = match env.app_key() {
             Ok(shape) => Check::pass(
                 N,
                 format!(
-                    "parses; APP_KEY {fp} ({shape}); DB_CONNECTION={}",
+                    "parses; APP_KEY {} ({shape}); DB_CONNECTION={}",
+                    fp.as_ref().map(|f| f.0.as_str()).unwrap_or(""),
                     conn.as_deref().unwrap_or("(unset)")
                 ),
-            )
-            .with("app_key", json!(fp))
-            .with("db_connection", json!(conn)),
-            Err(why) => Check::fail(N, format!("APP_KEY {fp} is malformed: {why}"))
-                .hint("APP_KEY must be base64: + 16/24/32 bytes, or a raw 16/24/32-character key")
-                .with("app_key", json!(fp)),
-        }
+            ),
+            Err(why) => Check::fail(N, why).hint(
+                "put back the APP_KEY the data was encrypted with: `df-backup-env restore-key --from SET`",
+            ),
+        };
+        c.with("app_key", json!(fp))
+            .with("db_connection", json!(conn))
+            .with("warnings", json!(warnings))
     }
 
     fn check_version(&mut self) -> Check {
@@ -429,71 +435,98 @@ impl Verifier<'_> {
         }
     }
 
-    /// `php artisan ARGS` as the owner of storage/ (so nothing it logs stays root-owned).
-    fn artisan(&self, args: &[&str]) -> std::result::Result<crate::exec::Output, Check> {
-        let php = match &self.opts.php {
-            Some(p) => Cmd::resolved(p),
-            None => match Cmd::new("php") {
-                Ok(c) => c,
-                Err(_) => return Err(Check::skip("", "php not found on PATH (give --php)")),
-            },
-        };
-        if !self.install.path("artisan").is_file() {
-            return Err(Check::fail(
+    /// Run a df-artisan action (PHP as the owner of storage/, nothing left root-owned).
+    /// `Err(check)` is a skip when php is missing, else a failure, named later.
+    fn artisan(&self, action: crate::artisan::Action) -> std::result::Result<Value, Box<Check>> {
+        let php = self
+            .opts
+            .php
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("php"));
+        if crate::exec::find_program(&php).is_err() {
+            return Err(Box::new(Check::skip(
                 "",
-                format!("no artisan script in {}", self.install.root.display()),
-            ));
+                format!(
+                    "{} not found (install php-cli or give --php)",
+                    php.display()
+                ),
+            )));
         }
-        let mut cmd = php
-            .arg("artisan")
-            .args(args)
-            .current_dir(&self.install.root)
-            // Symfony console wraps its error boxes at the terminal width: keep lines whole.
-            .env("COLUMNS", "1000")
-            .timeout(self.opts.timeout);
-        if crate::users::is_root() {
-            if let Ok((uid, gid)) = crate::users::owner_of(&self.install.path("storage")) {
-                if uid != 0 {
-                    cmd = cmd.as_user(uid, gid);
+        let opts = crate::artisan::Options {
+            root: self.install.root.clone(),
+            php: self.opts.php.clone(),
+            composer: None,
+            as_user: None,
+            timeout: self.opts.timeout,
+        };
+        // df-artisan's own dry-run flag must be off: df-verify's --dry-run never gets here.
+        match crate::artisan::execute(self.ctx, &opts, action) {
+            Ok(o) => {
+                // The runner hands root-owned files under storage/ back to their owner
+                // after PHP ran: the only change df-verify can make, and it says so.
+                let fixed = o.data["ownership_fixed"].as_u64().unwrap_or(0);
+                if fixed > 0 {
+                    self.changed.set(true);
+                    self.ctx.warn(format!(
+                        "handed {fixed} root-owned file(s) under storage/ and bootstrap/cache/ back to their owner"
+                    ));
                 }
+                Ok(o.data)
+            }
+            Err(e) => {
+                let mut c = Check::fail("", e.message);
+                c.hint = e.hint;
+                Err(Box::new(c))
             }
         }
-        cmd.run().map_err(|e| Check::fail("", e.message))
     }
 
     fn check_artisan(&mut self) -> Check {
         const N: &str = "artisan";
-        let out = match self.artisan(&["--version", "--no-interaction"]) {
-            Ok(o) => o,
-            Err(c) => return Check { name: N, ..c },
-        };
-        if out.success() {
-            let line = out.stdout_str().trim().to_string();
-            Check::pass(N, line.clone()).with("output", json!(line))
-        } else {
-            Check::fail(
-                N,
-                format!(
-                    "php artisan --version: {}: {}",
-                    out.status_text(),
-                    out.tail(3)
-                ),
-            )
-            .hint("`df-artisan repair` reinstalls vendor/ and clears compiled caches")
+        match self.artisan(crate::artisan::Action::Version) {
+            Ok(data) => {
+                let laravel = data["laravel_version"].as_str().map(str::to_string);
+                match laravel {
+                    Some(v) => Check::pass(N, format!("php artisan --version: Laravel {v}"))
+                        .with("laravel_version", json!(v)),
+                    None => Check::fail(N, "php artisan --version printed no Laravel version")
+                        .hint("is this a Laravel (DreamFactory) install?"),
+                }
+            }
+            Err(c) => Check { name: N, ..*c },
         }
+    }
+
+    /// A database session from the .env's DB_* settings.
+    fn db_session(&mut self) -> std::result::Result<crate::db::Session, Box<Check>> {
+        let root = self.install.root.clone();
+        let env = self
+            .env()
+            .map_err(|m| Box::new(Check::skip("", format!("cannot read DB settings: {m}"))))?;
+        let failed = |e: Error| Box::new(Check::fail("", e.message));
+        let settings = crate::db::Settings::from_env(env, &root).map_err(failed)?;
+        crate::db::Session::open(&settings).map_err(failed)
     }
 
     fn check_database(&mut self) -> Check {
         const N: &str = "database";
-        let install = self.install.clone();
-        let env = match self.env() {
-            Ok(e) => e,
-            Err(m) => return Check::skip(N, format!("cannot read DB settings: {m}")),
+        let session = match self.db_session() {
+            Ok(s) => s,
+            Err(c) => return Check { name: N, ..*c },
         };
-        match stand_in::db_ping(&install, env) {
-            Ok(d) => Check::pass(N, d),
-            Err(e) => Check::fail(N, e.message)
-                .hint("check DB_HOST/DB_PORT/DB_DATABASE/DB_USERNAME/DB_PASSWORD in .env and that the server runs"),
+        let what = session.settings.describe();
+        match session.ping() {
+            Ok(version) => Check::pass(N, format!("{what} answers (server {version})"))
+                .with("driver", json!(session.settings.driver.as_str()))
+                .with("server_version", json!(version)),
+            Err(e) => {
+                let hint = e.hint.unwrap_or_else(|| {
+                    "check DB_HOST/DB_PORT/DB_DATABASE/DB_USERNAME/DB_PASSWORD in .env and that the server runs".into()
+                });
+                Check::fail(N, e.message)
+                    .hint(hint)
+                    .with("driver", json!(session.settings.driver.as_str()))
+            }
         }
     }
 
@@ -505,19 +538,29 @@ impl Verifier<'_> {
         if self.status_of("artisan") == Some(Status::Fail) {
             return Check::skip(N, "php artisan does not run");
         }
-        let out = match self.artisan(&["migrate:status", "--no-interaction"]) {
-            Ok(o) => o,
-            Err(c) => return Check { name: N, ..c },
+        let data = match self.artisan(crate::artisan::Action::Status) {
+            Ok(d) => d,
+            Err(c) => return Check { name: N, ..*c },
         };
-        match stand_in::parse_migrate_status(&out) {
-            Ok(pending) if pending.is_empty() => Check::pass(N, "no pending migrations"),
-            Ok(pending) => Check::fail(
+        let pending: Vec<String> = data["pending"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ran = data["ran"].as_u64().unwrap_or(0);
+        if pending.is_empty() {
+            Check::pass(N, format!("no pending migrations ({ran} ran)")).with("ran", json!(ran))
+        } else {
+            Check::fail(
                 N,
                 format!("{} pending: {}", pending.len(), pending.join(", ")),
             )
             .hint("run `df-artisan migrate --seed`")
-            .with("pending", json!(pending)),
-            Err(m) => Check::fail(N, m),
+            .with("pending", json!(pending))
+            .with("ran", json!(ran))
         }
     }
 
@@ -547,12 +590,11 @@ impl Verifier<'_> {
         if self.status_of("database") == Some(Status::Fail) {
             return Check::skip(N, "the database is unreachable");
         }
-        let install = self.install.clone();
-        let env = match self.env() {
-            Ok(e) => e,
-            Err(m) => return Check::skip(N, format!("cannot read DB settings: {m}")),
+        let session = match self.db_session() {
+            Ok(s) => s,
+            Err(c) => return Check { name: N, ..*c },
         };
-        let have = match stand_in::db_row_counts(&install, env) {
+        let have = match session.row_counts() {
             Ok(h) => h,
             Err(e) => return Check::fail(N, format!("counting rows: {}", e.message)),
         };
@@ -605,8 +647,8 @@ impl Verifier<'_> {
         let Some(url) = self.opts.url.clone() else {
             return Check::skip(N, "no --url to probe (DreamFactory answers GET /status)");
         };
-        let resp = match stand_in::http_get(&url, self.opts.timeout) {
-            Ok(r) => r,
+        let resp = match crate::http::get(&url, self.opts.timeout) {
+            Ok(r) => (r.status, r.text()),
             Err(e) => {
                 return Check::fail(N, format!("GET {url}: {}", e.message))
                     .hint("is the web server running? `df-restart`")
@@ -795,55 +837,34 @@ pub fn compare_counts(
         .with("extra_tables", json!(extra))
 }
 
-/// The per-table row counts recorded in a db.meta.json: `row_counts` or `tables` as an
-/// object `{table: rows}` or an array of `{name|table, rows|count}`.
+/// The per-table row counts df-dump-db recorded in db.meta.json: `row_counts`, an object
+/// `{table: rows}` (null for a SQL Server backup, which has none).
 pub fn set_row_counts(meta: &Value) -> Option<BTreeMap<String, u64>> {
-    for key in ["row_counts", "tables", "rows"] {
-        let Some(v) = meta.get(key) else { continue };
-        let mut out = BTreeMap::new();
-        match v {
-            Value::Object(m) => {
-                for (t, n) in m {
-                    let n = n
-                        .as_u64()
-                        .or_else(|| n.get("rows").and_then(Value::as_u64))?;
-                    out.insert(t.clone(), n);
-                }
-            }
-            Value::Array(a) => {
-                for e in a {
-                    let t = e.get("name").or_else(|| e.get("table"))?.as_str()?;
-                    let n = e.get("rows").or_else(|| e.get("count"))?.as_u64()?;
-                    out.insert(t.to_string(), n);
-                }
-            }
-            _ => continue,
-        }
-        return Some(out);
-    }
-    None
+    meta.get("row_counts")?
+        .as_object()?
+        .iter()
+        .map(|(t, n)| Some((t.clone(), n.as_u64()?)))
+        .collect()
 }
 
-/// The APP_KEY fingerprint recorded in an env.meta.json.
+/// The APP_KEY fingerprint df-backup-env recorded in env.meta.json.
 pub fn set_app_key_fingerprint(meta: &Value) -> Option<String> {
-    let candidates = [
+    [
         meta.get("app_key_fingerprint"),
-        meta.get("app_key")
-            .and_then(|v| v.get("fingerprint").or(Some(v))),
         meta.get("fingerprints").and_then(|v| v.get("APP_KEY")),
-        meta.get("secrets").and_then(|v| v.get("APP_KEY")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find(|s| s.starts_with("sha256:"))
-        .map(str::to_string)
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Value::as_str)
+    .find(|s| s.starts_with("sha256:"))
+    .map(str::to_string)
 }
 
-/// When a backup set was made: a `created_at` in its manifest or metas, else the UTC
-/// stamp of its directory name (`20261125T203000Z`), else the oldest meta file's mtime.
+/// When a backup set was made: the earliest `created_at`/`saved_at` of its manifest and
+/// metas, else the UTC stamp of its directory name (`20261125T203000Z`), else the oldest
+/// meta file's mtime.
 pub fn set_time(set: &BackupSet) -> Option<DateTime<FixedOffset>> {
+    let mut times = Vec::new();
     for f in ["manifest.json", "env.meta.json", "db.meta.json"] {
         let Ok(text) = std::fs::read(set.path(f)) else {
             continue;
@@ -851,13 +872,18 @@ pub fn set_time(set: &BackupSet) -> Option<DateTime<FixedOffset>> {
         let Ok(v) = serde_json::from_slice::<Value>(&text) else {
             continue;
         };
-        if let Some(t) = v
-            .get("created_at")
-            .and_then(Value::as_str)
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        {
-            return Some(t);
+        for k in ["created_at", "saved_at"] {
+            if let Some(t) = v
+                .get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            {
+                times.push(t);
+            }
         }
+    }
+    if let Some(t) = times.into_iter().min() {
+        return Some(t);
     }
     if let Some(name) = set.dir.file_name().and_then(|n| n.to_str()) {
         if let Ok(t) = NaiveDateTime::parse_from_str(name, "%Y%m%dT%H%M%SZ") {
@@ -880,55 +906,6 @@ fn app_timezone(install: &Install) -> Option<String> {
     });
     let text = std::fs::read_to_string(install.path("config/app.php")).ok()?;
     re.captures(&text).map(|c| c[1].to_string())
-}
-
-/// Whether an APP_KEY is one Laravel's encrypter accepts: `base64:` + 16/24/32 decoded
-/// bytes, or a raw 16/24/32-byte key. Returns a description of its shape.
-pub fn app_key_shape(key: &str) -> std::result::Result<String, String> {
-    if key.is_empty() {
-        return Err("empty".into());
-    }
-    if let Some(b64) = key.strip_prefix("base64:") {
-        let bytes = base64_decode(b64).ok_or("base64: prefix but the rest is not base64")?;
-        return match bytes.len() {
-            16 | 24 | 32 => Ok(format!("base64, {} bytes", bytes.len())),
-            n => Err(format!("decodes to {n} bytes, not 16, 24 or 32")),
-        };
-    }
-    match key.len() {
-        16 | 24 | 32 => Ok(format!("raw, {} bytes", key.len())),
-        n => Err(format!(
-            "{n} bytes and no base64: prefix (want 16, 24 or 32)"
-        )),
-    }
-}
-
-/// Standard base64 with optional padding (what `php artisan key:generate` writes).
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None; // a lone trailing character cannot encode a byte
-    }
-    Some(out)
 }
 
 /// One offending log line.
@@ -1045,168 +1022,6 @@ pub fn scan_logs(dir: &Path, since: DateTime<FixedOffset>) -> Result<LogScan> {
     Ok(scan)
 }
 
-/// STAND-INS for pieces other modules own (lib/db.rs, lib/artisan.rs, lib/http.rs).
-/// Replaced by calls into those modules as they land; see the report of the verify branch.
-mod stand_in {
-    use super::*;
-
-    /// Ping the database; a one-line description on success.
-    pub fn db_ping(install: &Install, env: &EnvFile) -> Result<String> {
-        let counts = db_row_counts(install, env)?;
-        Ok(format!("sqlite: {} tables", counts.len()))
-    }
-
-    fn sqlite_path(install: &Install, env: &EnvFile) -> Result<PathBuf> {
-        let driver = env.get("DB_CONNECTION").unwrap_or("sqlite");
-        if driver != "sqlite" {
-            return Err(Error::unavailable(format!(
-                "DB_CONNECTION={driver}: not supported yet"
-            )));
-        }
-        let db = env.get("DB_DATABASE").unwrap_or("");
-        let p = if db.is_empty() {
-            install.path("storage/databases/database.sqlite")
-        } else if Path::new(db).is_absolute() {
-            PathBuf::from(db)
-        } else {
-            install.path("storage/databases").join(db)
-        };
-        if !p.is_file() {
-            return Err(Error::unavailable(format!(
-                "sqlite database {} does not exist",
-                p.display()
-            )));
-        }
-        Ok(p)
-    }
-
-    /// Rows per table.
-    pub fn db_row_counts(install: &Install, env: &EnvFile) -> Result<BTreeMap<String, u64>> {
-        let p = sqlite_path(install, env)?;
-        let sqlite = |sql: &str| -> Result<String> {
-            let out = Cmd::new("sqlite3")?
-                .args(["-readonly", "-batch", "-separator", "\t"])
-                .arg(&p)
-                .arg(sql)
-                .timeout(Duration::from_secs(60))
-                .run_ok()
-                .map_err(|e| Error::unavailable(e.message))?;
-            Ok(out.stdout_str())
-        };
-        let tables: Vec<String> = sqlite(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-        )?
-        .lines()
-        .map(str::to_string)
-        .collect();
-        let mut out = BTreeMap::new();
-        if tables.is_empty() {
-            return Ok(out);
-        }
-        let q = tables
-            .iter()
-            .map(|t| {
-                let lit = t.replace('\'', "''");
-                let id = t.replace('"', "\"\"");
-                format!("SELECT '{lit}', COUNT(*) FROM \"{id}\"")
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        for line in sqlite(&q)?.lines() {
-            if let Some((t, n)) = line.rsplit_once('\t') {
-                out.insert(t.to_string(), n.trim().parse().unwrap_or(0));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Pending migrations from `migrate:status` output (Laravel 8 table or 9+ list).
-    pub fn parse_migrate_status(
-        out: &crate::exec::Output,
-    ) -> std::result::Result<Vec<String>, String> {
-        let text = out.combined();
-        if text.contains("Migration table not found") {
-            return Err("the migrations table does not exist (never migrated)".into());
-        }
-        if !out.success() {
-            return Err(format!(
-                "php artisan migrate:status: {}: {}",
-                out.status_text(),
-                out.tail(3)
-            ));
-        }
-        let mut pending = Vec::new();
-        for line in text.lines() {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            if cells.len() >= 4 && cells[1] == "No" {
-                pending.push(cells[2].to_string());
-            } else if line.trim_end().ends_with("Pending") {
-                if let Some(name) = line.split_whitespace().next() {
-                    pending.push(name.to_string());
-                }
-            }
-        }
-        Ok(pending)
-    }
-
-    /// A URL the probe can GET (else a usage error, before any check runs).
-    pub fn check_url(url: &str) -> Result<()> {
-        match url.strip_prefix("http://") {
-            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-            _ => Err(
-                Error::usage(format!("bad URL {url:?}: give http://host[:port]/path"))
-                    .with_hint("probe the plain-HTTP listener, e.g. http://127.0.0.1/status"),
-            ),
-        }
-    }
-
-    /// GET a plain-http URL: (status code, body).
-    pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String)> {
-        use std::io::{Read, Write};
-        use std::net::{TcpStream, ToSocketAddrs};
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| Error::usage(format!("{url}: only http:// URLs are supported")))?;
-        let (hostport, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let addr_s = if hostport.contains(':') {
-            hostport.to_string()
-        } else {
-            format!("{hostport}:80")
-        };
-        let addr = addr_s
-            .to_socket_addrs()
-            .map_err(|e| Error::unavailable(format!("resolving {hostport}: {e}")))?
-            .next()
-            .ok_or_else(|| Error::unavailable(format!("{hostport} has no address")))?;
-        let mut s = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| Error::unavailable(format!("connecting to {addr}: {e}")))?;
-        let _ = s.set_read_timeout(Some(timeout));
-        let _ = s.set_write_timeout(Some(timeout));
-        // One write: some servers (php -S) reject a request head that arrives in pieces.
-        let req = format!(
-            "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: dfkit\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes())
-            .map_err(|e| Error::unavailable(format!("sending request: {e}")))?;
-        let mut buf = Vec::new();
-        s.take(1 << 20)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::unavailable(format!("reading response: {e}")))?;
-        let text = String::from_utf8_lossy(&buf);
-        let status = text
-            .lines()
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| Error::unavailable("no HTTP status line in the response"))?;
-        let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-        Ok((status, body.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1259,22 +1074,6 @@ mod tests {
     }
 
     #[test]
-    fn app_keys() {
-        // 32 zero bytes, base64.
-        let k = format!("base64:{}", "A".repeat(43) + "=");
-        assert_eq!(app_key_shape(&k).unwrap(), "base64, 32 bytes");
-        assert_eq!(app_key_shape("0123456789abcdef").unwrap(), "raw, 16 bytes");
-        assert!(app_key_shape("base64:AAAA")
-            .unwrap_err()
-            .contains("3 bytes"));
-        assert!(app_key_shape("base64:!!!").is_err());
-        assert!(app_key_shape("short").is_err());
-        assert!(app_key_shape("").is_err());
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
-    }
-
-    #[test]
     fn selection() {
         assert_eq!(select(&[], &[]).unwrap(), CHECKS.to_vec());
         assert_eq!(
@@ -1319,17 +1118,17 @@ mod tests {
 
     #[test]
     fn set_meta_shapes() {
-        let a = set_row_counts(&json!({"row_counts": {"user": 2}})).unwrap();
-        let b = set_row_counts(&json!({"tables": [{"name": "user", "rows": 2}]})).unwrap();
-        assert_eq!(a, b);
-        assert!(set_row_counts(&json!({"driver": "sqlite"})).is_none());
+        let a =
+            set_row_counts(&json!({"tables": 2, "row_counts": {"user": 2, "role": 0}})).unwrap();
+        assert_eq!(a, [("role".to_string(), 0), ("user".to_string(), 2)].into());
+        assert!(set_row_counts(&json!({"tables": null, "row_counts": null})).is_none());
         assert_eq!(
-            set_app_key_fingerprint(&json!({"app_key_fingerprint": "sha256:abc"})).as_deref(),
+            set_app_key_fingerprint(
+                &json!({"app_key_fingerprint": "sha256:abc", "app_key": "base64, 32 bytes"})
+            )
+            .as_deref(),
             Some("sha256:abc")
         );
-        assert_eq!(
-            set_app_key_fingerprint(&json!({"app_key": {"fingerprint": "sha256:abc"}})).as_deref(),
-            Some("sha256:abc")
-        );
+        assert!(set_app_key_fingerprint(&json!({"app_key": "base64, 32 bytes"})).is_none());
     }
 }

@@ -1,62 +1,23 @@
-//! df-verify against real sandbox installs (real php artisan, sqlite3, `php -S`).
+//! df-verify against real sandbox installs: real php artisan, sqlite3, MariaDB and
+//! PostgreSQL servers, `php -S`, and backup sets written by df-dump-db and df-backup-env.
 mod support;
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 use support::bins::{run, run_env, Run};
-use support::sandbox::Sandbox;
+use support::sandbox::{self, PhpServer, Sandbox, V1_VERSION, V2_MIGRATION};
+use support::servers;
 
 /// A fresh sqlite sandbox at v1 (DreamFactory 7.0.0), migrated and seeded.
 fn sandbox() -> Sandbox {
-    let tmp = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sandbox.sh");
-    let out = Command::new(&script)
-        .arg(tmp.path())
-        .args(["--driver", "sqlite"])
-        .env("SANDBOX_QUIET", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-sandbox failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Sandbox {
-        root: tmp.path().join("dreamfactory"),
-        origin: tmp.path().join("origin.git"),
-        driver: "sqlite",
-        tmp,
-    }
-}
-
-fn sqlite(sb: &Sandbox, sql: &str) -> String {
-    let db = sb.root.join("storage/databases/database.sqlite");
-    let out = Command::new("sqlite3").arg(&db).arg(sql).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    Sandbox::new("sqlite", None)
 }
 
 fn count(sb: &Sandbox, table: &str) -> u64 {
-    sqlite(sb, &format!("SELECT COUNT(*) FROM \"{table}\""))
+    sb.sqlite(&format!("SELECT COUNT(*) FROM \"{table}\""))
         .parse()
         .unwrap()
-}
-
-const TABLES: [&str; 5] = ["user", "role", "service", "event_script", "migrations"];
-
-fn env_value(sb: &Sandbox, key: &str) -> String {
-    let text = std::fs::read_to_string(sb.root.join(".env")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap()
-        .to_string()
 }
 
 /// `sha256:` + 12 hex of the value, computed independently of dfkit.
@@ -74,79 +35,21 @@ fn fingerprint(value: &str) -> String {
     format!("sha256:{}", &String::from_utf8(out.stdout).unwrap()[..12])
 }
 
-/// A backup set holding the sandbox's current row counts and APP_KEY fingerprint, in the
-/// documented meta formats (docs/json.md: db.meta.json `tables`, env.meta.json
-/// `app_key_fingerprint`), dated `created_at`.
-fn make_set(sb: &Sandbox, created_at: &str) -> PathBuf {
+/// A backup set of the sandbox as the tools write it: `df-backup-env save` (env +
+/// env.meta.json) and `df-dump-db dump` (db.sql.zst + db.meta.json with row counts).
+fn make_set(sb: &Sandbox) -> PathBuf {
     let set = sb.tmp.path().join("set");
-    std::fs::create_dir_all(&set).unwrap();
-    let tables: serde_json::Map<String, Value> = TABLES
-        .iter()
-        .map(|t| (t.to_string(), json!(count(sb, t))))
-        .collect();
-    let db = json!({"driver": "sqlite", "created_at": created_at, "tables": tables});
-    std::fs::write(set.join("db.meta.json"), db.to_string()).unwrap();
-    let env = json!({
-        "created_at": created_at,
-        "app_key_fingerprint": fingerprint(&env_value(sb, "APP_KEY")),
-    });
-    std::fs::write(set.join("env.meta.json"), env.to_string()).unwrap();
+    let root = sb.root.to_str().unwrap();
+    let into = set.to_str().unwrap();
+    run("df-backup-env", ["save", "--root", root, "--into", into]).assert_ok();
+    run("df-dump-db", ["dump", "--root", root, "--into", into]).assert_ok();
+    assert!(set.join("env.meta.json").is_file() && set.join("db.meta.json").is_file());
     set
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `php -S 127.0.0.1:PORT -t DOCROOT`, killed (by its pid) on drop.
-struct PhpServer {
-    child: Child,
-    url: String,
-}
-
-impl PhpServer {
-    /// Serve `dir/public` when it exists (an install), else `dir`.
-    fn start(dir: &Path) -> PhpServer {
-        let port = free_port();
-        let docroot = if dir.join("public").is_dir() {
-            dir.join("public")
-        } else {
-            dir.to_path_buf()
-        };
-        let child = Command::new("php")
-            .arg("-S")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-t")
-            .arg(&docroot)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = PhpServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        // Readiness, not timing: wait until it accepts connections.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "php -S never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for PhpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `php -S` serving `dir/public`.
+fn serve_dir(dir: &Path) -> PhpServer {
+    PhpServer::start(dir, &dir.join("php-server.log"))
 }
 
 fn check<'a>(r: &'a Run, name: &str) -> &'a Value {
@@ -156,6 +59,10 @@ fn check<'a>(r: &'a Run, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name} in {}", r.stdout))
+}
+
+fn detail(r: &Run, name: &str) -> String {
+    check(r, name)["detail"].as_str().unwrap().to_string()
 }
 
 fn statuses(r: &Run) -> Vec<(String, String)> {
@@ -172,53 +79,8 @@ fn statuses(r: &Run) -> Vec<(String, String)> {
         .collect()
 }
 
-fn root_arg(sb: &Sandbox) -> Vec<String> {
-    vec!["--root".into(), sb.root.display().to_string()]
-}
-
-/// An RFC 3339 time `secs` seconds from now.
-fn rfc3339_in(secs: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs))
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-fn log_time(secs_from_now: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs_from_now))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
-#[test]
-fn healthy_sandbox_passes_every_check() {
-    let sb = sandbox();
-    let set = make_set(&sb, &rfc3339_in(-60));
-    let web = PhpServer::start(&sb.root);
-    // An error from before the set does not count.
-    std::fs::write(
-        sb.root.join("storage/logs/dreamfactory.log"),
-        format!(
-            "[{}] local.ERROR: an old error, before the backup\n[{}] local.INFO: upgraded\n",
-            log_time(-3600),
-            log_time(0)
-        ),
-    )
-    .unwrap();
-    let env_before = std::fs::read(sb.root.join(".env")).unwrap();
-    let rows_before: Vec<u64> = TABLES.iter().map(|t| count(&sb, t)).collect();
-
-    let mut args = root_arg(&sb);
-    args.extend([
-        "--against".into(),
-        set.display().to_string(),
-        "--url".into(),
-        format!("{}/status", web.url),
-        "--expect-version".into(),
-        "7.0.0".into(),
-    ]);
-    let r = run("df-verify", &args);
-    r.assert_ok();
-    let want: Vec<(String, String)> = [
+fn all_pass() -> Vec<(String, String)> {
+    [
         "env",
         "version",
         "artisan",
@@ -231,24 +93,100 @@ fn healthy_sandbox_passes_every_check() {
     ]
     .iter()
     .map(|n| (n.to_string(), "pass".to_string()))
-    .collect();
-    assert_eq!(statuses(&r), want, "{}", r.stdout);
+    .collect()
+}
+
+fn args(sb: &Sandbox, more: &[&str]) -> Vec<String> {
+    let mut v = vec!["--root".to_string(), sb.root.display().to_string()];
+    v.extend(more.iter().map(|s| s.to_string()));
+    v
+}
+
+/// An RFC 3339 time `secs` seconds from now.
+fn rfc3339_in(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A Laravel log timestamp `secs` seconds from now (UTC, as DreamFactory logs).
+fn log_time(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn healthy_sandbox_passes_every_check() {
+    let sb = sandbox();
+    let log = sb.root.join("storage/logs/dreamfactory.log");
+    // An error from before the backup does not count against the upgrade.
+    append(
+        &log,
+        &format!(
+            "[{}] local.ERROR: an old error, before the backup\n",
+            log_time(-3600)
+        ),
+    );
+    let set = make_set(&sb);
+    append(&log, &format!("[{}] local.INFO: upgraded\n", log_time(0)));
+    let web = sb.serve();
+    let env_before = std::fs::read(sb.env_path()).unwrap();
+    let tables = ["user", "role", "service", "event_script", "migrations"];
+    let rows_before: Vec<u64> = tables.iter().map(|t| count(&sb, t)).collect();
+
+    let url = format!("{}/status", web.url());
+    let r = run(
+        "df-verify",
+        args(
+            &sb,
+            &[
+                "--against",
+                set.to_str().unwrap(),
+                "--url",
+                &url,
+                "--expect-version",
+                V1_VERSION,
+            ],
+        ),
+    );
+    r.assert_ok();
+    assert_eq!(statuses(&r), all_pass(), "{}", r.stdout);
     assert_eq!(r.data()["passed"], 9);
     assert_eq!(r.data()["failed"], 0);
     assert_eq!(r.json["changed"], false);
-    assert_eq!(check(&r, "version")["version"], "7.0.0");
-    assert!(check(&r, "artisan")["detail"]
+    assert_eq!(r.json["msg"], "9 checks passed");
+    assert_eq!(check(&r, "version")["version"], V1_VERSION);
+    assert!(check(&r, "artisan")["laravel_version"]
         .as_str()
         .unwrap()
-        .starts_with("Laravel Framework 8."));
+        .starts_with("8."));
+    assert_eq!(check(&r, "database")["driver"], "sqlite");
+    assert_eq!(check(&r, "migrations")["ran"], 4);
     assert_eq!(check(&r, "http")["status_code"], 200);
-    assert!(check(&r, "http")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("7.0.0"));
-    assert_eq!(check(&r, "row_counts")["compared"], TABLES.len());
-    let fp = fingerprint(&env_value(&sb, "APP_KEY"));
+    assert_eq!(
+        detail(&r, "http"),
+        format!("GET {url} answered 200 with version {V1_VERSION}")
+    );
+    // Every table the dump counted was compared.
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(set.join("db.meta.json")).unwrap()).unwrap();
+    let counted = meta["row_counts"].as_object().unwrap().len();
+    assert!(counted >= tables.len());
+    assert_eq!(check(&r, "row_counts")["compared"], counted);
+    let fp = fingerprint(&sb.app_key());
     assert_eq!(check(&r, "app_key")["have"], fp.as_str());
+    assert_eq!(check(&r, "app_key")["want"], fp.as_str());
     assert_eq!(check(&r, "env")["app_key"], fp.as_str());
     assert_eq!(check(&r, "logs")["since_from"], "the set's time");
     assert_eq!(
@@ -256,56 +194,33 @@ fn healthy_sandbox_passes_every_check() {
         json!(["storage/logs/dreamfactory.log"])
     );
     // The key itself never leaves; verifying changes nothing.
-    let key = env_value(&sb, "APP_KEY");
+    let key = sb.app_key();
     assert!(!r.stdout.contains(&key) && !r.stderr.contains(&key));
-    assert_eq!(std::fs::read(sb.root.join(".env")).unwrap(), env_before);
-    let rows_after: Vec<u64> = TABLES.iter().map(|t| count(&sb, t)).collect();
+    assert_eq!(std::fs::read(sb.env_path()).unwrap(), env_before);
+    let rows_after: Vec<u64> = tables.iter().map(|t| count(&sb, t)).collect();
     assert_eq!(rows_after, rows_before);
 }
 
 #[test]
 fn pending_migration_fails_naming_it() {
     let sb = sandbox();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&sb.root)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["fetch", "-q", "--tags", "origin"]);
-    let added = git(&[
-        "diff",
-        "--name-only",
-        "v1",
-        "v2",
-        "--",
-        "database/migrations",
-    ]);
-    let added = added.trim();
-    assert!(added.starts_with("database/migrations/"), "{added}");
-    git(&["checkout", "v2", "--", added]);
-    let migration = Path::new(added)
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    sb.git(&["fetch", "-q", "--tags", "origin"]);
+    let file = format!("database/migrations/{V2_MIGRATION}");
+    sb.git(&["checkout", "v2", "--", &file]);
+    let migration = V2_MIGRATION.trim_end_matches(".php");
 
-    let r = run("df-verify", root_arg(&sb));
+    let r = run("df-verify", args(&sb, &[]));
     r.assert_code(1);
     assert_eq!(r.error_kind(), "step_failed");
     let m = check(&r, "migrations");
     assert_eq!(m["status"], "fail");
     assert_eq!(m["pending"], json!([migration]));
-    assert!(m["detail"].as_str().unwrap().contains(&migration));
-    assert!(r.json["msg"].as_str().unwrap().contains(&migration));
+    assert_eq!(m["detail"], format!("1 pending: {migration}"));
+    assert!(r.json["msg"].as_str().unwrap().contains(migration));
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("df-artisan migrate"));
     // Only that check failed: the others still ran and passed or skipped.
     for (name, status) in statuses(&r) {
         if name != "migrations" {
@@ -314,10 +229,13 @@ fn pending_migration_fails_naming_it() {
     }
     // Nothing was migrated.
     assert_eq!(
-        sqlite(
-            &sb,
-            &format!("SELECT COUNT(*) FROM migrations WHERE migration = '{migration}'")
-        ),
+        sb.sqlite(&format!(
+            "SELECT COUNT(*) FROM migrations WHERE migration = '{migration}'"
+        )),
+        "0"
+    );
+    assert_eq!(
+        sb.sqlite("SELECT COUNT(*) FROM sqlite_master WHERE name = 'app'"),
         "0"
     );
 }
@@ -325,68 +243,90 @@ fn pending_migration_fails_naming_it() {
 #[test]
 fn fewer_rows_than_the_set_fails_naming_the_table() {
     let sb = sandbox();
-    sqlite(
-        &sb,
-        "INSERT INTO service (name, label, type, is_active) VALUES ('extra', 'Extra', 'sql', 1)",
-    );
-    let set = make_set(&sb, &rfc3339_in(-60));
+    let set = make_set(&sb);
     let services = count(&sb, "service");
-    assert!(services >= 2);
-    let mut args = root_arg(&sb);
-    args.extend([
-        "--against".into(),
-        set.display().to_string(),
-        "--only".into(),
-        "row_counts".into(),
-    ]);
-    run("df-verify", &args).assert_ok();
+    let users = count(&sb, "user");
+    assert!(services >= 2 && users >= 2);
+    let base = args(
+        &sb,
+        &["--against", set.to_str().unwrap(), "--only", "row_counts"],
+    );
+    run("df-verify", &base).assert_ok();
 
-    sqlite(&sb, "DELETE FROM service WHERE name = 'extra'");
-    let r = run("df-verify", &args);
+    sb.sqlite("DELETE FROM service WHERE id = (SELECT MAX(id) FROM service)");
+    sb.sqlite("DELETE FROM user WHERE id = (SELECT MAX(id) FROM user)");
+    let r = run("df-verify", &base);
     r.assert_code(1);
     let c = check(&r, "row_counts");
     assert_eq!(c["status"], "fail");
     assert_eq!(
         c["detail"],
-        format!("service: have {}, want {services}", services - 1)
+        format!(
+            "service: have {}, want {services}; user: have {}, want {users}",
+            services - 1,
+            users - 1
+        )
     );
     assert_eq!(
         c["mismatched"],
-        json!([{"table": "service", "have": services - 1, "want": services}])
+        json!([
+            {"table": "service", "have": services - 1, "want": services},
+            {"table": "user", "have": users - 1, "want": users},
+        ])
     );
+    assert!(r.json["msg"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("service: have {}, want {services}", services - 1)));
 
     // More rows than the set: fine for an upgrade, a failure with --exact (a migration).
-    sqlite(
-        &sb,
+    sb.sqlite("DELETE FROM user");
+    sb.sqlite(
         "INSERT INTO service (name, label, type, is_active) VALUES ('x1', 'X', 'sql', 1), ('x2', 'X', 'sql', 1)",
     );
-    run("df-verify", &args).assert_ok();
-    let mut exact = args.clone();
+    let r = run("df-verify", &base);
+    r.assert_code(1);
+    assert_eq!(
+        detail(&r, "row_counts"),
+        format!("user: have 0, want {users}")
+    );
+    let mut exact = base.clone();
     exact.push("--exact".into());
     let r = run("df-verify", &exact);
     r.assert_code(1);
     assert_eq!(
-        check(&r, "row_counts")["detail"],
-        format!("service: have {}, want {services}", services + 1)
+        detail(&r, "row_counts"),
+        format!(
+            "service: have {}, want {services}; user: have 0, want {users}",
+            services + 1
+        )
     );
+    // A dropped table is named too.
+    sb.sqlite("DROP TABLE event_script");
+    let r = run("df-verify", &base);
+    assert!(detail(&r, "row_counts").starts_with("event_script: missing (want 1)"));
 }
 
 #[test]
-fn different_app_key_fails_with_both_fingerprints() {
+fn different_app_key_fails_with_both_fingerprints_and_the_mac_error_is_found_in_the_logs() {
     let sb = sandbox();
-    let set = make_set(&sb, &rfc3339_in(-60));
-    let old = env_value(&sb, "APP_KEY");
+    let set = make_set(&sb);
+    let old = sb.app_key();
     let new = "base64:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-    let env = std::fs::read_to_string(sb.root.join(".env")).unwrap();
+    let env = std::fs::read_to_string(sb.env_path()).unwrap();
     std::fs::write(
-        sb.root.join(".env"),
+        sb.env_path(),
         env.replace(&format!("APP_KEY={old}"), &format!("APP_KEY={new}")),
     )
     .unwrap();
+    // The stored service credentials no longer decrypt; Laravel logs it.
+    let out = sb.read_secret();
+    assert!(!out.status.success());
 
-    let mut args = root_arg(&sb);
-    args.extend(["--against".into(), set.display().to_string()]);
-    let r = run("df-verify", &args);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--against", set.to_str().unwrap()]),
+    );
     r.assert_code(1);
     let c = check(&r, "app_key");
     assert_eq!(c["status"], "fail");
@@ -404,33 +344,36 @@ fn different_app_key_fails_with_both_fingerprints() {
         .as_str()
         .unwrap()
         .contains("restore-key"));
+    // The error after the set's time is found without --since.
+    let logs = check(&r, "logs");
+    assert_eq!(logs["status"], "fail", "{}", r.stdout);
+    assert_eq!(logs["since_from"], "the set's time");
+    assert!(logs["detail"]
+        .as_str()
+        .unwrap()
+        .contains("The MAC is invalid"));
     // The new key is well-formed: env passes; neither key is ever printed.
     assert_eq!(check(&r, "env")["status"], "pass");
     for k in [new, old.as_str()] {
         assert!(!r.stdout.contains(k) && !r.stderr.contains(k));
     }
+    assert_eq!(r.data()["failed"], 2);
 }
 
 #[test]
 fn malformed_app_key_fails_env() {
     let sb = sandbox();
-    let old = env_value(&sb, "APP_KEY");
-    let env = std::fs::read_to_string(sb.root.join(".env")).unwrap();
+    let old = sb.app_key();
+    let env = std::fs::read_to_string(sb.env_path()).unwrap();
     std::fs::write(
-        sb.root.join(".env"),
+        sb.env_path(),
         env.replace(&format!("APP_KEY={old}"), "APP_KEY=base64:c2hvcnQ="),
     )
     .unwrap();
-    let mut args = root_arg(&sb);
-    args.extend(["--only".into(), "env".into()]);
-    let r = run("df-verify", &args);
+    let r = run("df-verify", args(&sb, &["--only", "env"]));
     r.assert_code(1);
-    let c = check(&r, "env");
-    assert!(
-        c["detail"].as_str().unwrap().contains("decodes to 5 bytes"),
-        "{}",
-        r.stdout
-    );
+    let d = detail(&r, "env");
+    assert!(d.contains("APP_KEY") && d.contains("5 bytes"), "{d}");
 }
 
 #[test]
@@ -442,23 +385,20 @@ fn new_error_line_fails_naming_file_and_line() {
         "[{}] local.ERROR: SQLSTATE[HY000]: General error: 1 no such table: app",
         log_time(0)
     );
-    std::fs::write(
+    append(
         &log,
-        format!(
+        &format!(
             "[{}] local.ERROR: before --since\n#0 /x.php(1): y()\n[{}] local.WARNING: a warning\n{new_line}\n#0 {{main}}\n",
             log_time(-3600),
             log_time(0)
         ),
-    )
-    .unwrap();
+    );
     // Another log, with a CRITICAL line, in a daily file.
     let daily = sb.root.join("storage/logs/dreamfactory-2026-11-25.log");
     let crit = format!("[{}] local.CRITICAL: disk full", log_time(0));
-    std::fs::write(&daily, format!("{crit}\n")).unwrap();
+    append(&daily, &format!("{crit}\n"));
 
-    let mut args = root_arg(&sb);
-    args.extend(["--since".into(), since.clone()]);
-    let r = run("df-verify", &args);
+    let r = run("df-verify", args(&sb, &["--since", &since]));
     r.assert_code(1);
     let c = check(&r, "logs");
     assert_eq!(c["status"], "fail");
@@ -470,12 +410,12 @@ fn new_error_line_fails_naming_file_and_line() {
             {"file": "storage/logs/dreamfactory.log", "line": 4, "level": "ERROR", "text": new_line},
         ])
     );
-    let detail = c["detail"].as_str().unwrap();
+    let d = c["detail"].as_str().unwrap();
     assert!(
-        detail.contains(&format!("storage/logs/dreamfactory.log:4: {new_line}")),
-        "{detail}"
+        d.contains(&format!("storage/logs/dreamfactory.log:4: {new_line}")),
+        "{d}"
     );
-    assert!(!detail.contains("before --since"));
+    assert!(!d.contains("before --since"));
     assert_eq!(c["since_from"], "--since");
     // The other checks are unaffected.
     assert_eq!(r.data()["failed"], 1);
@@ -484,10 +424,8 @@ fn new_error_line_fails_naming_file_and_line() {
 #[test]
 fn dead_url_fails_naming_it() {
     let sb = sandbox();
-    let url = format!("http://127.0.0.1:{}/status", free_port());
-    let mut args = root_arg(&sb);
-    args.extend(["--only".into(), "http".into(), "--url".into(), url.clone()]);
-    let r = run("df-verify", &args);
+    let url = format!("http://127.0.0.1:{}/status", servers::free_port());
+    let r = run("df-verify", args(&sb, &["--only", "http", "--url", &url]));
     r.assert_code(1);
     let c = check(&r, "http");
     assert_eq!(c["status"], "fail");
@@ -502,55 +440,55 @@ fn dead_url_fails_naming_it() {
 #[test]
 fn wrong_version_and_bad_pages_fail() {
     let sb = sandbox();
-    let web = PhpServer::start(&sb.root);
-    let mut args = root_arg(&sb);
-    args.extend([
-        "--only".into(),
-        "version".into(),
-        "--only".into(),
-        "http".into(),
-        "--url".into(),
-        format!("{}/status", web.url),
-        "--expect-version".into(),
-        "7.1.0".into(),
-    ]);
-    let r = run("df-verify", &args);
+    let web = sb.serve();
+    let url = format!("{}/status", web.url());
+    let r = run(
+        "df-verify",
+        args(
+            &sb,
+            &[
+                "--only",
+                "version",
+                "--only",
+                "http",
+                "--url",
+                &url,
+                "--expect-version",
+                "7.1.0",
+            ],
+        ),
+    );
     r.assert_code(1);
     assert_eq!(
-        check(&r, "version")["detail"],
-        "config/app.php says 7.0.0, expected 7.1.0"
+        detail(&r, "version"),
+        format!("config/app.php says {V1_VERSION}, expected 7.1.0")
     );
     assert_eq!(check(&r, "http")["status"], "pass", "{}", r.stdout);
 
     // A page that answers 404 fails, naming the URL and the code.
-    let url = format!("{}/no-such-page", web.url);
-    let mut args = root_arg(&sb);
-    args.extend(["--only".into(), "http".into(), "--url".into(), url.clone()]);
-    let r = run("df-verify", &args);
+    let url = format!("{}/no-such-page", web.url());
+    let r = run("df-verify", args(&sb, &["--only", "http", "--url", &url]));
     r.assert_code(1);
     assert_eq!(check(&r, "http")["status_code"], 404);
-    assert!(check(&r, "http")["detail"]
-        .as_str()
-        .unwrap()
-        .starts_with(&format!("GET {url} answered 404")));
+    assert!(detail(&r, "http").starts_with(&format!("GET {url} answered 404")));
 
     // A /status answered by something else (another install, stale code) fails.
     let other = sb.tmp.path().join("other");
-    std::fs::create_dir_all(other.join("status")).unwrap();
+    std::fs::create_dir_all(other.join("public/status")).unwrap();
     std::fs::write(
-        other.join("status/index.php"),
+        other.join("public/status/index.php"),
         r#"<?php header('Content-Type: application/json'); echo '{"platform":{"version":"6.9.0"}}';"#,
     )
     .unwrap();
-    let stale = PhpServer::start(&other);
-    let url = format!("{}/status", stale.url);
-    let mut args = root_arg(&sb);
-    args.extend(["--only".into(), "http".into(), "--url".into(), url.clone()]);
-    let r = run("df-verify", &args);
+    let stale = serve_dir(&other);
+    let url = format!("{}/status", stale.url());
+    let r = run("df-verify", args(&sb, &["--only", "http", "--url", &url]));
     r.assert_code(1);
-    let d = check(&r, "http")["detail"].as_str().unwrap().to_string();
+    let d = detail(&r, "http");
     assert!(
-        d.starts_with(&format!("GET {url} answered 200 without version 7.0.0")),
+        d.starts_with(&format!(
+            "GET {url} answered 200 without version {V1_VERSION}"
+        )),
         "{d}"
     );
 }
@@ -558,13 +496,13 @@ fn wrong_version_and_bad_pages_fail() {
 #[test]
 fn checks_that_cannot_run_skip_with_a_reason() {
     let sb = sandbox();
-    // A PATH without php (but with sqlite3 for the database check).
+    // A PATH without php (sqlite3 is there for the database check).
     let bin = sb.tmp.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink(which("sqlite3"), bin.join("sqlite3")).unwrap();
     let r = run_env(
         "df-verify",
-        root_arg(&sb),
+        args(&sb, &[]),
         &[("PATH", bin.to_str().unwrap())],
     );
     r.assert_ok();
@@ -588,25 +526,23 @@ fn checks_that_cannot_run_skip_with_a_reason() {
     // A set without a dump or .env backup: those checks skip, saying so.
     let set = sb.tmp.path().join("empty-set");
     std::fs::create_dir(&set).unwrap();
-    let mut args = root_arg(&sb);
-    args.extend([
-        "--against".into(),
-        set.display().to_string(),
-        "--only".into(),
-        "row_counts".into(),
-        "--only".into(),
-        "app_key".into(),
-    ]);
-    let r = run("df-verify", &args);
+    let r = run(
+        "df-verify",
+        args(
+            &sb,
+            &[
+                "--against",
+                set.to_str().unwrap(),
+                "--only",
+                "row_counts",
+                "--only",
+                "app_key",
+            ],
+        ),
+    );
     r.assert_ok();
-    assert!(check(&r, "row_counts")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("no database dump"));
-    assert!(check(&r, "app_key")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("no .env backup"));
+    assert!(detail(&r, "row_counts").contains("no database dump"));
+    assert!(detail(&r, "app_key").contains("no .env backup"));
 }
 
 fn which(p: &str) -> PathBuf {
@@ -620,14 +556,10 @@ fn which(p: &str) -> PathBuf {
 #[test]
 fn selection_dry_run_and_usage_errors() {
     let sb = sandbox();
-    let mut args = root_arg(&sb);
-    args.extend([
-        "--skip".into(),
-        "artisan".into(),
-        "--skip".into(),
-        "migrations".into(),
-    ]);
-    let r = run("df-verify", &args);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--skip", "artisan", "--skip", "migrations"]),
+    );
     r.assert_ok();
     let names: Vec<String> = statuses(&r).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
@@ -643,76 +575,131 @@ fn selection_dry_run_and_usage_errors() {
         ]
     );
 
-    let mut args = root_arg(&sb);
-    args.push("--dry-run".into());
-    let r = run("df-verify", &args);
+    let r = run("df-verify", args(&sb, &["--dry-run"]));
     r.assert_ok();
     assert_eq!(r.json["dry_run"], true);
     assert_eq!(r.json["changed"], false);
     assert_eq!(r.data()["plan"].as_array().unwrap().len(), 9);
     assert!(r.data().get("checks").is_none());
 
-    let mut args = root_arg(&sb);
-    args.extend(["--only".into(), "bogus".into()]);
-    let r = run("df-verify", &args);
+    let r = run("df-verify", args(&sb, &["--only", "bogus"]));
     r.assert_code(64);
     assert!(r.json["error"]["hint"]
         .as_str()
         .unwrap()
         .contains("row_counts"));
-
-    let r = run("df-verify", ["--since", "yesterday"]);
-    r.assert_code(64);
-    let mut args = root_arg(&sb);
-    args.extend(["--url".into(), "https://example.invalid/status".into()]);
-    run("df-verify", &args).assert_code(64);
-
-    let mut args = root_arg(&sb);
-    args.extend(["--against".into(), "/nonexistent/set".into()]);
-    run("df-verify", &args).assert_code(66);
-
+    run("df-verify", ["--since", "yesterday"]).assert_code(64);
+    run("df-verify", args(&sb, &["--exact"])).assert_code(64);
+    run(
+        "df-verify",
+        args(&sb, &["--url", "https://example.invalid/status"]),
+    )
+    .assert_code(64);
+    run("df-verify", args(&sb, &["--against", "/nonexistent/set"])).assert_code(66);
     run("df-verify", ["--root", "/nonexistent/df"]).assert_code(66);
 }
 
 #[test]
 fn artisan_runs_as_the_storage_owner() {
     // storage/ owned by www-data, as the installer leaves it; root runs df-verify.
-    let tmp = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-sandbox.sh");
-    let out = Command::new(&script)
-        .arg(tmp.path())
-        .args(["--driver", "sqlite", "--owner", "www-data:www-data"])
-        .env("SANDBOX_QUIET", "1")
-        .output()
-        .unwrap();
+    let sb = Sandbox::with(
+        "sqlite",
+        None,
+        &sandbox::Options {
+            owner: Some("www-data:www-data".into()),
+            ..Default::default()
+        },
+    );
+    use std::os::unix::fs::MetadataExt;
+    let www = nix::unistd::User::from_name("www-data").unwrap().unwrap();
+    // A root-owned file left in storage/ (by someone's `sudo php artisan`) is handed back,
+    // and the report says it changed something; a second run changes nothing.
+    let stray = sb.root.join("storage/framework/cache/root-owned");
+    std::fs::write(&stray, "x").unwrap();
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
+    let r = run("df-verify", args(&sb, &["--only", "artisan"]));
+    r.assert_ok();
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), www.uid.as_raw());
+    assert_eq!(r.json["changed"], true);
     assert!(
-        out.status.success(),
+        r.json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("root-owned"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        r.stdout
     );
-    let root = tmp.path().join("dreamfactory");
+    let r = run("df-verify", args(&sb, &["--only", "artisan"]));
+    r.assert_ok();
+    assert_eq!(r.json["changed"], false);
+
     // A missing database makes `migrate:status` fail, and Laravel log the exception.
-    let db = root.join("storage/databases/database.sqlite");
-    std::fs::rename(&db, tmp.path().join("db.bak")).unwrap();
-    let log = root.join("storage/logs/dreamfactory.log");
+    std::fs::rename(sb.sqlite_path(), sb.tmp.path().join("db.bak")).unwrap();
+    let log = sb.root.join("storage/logs/dreamfactory.log");
     assert!(!log.exists());
-    let r = run(
-        "df-verify",
-        ["--root", root.to_str().unwrap(), "--only", "migrations"],
-    );
+    let r = run("df-verify", args(&sb, &["--only", "migrations"]));
     r.assert_code(1);
-    let d = check(&r, "migrations")["detail"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let d = detail(&r, "migrations");
     assert!(d.contains("does not exist"), "{d}");
     assert!(!d.contains('\n'));
     // The log Laravel wrote belongs to www-data, not root: the site keeps working.
-    use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(&log).expect("Laravel logged the failure");
-    let www = nix::unistd::User::from_name("www-data").unwrap().unwrap();
     assert_eq!(md.uid(), www.uid.as_raw());
     assert!(std::fs::read_to_string(&log)
         .unwrap()
         .contains("local.ERROR: Database"));
+}
+
+/// MariaDB and PostgreSQL: a healthy install passes, a lost row fails, naming the table.
+fn server_install(server: &servers::Server, driver: &'static str) {
+    let db = server.new_database("verify", "p@ss w#rd$x\"q");
+    let sb = Sandbox::new(driver, Some(&db));
+    let set = make_set(&sb);
+    let web = sb.serve();
+    let url = format!("{}/status", web.url());
+    let base = args(&sb, &["--against", set.to_str().unwrap(), "--url", &url]);
+    let r = run("df-verify", &base);
+    r.assert_ok();
+    assert_eq!(statuses(&r), all_pass(), "{}", r.stdout);
+    assert_eq!(check(&r, "database")["driver"], driver);
+    assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
+
+    let services: u64 = db
+        .sql("SELECT COUNT(*) FROM service")
+        .trim()
+        .parse()
+        .unwrap();
+    db.sql(
+        "DELETE FROM service WHERE id = (SELECT m FROM (SELECT MAX(id) AS m FROM service) AS x)",
+    );
+    let r = run("df-verify", &base);
+    r.assert_code(1);
+    assert_eq!(
+        detail(&r, "row_counts"),
+        format!("service: have {}, want {services}", services - 1)
+    );
+    assert_eq!(r.data()["failed"], 1, "{}", r.stdout);
+
+    // An unreachable server: database fails, the checks that need it skip.
+    let mut env = std::fs::read_to_string(sb.env_path()).unwrap();
+    env = env.replace(
+        &format!("DB_PORT={}", db.port),
+        &format!("DB_PORT={}", servers::free_port()),
+    );
+    std::fs::write(sb.env_path(), env).unwrap();
+    let r = run("df-verify", &base);
+    r.assert_code(1);
+    assert_eq!(check(&r, "database")["status"], "fail");
+    assert_eq!(check(&r, "migrations")["status"], "skip");
+    assert_eq!(check(&r, "row_counts")["status"], "skip");
+}
+
+#[test]
+fn mariadb_install() {
+    server_install(servers::mariadb(), "mysql");
+}
+
+#[test]
+fn postgres_install() {
+    server_install(servers::postgres(), "pgsql");
 }
