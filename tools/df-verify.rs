@@ -26,7 +26,7 @@ Examples:
       | jq -r '.data.checks[] | select(.status==\"fail\") | .lines[] | \"\\(.file):\\(.line): \\(.text)\"'
 
   # Which checks failed, and why
-  df-verify --against SET | jq -r '.data.checks[] | select(.status!=\"pass\") | \"\\(.name) \\(.status): \\(.detail)\"'
+  df-verify --against SET | jq -r '.data.checks[] | select(.status==\"fail\") | .name+\": \"+.detail'
 ";
 
 #[derive(Parser, Debug)]
