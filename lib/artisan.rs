@@ -503,6 +503,17 @@ impl<'a> Runner<'a> {
 
     /// `php artisan --no-interaction ARGS…`, checked. Returns None on a dry run.
     fn artisan(&mut self, name: &str, args: &[String]) -> Result<Option<Output>> {
+        self.artisan_secret(name, args, &[])
+    }
+
+    /// Like [`Runner::artisan`], but `secret_args` (`--opt`, value) travel through the
+    /// environment and the ARGV shim instead of argv, and show as `***`.
+    fn artisan_secret(
+        &mut self,
+        name: &str,
+        args: &[String],
+        secret_args: &[(String, String)],
+    ) -> Result<Option<Output>> {
         self.require_artisan()?;
         let who = self.artisan_user()?;
         if !self.dry_run {
@@ -516,50 +527,23 @@ impl<'a> Runner<'a> {
         let php = self.php()?;
         let mut argv: Vec<String> = vec!["artisan".into(), "--no-interaction".into()];
         argv.extend(args.iter().cloned());
-        let shown = display_line(&php, &argv);
-        let cmd = self.base_cmd(who, &php)?.args(&argv);
-        let out = self.step(name, cmd, shown, who)?;
-        match out {
-            Some(o) if !o.success() => Err(self.failure(name, &o)),
-            o => Ok(o),
-        }
-    }
-
-    /// Like [`Runner::artisan`], but `secret_args` travel through the environment and the
-    /// ARGV shim instead of argv, and show as `***`.
-    fn artisan_secret(
-        &mut self,
-        name: &str,
-        args: &[String],
-        secret_args: &[(String, String)],
-    ) -> Result<Option<Output>> {
-        if secret_args.is_empty() {
-            return self.artisan(name, args);
-        }
-        self.require_artisan()?;
-        let who = self.artisan_user()?;
-        if !self.dry_run {
-            self.check_access(who, &["artisan", ".env", "vendor/autoload.php"])?;
-            if who.switch {
-                self.sweep_ownership()?;
+        let cmd = self.base_cmd(who, &php)?;
+        let (cmd, shown) = if secret_args.is_empty() {
+            let shown = display_line(&php, &argv);
+            (cmd.args(&argv), shown)
+        } else {
+            let mut shown_argv = argv.clone();
+            for (opt, val) in secret_args {
+                crate::secret::register(val);
+                argv.push(format!("{opt}={val}"));
+                shown_argv.push(format!("{opt}=***"));
             }
-        }
-        self.facts.insert("run_as".into(), who.json());
-        let php = self.php()?;
-        let mut argv: Vec<String> = vec!["artisan".into(), "--no-interaction".into()];
-        argv.extend(args.iter().cloned());
-        let mut shown_argv = argv.clone();
-        for (opt, val) in secret_args {
-            crate::secret::register(val);
-            argv.push(format!("{opt}={val}"));
-            shown_argv.push(format!("{opt}=***"));
-        }
-        let shown = display_line(&php, &shown_argv);
-        let payload = serde_json::to_string(&argv).expect("strings serialize");
-        let cmd = self
-            .base_cmd(who, &php)?
-            .secret_env("DFKIT_ARTISAN_ARGV", &payload)
-            .stdin(Input::Bytes(ARGV_SHIM.as_bytes().to_vec()));
+            let payload = serde_json::to_string(&argv).expect("strings serialize");
+            let cmd = cmd
+                .secret_env("DFKIT_ARTISAN_ARGV", &payload)
+                .stdin(Input::Bytes(ARGV_SHIM.as_bytes().to_vec()));
+            (cmd, display_line(&php, &shown_argv))
+        };
         let out = self.step(name, cmd, shown, who)?;
         match out {
             Some(o) if !o.success() => Err(self.failure(name, &o)),
