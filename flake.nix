@@ -40,7 +40,8 @@
         packages.default = dfkit;
 
         checks = {
-          build = dfkit;
+          # buildRustPackage runs `cargo test --lib` in its check phase.
+          tests = dfkit;
           clippy = dfkit.overrideAttrs (old: {
             pname = "dfkit-clippy";
             nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.clippy ];
