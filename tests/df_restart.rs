@@ -1,5 +1,6 @@
 //! df-restart against the machine's real nginx and php-fpm (started through their init
-//! scripts, no systemd here), and against recording stand-ins for systemctl, docker and
+//! scripts, no systemd here) serving a sandbox install (tests/support/sandbox.rs), and
+//! against recording stand-ins for systemctl, docker and
 //! kubectl.
 //!
 //! The real-server tests change the machine's nginx: they add a site under
@@ -19,6 +20,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use support::bins::{bin, run_command, Run};
+use support::sandbox::{Options, Sandbox, SEEDED_SERVICES, V1_VERSION};
 
 static NGINX: Mutex<()> = Mutex::new(());
 
@@ -113,61 +115,78 @@ fn machine_lock() -> MachineLock {
     }
 }
 
-/// A PHP site served by the machine's nginx + php8.2-fpm on a free port, torn down on drop.
+/// A sandbox DreamFactory install served by the machine's nginx + php8.2-fpm on a free
+/// port, the way DreamFactory's docs set it up; the site is torn down on drop.
 struct WebBed {
     port: u16,
-    token: String,
     confs: Vec<PathBuf>,
     nginx_was_running: bool,
     fpm_was_running: bool,
-    _docroot: tempfile::TempDir,
+    // Dropped after the site's conf is gone and nginx reloaded (Drop runs first).
+    sandbox: Sandbox,
     _lock: MachineLock,
 }
 
 impl WebBed {
     fn up() -> WebBed {
-        let lock = machine_lock();
-        let docroot = tempfile::tempdir().unwrap();
-        // nginx and php-fpm workers run as www-data: they must reach the files.
-        std::fs::set_permissions(docroot.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let token = format!(
-            "dfkit-restart-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
+        // php-fpm runs PHP as www-data: Laravel writes to storage/ (logs, views, the SQLite
+        // database and its journal) and bootstrap/cache/, so those belong to www-data.
+        let sandbox = Sandbox::with(
+            "sqlite",
+            None,
+            &Options {
+                owner: Some("www-data:www-data".into()),
+                ..Options::default()
+            },
         );
-        let index = docroot.path().join("index.php");
-        std::fs::write(
-            &index,
-            format!("<?php echo 'version {token} php=' . PHP_VERSION . \"\\n\";\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Temp dirs are 0700: www-data (nginx and php-fpm workers) must traverse into it.
+        std::fs::set_permissions(sandbox.tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let www = nix::unistd::User::from_name("www-data")
+            .unwrap()
+            .expect("user www-data");
+        let db = sandbox.sqlite_path();
+        for p in [db.as_path(), db.parent().unwrap()] {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(p).unwrap();
+            assert_eq!(
+                m.uid(),
+                www.uid.as_raw(),
+                "{} owned by www-data",
+                p.display()
+            );
+            assert!(
+                m.mode() & 0o200 != 0,
+                "{} writable by its owner",
+                p.display()
+            );
+        }
+
+        let lock = machine_lock();
         let port = free_port();
         let mut bed = WebBed {
             port,
-            token,
             confs: Vec::new(),
             nginx_was_running: nginx_pid().is_some(),
             fpm_was_running: fpm_pid().is_some(),
-            _docroot: docroot,
+            sandbox,
             _lock: lock,
         };
+        // Laravel's front controller: everything that is not a file goes to index.php.
         let site = format!(
             "server {{
     listen 127.0.0.1:{port};
     root {root};
     index index.php;
-    location / {{ try_files $uri $uri/ /index.php?$query_string; }}
+    location / {{ try_files $uri /index.php?$query_string; }}
     location ~ \\.php$ {{
-        include snippets/fastcgi-php.conf;
         fastcgi_pass unix:/run/php/php8.2-fpm.sock;
+        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
+        include fastcgi_params;
     }}
 }}
 ",
-            root = bed._docroot.path().display()
+            root = bed.sandbox.root.join("public").display()
         );
         bed.add_conf("site", &site);
         if !bed.fpm_was_running {
@@ -178,17 +197,18 @@ impl WebBed {
         } else {
             sh("/etc/init.d/nginx", &["start"]);
         }
-        // Ready when our site answers with our token.
+        // Ready when the install's /status answers with its version.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some((200, body)) = raw_get(port, "/") {
-                if body.contains(&bed.token) {
+            let got = bed.get();
+            if let Some((200, body)) = &got {
+                if body.contains(V1_VERSION) {
                     break;
                 }
             }
             assert!(
                 Instant::now() < deadline,
-                "test site never came up on {port}"
+                "the sandbox site never came up on {port}; last answer: {got:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -205,12 +225,13 @@ impl WebBed {
         self.confs.push(p);
     }
 
+    /// GET /status: DreamFactory's unauthenticated status page, with the version.
     fn get(&self) -> Option<(u16, String)> {
-        raw_get(self.port, "/")
+        raw_get(self.port, "/status")
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        format!("http://127.0.0.1:{}/status", self.port)
     }
 }
 
@@ -326,7 +347,7 @@ fn restarts_real_nginx_and_php_fpm_and_probes_the_php_site() {
             "--url",
             &bed.url(),
             "--expect-body",
-            &bed.token,
+            V1_VERSION,
             "--timeout",
             "30s",
         ],
@@ -376,19 +397,32 @@ fn restarts_real_nginx_and_php_fpm_and_probes_the_php_site() {
     assert_pid_alive(n1.into(), "nginx");
     assert_pid_alive(f1.into(), "php-fpm8.2");
 
-    // The probe saw the PHP page through the new processes.
+    // The probe saw the install's /status, rendered by Laravel through the new processes.
     let p = &d["probe"];
     assert_eq!(p["ok"], true);
     assert_eq!(p["last_status"], 200);
+    assert_eq!(p["url"], bed.url());
+    assert_eq!(bed.sandbox.version(), V1_VERSION);
     let snippet = p["body_snippet"].as_str().unwrap();
     assert!(
-        snippet.contains(&bed.token) && snippet.contains("php=8.2."),
+        snippet.contains(&format!("\"version\":\"{V1_VERSION}\"")),
         "{snippet}"
     );
-    // And so does an independent client.
+    // And so does an independent client: JSON from PHP (not the PHP source as a file).
     let (status, body) = bed.get().expect("site answers");
     assert_eq!(status, 200);
-    assert!(body.contains(&bed.token));
+    let status_json: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(status_json["platform"]["version"], V1_VERSION);
+    assert_eq!(status_json["platform"]["db_driver"], "sqlite");
+    // PHP as www-data reads the sandbox's SQLite database through the new php-fpm.
+    let (status, body) = raw_get(bed.port, "/api/v2/system/service").expect("api answers");
+    assert_eq!(status, 200, "{body}");
+    let services: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(
+        services["resource"].as_array().map(Vec::len),
+        Some(SEEDED_SERVICES),
+        "{body}"
+    );
 }
 
 #[test]
@@ -422,7 +456,7 @@ fn broken_nginx_config_is_refused_and_the_old_master_keeps_serving() {
     assert_eq!(fpm_pid(), Some(f0));
     let (status, body) = bed.get().expect("site still answers");
     assert_eq!(status, 200);
-    assert!(body.contains(&bed.token));
+    assert!(body.contains(V1_VERSION), "{body}");
 }
 
 #[test]
@@ -444,7 +478,9 @@ fn initd_path_restarts_nginx_through_its_init_script() {
     assert_eq!(service(&r, "nginx")["pid_after"], n1);
     // php-fpm was not asked for: untouched.
     assert_eq!(fpm_pid(), Some(f0));
-    assert_eq!(bed.get().map(|(s, _)| s), Some(200));
+    let (status, body) = bed.get().expect("site answers");
+    assert_eq!(status, 200);
+    assert!(body.contains(V1_VERSION), "{body}");
 }
 
 #[test]
