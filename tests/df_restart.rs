@@ -1,7 +1,6 @@
 //! df-restart against the machine's real nginx and php-fpm (started through their init
 //! scripts, no systemd here) serving a sandbox install (tests/support/sandbox.rs), and
-//! against recording stand-ins for systemctl, docker and
-//! kubectl.
+//! against recording stand-ins for systemctl, docker and kubectl.
 //!
 //! The real-server tests change the machine's nginx: they add a site under
 //! /etc/nginx/conf.d (removed again by a Drop guard, even on failure), so they run one at a
