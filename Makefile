@@ -31,7 +31,8 @@ fmt:
 demo: deps build
 	@scripts/demo.sh
 
-bench: deps build
+bench: build
+	@scripts/install-deps.sh --bench
 	@scripts/bench.sh
 
 install: build

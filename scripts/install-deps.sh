@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian/Ubuntu packages dfkit's tests, demo and benchmarks use, when missing.
-# As root it runs apt-get; otherwise it prints the apt-get line to run.
+# Install the Debian/Ubuntu packages dfkit's tests and demo use, when missing
+# (`--bench`: also what scripts/bench.sh uses). As root it runs apt-get; otherwise it
+# prints the apt-get line to run.
 set -euo pipefail
+bench=0
+[ "${1:-}" = "--bench" ] && bench=1
 
 # program-or-file  package
 wanted=(
@@ -50,6 +53,10 @@ else
 fi
 ls /usr/sbin/php-fpm* >/dev/null 2>&1 || missing+=("php-fpm")
 command -v cargo >/dev/null 2>&1 || missing+=("cargo")
+if [ "$bench" = 1 ]; then
+  have hyperfine || missing+=("hyperfine")
+  have /usr/bin/time || missing+=("time")
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
