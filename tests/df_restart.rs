@@ -23,8 +23,26 @@ use support::sandbox::{Options, Sandbox, SEEDED_SERVICES, V1_VERSION};
 
 static NGINX: Mutex<()> = Mutex::new(());
 
-const FPM: &str = "php8.2-fpm";
-const FPM_PID: &str = "/run/php/php8.2-fpm.pid";
+/// The installed PHP's X.Y (php8.2 on Debian 12, php8.3 on Ubuntu 24.04, …).
+fn php_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let out = Command::new("php")
+            .args(["-r", "echo PHP_MAJOR_VERSION, '.', PHP_MINOR_VERSION;"])
+            .output()
+            .expect("php runs");
+        String::from_utf8(out.stdout).expect("version is text")
+    })
+}
+
+/// A text naming PHP 8.2's packages, for the installed PHP version.
+fn v82(s: &str) -> &'static str {
+    Box::leak(s.replace("8.2", php_version()).into_boxed_str())
+}
+
+fn fpm() -> &'static str {
+    v82("php8.2-fpm")
+}
 const NGINX_PID: &str = "/run/nginx.pid";
 const SYS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -47,7 +65,7 @@ fn nginx_pid() -> Option<i32> {
 }
 
 fn fpm_pid() -> Option<i32> {
-    live_pid(FPM_PID, "php-fpm8.2")
+    live_pid(v82("/run/php/php8.2-fpm.pid"), v82("php-fpm8.2"))
 }
 
 fn sh(prog: &str, args: &[&str]) {
@@ -114,7 +132,7 @@ fn machine_lock() -> MachineLock {
     }
 }
 
-/// A sandbox DreamFactory install served by the machine's nginx + php8.2-fpm on a free
+/// A sandbox DreamFactory install served by the machine's nginx + phpX.Y-fpm on a free
 /// port, the way DreamFactory's docs set it up; the site is torn down on drop.
 struct WebBed {
     port: u16,
@@ -179,17 +197,18 @@ impl WebBed {
     index index.php;
     location / {{ try_files $uri /index.php?$query_string; }}
     location ~ \\.php$ {{
-        fastcgi_pass unix:/run/php/php8.2-fpm.sock;
+        fastcgi_pass unix:/run/php/php{phpv}-fpm.sock;
         fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
         include fastcgi_params;
     }}
 }}
 ",
-            root = bed.sandbox.root.join("public").display()
+            root = bed.sandbox.root.join("public").display(),
+            phpv = php_version(),
         );
         bed.add_conf("site", &site);
         if !bed.fpm_was_running {
-            sh("service", &[FPM, "start"]);
+            sh("service", &[fpm(), "start"]);
         }
         if bed.nginx_was_running {
             sh("nginx", &["-s", "reload"]);
@@ -252,7 +271,7 @@ impl Drop for WebBed {
             quiet("/etc/init.d/nginx", &["stop"]);
         }
         if !self.fpm_was_running {
-            quiet("service", &[FPM, "stop"]);
+            quiet("service", &[fpm(), "stop"]);
         }
     }
 }
@@ -365,13 +384,13 @@ fn restarts_real_nginx_and_php_fpm_and_probes_the_php_site() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["php8.2-fpm", "nginx"]);
+    assert_eq!(names, [v82("php8.2-fpm"), "nginx"]);
     assert_eq!(
         d["commands"],
         serde_json::json!([
             "/usr/sbin/nginx -t",
-            "/usr/sbin/php-fpm8.2 -t",
-            "/usr/sbin/service php8.2-fpm restart",
+            v82("/usr/sbin/php-fpm8.2 -t"),
+            v82("/usr/sbin/service php8.2-fpm restart"),
             "/usr/sbin/service nginx restart"
         ])
     );
@@ -389,12 +408,12 @@ fn restarts_real_nginx_and_php_fpm_and_probes_the_php_site() {
     assert_eq!(ng["pid_after"], n1);
     assert_eq!(ng["pid_changed"], true);
     assert_eq!(ng["config_test"]["ok"], true);
-    let fp = service(&r, FPM);
+    let fp = service(&r, fpm());
     assert_eq!(fp["pid_before"], f0);
     assert_eq!(fp["pid_after"], f1);
     assert_eq!(fp["pid_changed"], true);
     assert_pid_alive(n1.into(), "nginx");
-    assert_pid_alive(f1.into(), "php-fpm8.2");
+    assert_pid_alive(f1.into(), v82("php-fpm8.2"));
 
     // The probe saw the install's /status, rendered by Laravel through the new processes.
     let p = &d["probe"];
@@ -495,8 +514,8 @@ fn dry_run_plans_exact_commands_and_changes_nothing() {
         r.data()["plan"],
         serde_json::json!([
             "/usr/sbin/nginx -t",
-            "/usr/sbin/php-fpm8.2 -t",
-            "/usr/sbin/service php8.2-fpm restart",
+            v82("/usr/sbin/php-fpm8.2 -t"),
+            v82("/usr/sbin/service php8.2-fpm restart"),
             "/usr/sbin/service nginx restart",
             format!("probe: GET {url} until it answers 200 (within 30 s)"),
         ])
@@ -514,7 +533,7 @@ fn systemd_path_tests_configs_then_restarts_fpm_then_nginx_in_one_systemctl() {
     let s = StandIns::new();
     s.add("systemctl", 0, "")
         .add("nginx", 0, "")
-        .add("php-fpm8.2", 0, "");
+        .add(v82("php-fpm8.2"), 0, "");
     let r = df_restart(
         &[
             "--via",
@@ -522,7 +541,7 @@ fn systemd_path_tests_configs_then_restarts_fpm_then_nginx_in_one_systemctl() {
             "--service",
             "nginx",
             "--service",
-            "php8.2-fpm",
+            v82("php8.2-fpm"),
             "--no-probe",
         ],
         &s.path(),
@@ -533,15 +552,15 @@ fn systemd_path_tests_configs_then_restarts_fpm_then_nginx_in_one_systemctl() {
         s.log(),
         [
             "nginx -t",
-            "php-fpm8.2 -t",
-            "systemctl restart php8.2-fpm nginx"
+            v82("php-fpm8.2 -t"),
+            v82("systemctl restart php8.2-fpm nginx")
         ]
     );
     assert_eq!(r.data()["via"], "systemd");
     assert_eq!(r.data()["probe"], Value::Null);
     assert_eq!(
         service(&r, "nginx")["restart_command"],
-        format!("{} restart php8.2-fpm nginx", s.bin("systemctl"))
+        format!("{} restart {} nginx", s.bin("systemctl"), fpm())
     );
     // The stand-in ran with the PATH we gave (which is how it was found).
     assert!(s
@@ -558,7 +577,7 @@ fn systemd_path_refuses_when_a_config_test_fails() {
             1,
             "nginx: [emerg] unknown directive \"bogus\" in /etc/nginx/conf.d/x.conf:1",
         )
-        .add("php-fpm8.2", 0, "");
+        .add(v82("php-fpm8.2"), 0, "");
     let r = df_restart(
         &["--via", "systemd", "--no-probe", "--service", "auto"],
         &s.path(),
@@ -573,7 +592,7 @@ fn systemd_path_refuses_when_a_config_test_fails() {
     // php-fpm's own test failing refuses too, after nginx's passed.
     let s = StandIns::new();
     s.add("systemctl", 0, "").add("nginx", 0, "").add(
-        "php-fpm8.2",
+        v82("php-fpm8.2"),
         78,
         "ERROR: failed to open configuration file",
     );
@@ -583,7 +602,7 @@ fn systemd_path_refuses_when_a_config_test_fails() {
             "systemd",
             "--no-probe",
             "--service",
-            "php8.2-fpm",
+            v82("php8.2-fpm"),
             "--service",
             "nginx",
         ],
@@ -593,8 +612,8 @@ fn systemd_path_refuses_when_a_config_test_fails() {
     assert!(r.json["error"]["message"]
         .as_str()
         .unwrap()
-        .starts_with("php8.2-fpm: configuration test failed"));
-    assert_eq!(s.log(), ["nginx -t", "php-fpm8.2 -t"]);
+        .starts_with(v82("php8.2-fpm: configuration test failed")));
+    assert_eq!(s.log(), ["nginx -t", v82("php-fpm8.2 -t")]);
 }
 
 #[test]
