@@ -563,8 +563,11 @@ impl Session {
         Ok(t)
     }
 
-    /// Exact row count of every table (one query).
+    /// Exact row count of every table (mysql: one client run; others: two).
     pub fn row_counts(&self) -> Result<BTreeMap<String, u64>> {
+        if self.settings.driver == Driver::Mysql {
+            return parse_counts(self.query(MYSQL_ROW_COUNTS)?);
+        }
         let tables = self.tables()?;
         let mut counts = BTreeMap::new();
         if tables.is_empty() {
@@ -588,20 +591,38 @@ impl Session {
                 sql = format!("SET NOCOUNT ON; {sql}");
             }
             sql.push(';');
-            for row in self.query(&sql)? {
-                if row.len() >= 2 {
-                    let n = row[1].trim().parse().map_err(|_| {
-                        Error::internal(format!(
-                            "row count of {} is not a number: {}",
-                            row[0], row[1]
-                        ))
-                    })?;
-                    counts.insert(row[0].clone(), n);
-                }
-            }
+            counts.append(&mut parse_counts(self.query(&sql)?)?);
         }
         Ok(counts)
     }
+}
+
+/// The table list and every table's `COUNT(*)` in one mysql client run: the
+/// `UNION ALL` is built server-side and run as a prepared statement (saves a client
+/// start and a login). No tables → no rows.
+const MYSQL_ROW_COUNTS: &str = "SET SESSION group_concat_max_len = 1073741824;\n\
+SELECT GROUP_CONCAT(CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM `', \
+REPLACE(table_name, '`', '``'), '`') ORDER BY table_name SEPARATOR ' UNION ALL ') \
+INTO @dfkit_q FROM information_schema.tables \
+WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE';\n\
+SET @dfkit_q = IFNULL(@dfkit_q, 'SELECT 1, 1 FROM DUAL WHERE FALSE');\n\
+PREPARE dfkit_s FROM @dfkit_q;\nEXECUTE dfkit_s;\nDEALLOCATE PREPARE dfkit_s;\n";
+
+/// `name<TAB>count` rows into a map.
+fn parse_counts(rows: Vec<Vec<String>>) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        if row.len() >= 2 {
+            let n = row[1].trim().parse().map_err(|_| {
+                Error::internal(format!(
+                    "row count of {} is not a number: {}",
+                    row[0], row[1]
+                ))
+            })?;
+            counts.insert(row[0].clone(), n);
+        }
+    }
+    Ok(counts)
 }
 
 /// A SQL string literal valid in all four dialects (no backslashes in table names).

@@ -351,6 +351,184 @@ impl DumpFilter {
     }
 }
 
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    // libc's memchr is vectorised; this runs over every byte of a pg dump.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), needle as i32, hay.len()) };
+    (!p.is_null()).then(|| p as usize - hay.as_ptr() as usize)
+}
+
+/// Exact per-table row counts read from a plain pg_dump stream as it passes: each
+/// `COPY schema.table (…) FROM stdin;` block holds one line per row (COPY text format
+/// escapes newlines in values) up to the `\.` line. The counts are thus of the very
+/// snapshot dumped, and cost no extra connection. Tables are named as
+/// [`Session::tables`] names them (`table` in public, else `schema.table`).
+pub struct CopyCounter {
+    /// The current line so far: outside COPY the whole line (capped); inside COPY only
+    /// its first bytes (enough to recognise `\.`).
+    line: Vec<u8>,
+    /// The current line is longer than what `line` holds.
+    long: bool,
+    current: Option<(String, u64)>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// COPY headers longer than this (a table with thousands of columns) are not expected.
+const COPY_HEADER_CAP: usize = 1 << 20;
+
+impl Default for CopyCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CopyCounter {
+    pub fn new() -> CopyCounter {
+        CopyCounter {
+            line: Vec::new(),
+            long: false,
+            current: None,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    fn piece(&mut self, b: &[u8], complete: bool) {
+        let cap = if self.current.is_some() {
+            3
+        } else {
+            COPY_HEADER_CAP
+        };
+        if !self.long {
+            if self.line.len() + b.len() > cap {
+                self.long = true;
+                self.line.clear();
+            } else {
+                self.line.extend_from_slice(b);
+            }
+        }
+        if !complete {
+            return;
+        }
+        let long = std::mem::replace(&mut self.long, false);
+        match &mut self.current {
+            Some((_, n)) => {
+                if !long && self.line == b"\\." {
+                    let (t, n) = self.current.take().expect("in a COPY block");
+                    self.counts.insert(t, n);
+                } else {
+                    *n += 1;
+                }
+            }
+            None => {
+                if !long {
+                    if let Some(t) = copy_table(&self.line) {
+                        self.current = Some((t, 0));
+                    }
+                }
+            }
+        }
+        self.line.clear();
+    }
+
+    /// The next chunk of the stream.
+    pub fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match memchr(b'\n', input) {
+                Some(p) => {
+                    self.piece(&input[..p], true);
+                    input = &input[p + 1..];
+                }
+                None => {
+                    self.piece(input, false);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The counts, or None when the stream ended inside a COPY block.
+    pub fn finish(self) -> Option<BTreeMap<String, u64>> {
+        self.current.is_none().then_some(self.counts)
+    }
+}
+
+/// The table a `COPY … FROM stdin;` line loads, named like [`Session::tables`].
+fn copy_table(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"COPY ")?;
+    if !line.ends_with(b" FROM stdin;") {
+        return None;
+    }
+    let text = std::str::from_utf8(rest).ok()?;
+    let (first, after) = pg_ident(text)?;
+    let (schema, name) = match after.strip_prefix('.') {
+        Some(r) => (Some(first), pg_ident(r)?.0),
+        None => (None, first),
+    };
+    Some(match schema {
+        Some(s) if s != "public" => format!("{s}.{name}"),
+        _ => name,
+    })
+}
+
+/// One identifier as pg_dump prints it: `"…"` with `""` for a quote, or bare up to
+/// `.`, space or `(`. Returns it and the rest.
+fn pg_ident(s: &str) -> Option<(String, &str)> {
+    if let Some(mut r) = s.strip_prefix('"') {
+        let mut out = String::new();
+        loop {
+            let q = r.find('"')?;
+            out.push_str(&r[..q]);
+            r = &r[q + 1..];
+            match r.strip_prefix('"') {
+                Some(rest) => {
+                    out.push('"');
+                    r = rest;
+                }
+                None => return Some((out, r)),
+            }
+        }
+    }
+    let end = s.find(['.', ' ', '(']).unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_string(), &s[end..]))
+}
+
+/// Kills and reaps the dump program when the dump is abandoned early.
+struct DumpChild(std::process::Child, bool);
+
+impl DumpChild {
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let st = self.0.wait();
+        self.1 = true;
+        st
+    }
+}
+
+impl Drop for DumpChild {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// A thread joined when dropped (its own session's credential dir is then removed
+/// even when the dump is abandoned).
+struct Joined<T>(Option<std::thread::JoinHandle<T>>);
+
+impl<T> Joined<T> {
+    fn join(mut self) -> Option<T> {
+        self.0.take().and_then(|h| h.join().ok())
+    }
+}
+
+impl<T> Drop for Joined<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Remove temp files a killed earlier run left in the set (their pid is gone).
 fn clean_stale_temps(set: &BackupSet) {
     let Ok(rd) = std::fs::read_dir(&set.dir) else {
@@ -449,13 +627,53 @@ fn read_stderr_thread(r: Option<std::process::ChildStderr>) -> std::thread::Join
 
 // ---------------------------------------------------------------- dump
 
+/// Per-phase wall times, printed to stderr when `DFKIT_DUMP_PHASES` is set (for
+/// scripts/bench/dump.sh; even under --quiet, never on stdout).
+struct Phases {
+    on: bool,
+    last: std::time::Instant,
+    marks: Vec<(&'static str, u128)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            on: std::env::var_os("DFKIT_DUMP_PHASES").is_some(),
+            last: std::time::Instant::now(),
+            marks: Vec::new(),
+        }
+    }
+    fn mark(&mut self, name: &'static str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            self.marks.push((name, (now - self.last).as_micros()));
+            self.last = now;
+        }
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(n, us)| format!("{n}={:.1}ms", *us as f64 / 1000.0))
+                .collect();
+            eprintln!("df-dump-db phases: {}", parts.join(" "));
+        }
+    }
+}
+
 /// `df-dump-db dump`.
 pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
+    let mut phases = Phases::new();
     let settings = Settings::load(&o.root, o.env.as_deref())?;
     for w in &settings.warnings {
         ctx.warn(w.clone());
     }
-    let session = Session::open(&settings)?;
+    // Shared with the row-count thread (one credential file).
+    let session = std::sync::Arc::new(Session::open(&settings)?);
     if settings.driver == Driver::Sqlsrv {
         return dump_sqlsrv(ctx, o, &session);
     }
@@ -490,17 +708,14 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         ));
     }
 
-    // Before anything is written: the server is there and takes our credentials.
-    let server_version = session.ping()?;
-    let row_counts = session.row_counts()?;
-    let set = BackupSet::create(o.into.as_deref())?;
-    clean_stale_temps(&set);
-    let dest = set.path(artifact);
-    ctx.log(format!(
-        "dumping {} into {}",
-        settings.describe(),
-        dest.display()
-    ));
+    phases.mark("setup");
+    let driver = settings.driver;
+    // sqlite is local and cheap: check and count first (the dump holds BEGIN IMMEDIATE).
+    let sqlite_pre = if driver == Driver::Sqlite {
+        Some((session.ping()?, session.row_counts()?))
+    } else {
+        None
+    };
 
     let mut cmd = cmd;
     let script_file;
@@ -515,13 +730,41 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     } else {
         script_file = None;
     }
-    let mut child = cmd.spawn_with_stdout(Stdio::piped())?;
-    let mut out = child.stdout.take().expect("piped stdout");
+    let mut child = DumpChild(cmd.spawn_with_stdout(Stdio::piped())?, false);
+    let mut out = child.0.stdout.take().expect("piped stdout");
     {
         use std::os::fd::AsRawFd;
         grow_pipe(out.as_raw_fd());
     }
-    let err_reader = read_stderr_thread(child.stderr.take());
+    let err_reader = read_stderr_thread(child.0.stderr.take());
+    phases.mark("spawn");
+
+    // Servers: the dump program connects and starts while we check that the server is
+    // there and takes our credentials. Nothing is written before the check passes (the
+    // pipe holds what the program writes meanwhile); a failed check kills the program.
+    let server_version = match &sqlite_pre {
+        Some((v, _)) => v.clone(),
+        None => session.ping()?,
+    };
+    phases.mark("ping");
+    // Row counts: pgsql from the dump stream itself (the very snapshot dumped); mysql
+    // from a second connection counting while the dump runs (about the same moment —
+    // mariadb-dump's snapshot cannot be shared).
+    let counts_thread = (driver == Driver::Mysql).then(|| {
+        let s = std::sync::Arc::clone(&session);
+        Joined(Some(std::thread::spawn(move || s.row_counts())))
+    });
+    let mut copy_counter = (driver == Driver::Pgsql).then(CopyCounter::new);
+
+    let set = BackupSet::create(o.into.as_deref())?;
+    clean_stale_temps(&set);
+    let dest = set.path(artifact);
+    ctx.log(format!(
+        "dumping {} into {}",
+        settings.describe(),
+        dest.display()
+    ));
+    phases.mark("set");
 
     let file = AtomicFile::create(&dest, 0o600)?;
     let mut sink = Sink::new(o.compress, HashWriter::new(file))
@@ -546,6 +789,9 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             }
         };
         raw_bytes += n as u64;
+        if let Some(c) = &mut copy_counter {
+            c.feed(&buf[..n]);
+        }
         // Only mysql dumps (and --portable) need rewriting; others go straight through.
         let chunk: &[u8] = if filtering {
             filtered.clear();
@@ -573,10 +819,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             io_err = Some(Error::io("writing", &dest, e));
         }
     }
+    phases.mark("stream");
     let sandbox_line = filter.sandbox_line;
     let written_bytes = filter.bytes_out;
     if io_err.is_some() {
-        let _ = child.kill();
+        let _ = child.0.kill();
     }
     drop(out);
     let status = child
@@ -584,6 +831,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         .map_err(|e| Error::io("waiting for", cmd.program(), e))?;
     drop(script_file);
     let stderr = err_reader.join().unwrap_or_default();
+    phases.mark("wait");
     if let Some(e) = io_err {
         return Err(e.context("dump not written"));
     }
@@ -627,11 +875,28 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             trailer_name(settings.driver)
         )));
     }
+    let row_counts = match (sqlite_pre, counts_thread, copy_counter) {
+        (Some((_, c)), _, _) => c,
+        (_, Some(t), _) => t
+            .join()
+            .unwrap_or_else(|| Err(Error::internal("the row-count thread panicked")))
+            .map_err(|e| e.context("counting rows; no dump written"))?,
+        (_, _, Some(c)) => c.finish().ok_or_else(|| {
+            Error::step(format!(
+                "{} ended inside a COPY block; the dump is incomplete, none written",
+                cmd.program().display()
+            ))
+        })?,
+        _ => unreachable!("every streamed driver has a row-count source"),
+    };
+    phases.mark("counts");
     let hw = sink
         .finish()
         .map_err(|e| Error::io("finishing compression of", &dest, e))?;
     let (file, sha256, bytes) = hw.into_parts();
+    phases.mark("finish");
     file.commit()?;
+    phases.mark("fsync");
     // One dump per set: an older artifact in another compression would mislead.
     for a in ARTIFACTS {
         if a != artifact {
@@ -666,6 +931,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         "dfkit_version": env!("CARGO_PKG_VERSION"),
     });
     let meta_path = set.write_meta(artifact, &meta)?;
+    phases.mark("meta");
     let mut data = meta;
     data["set"] = json!(set.dir);
     data["path"] = json!(dest);
@@ -1475,6 +1741,48 @@ CREATE DEFINER=`root`@`localhost` PROCEDURE p() BEGIN END ;;\n-- Dump completed"
             out, input,
             "pgsql/sqlite without --portable: byte-identical"
         );
+    }
+
+    #[test]
+    fn copy_counter_counts_rows_per_table_across_chunks() {
+        let dump: &[u8] = b"--\n-- PostgreSQL database dump\n--\n\
+CREATE TABLE public.t (id integer);\n\
+COPY public.\"user\" (id, name, note) FROM stdin;\n\
+1\tAdmin\ta\\nb\n\
+2\tO'Brien \\\\ x\t\\.\n\
+3\tx\t\\N\n\
+\\.\n\
+\n\
+COPY public.service (id) FROM stdin;\n\
+\\.\n\
+COPY \"My Schema\".\"we\"\"ird\" (a) FROM stdin;\n\
+1\n\
+\n\
+\\.\n\
+COPY other.t2  FROM stdin;\n\
+\n\
+\\.\n\
+-- PostgreSQL database dump complete\n";
+        for chunk in [1usize, 2, 3, 5, 4096] {
+            let mut c = CopyCounter::new();
+            for part in dump.chunks(chunk) {
+                c.feed(part);
+            }
+            let counts = c.finish().expect("not inside a COPY block");
+            let want: BTreeMap<String, u64> = [
+                ("user", 3),
+                ("service", 0),
+                ("My Schema.we\"ird", 2),
+                ("other.t2", 1),
+            ]
+            .into_iter()
+            .map(|(t, n)| (t.to_string(), n))
+            .collect();
+            assert_eq!(counts, want, "chunk {chunk}");
+        }
+        let mut c = CopyCounter::new();
+        c.feed(b"COPY public.t (a) FROM stdin;\n1\n2\n");
+        assert!(c.finish().is_none(), "a cut-off COPY block is not counted");
     }
 
     #[test]
