@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark df-dump-db (zstd) against the raw dump programs on throwaway servers.
 #
-#   scripts/bench/dump.sh            # SIZE_MB=200 RUNS=3
+#   scripts/bench/dump.sh            # SIZE_MB=200 RUNS=5
+#   DFKIT_DUMP_PHASES=1 scripts/bench/dump.sh   # also print df-dump-db's per-phase times
 #   SIZE_MB=50 RUNS=5 scripts/bench/dump.sh
 #
 # Starts its own MariaDB and PostgreSQL (as the mysql/postgres users, on free ports, in a
@@ -14,7 +15,7 @@
 # max(df-dump-db, the dump program it runs)). Needs root. Targets: ≤1.10× wall, ≤32 MiB RSS.
 set -euo pipefail
 SIZE_MB=${SIZE_MB:-200}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root (servers run as mysql/postgres)" >&2; exit 77; }
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 69; }
@@ -73,10 +74,14 @@ printf '[client]\npassword=benchpw\n' > "$work/my.cnf"; chmod 600 "$work/my.cnf"
 printf '*:*:*:*:benchpw\n' > "$work/pgpass"; chmod 600 "$work/pgpass"
 
 # measure LABEL CMD… → appends "wall_s rss_kb" to $work/LABEL
+# Each run starts with no dirty pages: otherwise it pays (through df-dump-db's fsync or
+# the kernel's writeback) for the previous run's unsynced file.
 measure() {
   local label=$1; shift
+  sync
   /usr/bin/time -f '%e %M' -o "$work/t.out" "$@" >/dev/null 2>"$work/err.out" || { cat "$work/err.out" >&2; exit 1; }
   cat "$work/t.out" >> "$work/$label"
+  if [ -n "${DFKIT_DUMP_PHASES:-}" ]; then grep -h 'phases:' "$work/err.out" | sed "s/^/$label /" >&2 || true; fi
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
