@@ -6,7 +6,9 @@
 
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
-use serde_json::Value;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -85,7 +87,7 @@ impl BackupSet {
     }
 
     /// Write an artifact's meta atomically (0600), pretty JSON.
-    pub fn write_meta(&self, artifact: &str, meta: &Value) -> Result<PathBuf> {
+    pub fn write_meta<T: Serialize + ?Sized>(&self, artifact: &str, meta: &T) -> Result<PathBuf> {
         let p = self.path(&Self::meta_name(artifact));
         let mut text = serde_json::to_vec_pretty(meta)
             .map_err(|e| Error::internal(format!("serialising meta: {e}")))?;
@@ -95,7 +97,7 @@ impl BackupSet {
     }
 
     /// Read an artifact's meta (exit 66 missing, 65 malformed).
-    pub fn read_meta(&self, artifact: &str) -> Result<Value> {
+    pub fn read_meta<T: DeserializeOwned>(&self, artifact: &str) -> Result<T> {
         let p = self.path(&Self::meta_name(artifact));
         let text = std::fs::read(&p).map_err(|e| Error::io("reading", &p, e))?;
         serde_json::from_slice(&text)
@@ -106,6 +108,43 @@ impl BackupSet {
     pub fn is_complete(&self) -> bool {
         self.path("manifest.json").is_file()
     }
+}
+
+/// One table whose row count differs from what a set recorded: the one row-count
+/// comparison of dfkit (df-dump-db restore, df-verify, the wrappers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RowCountMismatch {
+    pub table: String,
+    /// Rows the set recorded (null: the table is not in the set).
+    pub expected: Option<u64>,
+    /// Rows found now (null: the table is missing).
+    pub found: Option<u64>,
+}
+
+/// Compare recorded row counts with the ones found. With `at_least`, more rows than
+/// recorded is fine (an upgrade's seeders and a migration's own `migrations` rows add
+/// some); otherwise counts must be equal. Tables found but not recorded are ignored.
+pub fn compare_row_counts(
+    expected: &std::collections::BTreeMap<String, u64>,
+    found: &std::collections::BTreeMap<String, u64>,
+    at_least: bool,
+) -> Vec<RowCountMismatch> {
+    expected
+        .iter()
+        .filter_map(|(table, &want)| {
+            let have = found.get(table).copied();
+            let bad = match have {
+                None => true,
+                Some(h) if at_least => h < want,
+                Some(h) => h != want,
+            };
+            bad.then(|| RowCountMismatch {
+                table: table.clone(),
+                expected: Some(want),
+                found: have,
+            })
+        })
+        .collect()
 }
 
 fn cannot_create(dir: &Path, e: std::io::Error) -> Error {
@@ -129,12 +168,27 @@ mod tests {
         assert_eq!(std::fs::metadata(&set.dir).unwrap().mode() & 0o7777, 0o700);
         set.write_meta("db.sql.zst", &json!({"x": 1})).unwrap();
         assert!(set.path("db.meta.json").is_file());
-        assert_eq!(set.read_meta("db.sql.zst").unwrap()["x"], 1);
+        let back: serde_json::Value = set.read_meta("db.sql.zst").unwrap();
+        assert_eq!(back["x"], 1);
         assert_eq!(
             std::fs::metadata(set.path("db.meta.json")).unwrap().mode() & 0o777,
             0o600
         );
         assert!(!set.is_complete());
+    }
+
+    #[test]
+    fn row_counts_compare_equal_or_at_least() {
+        let want: std::collections::BTreeMap<String, u64> =
+            [("a".into(), 3), ("b".into(), 2)].into();
+        let have: std::collections::BTreeMap<String, u64> =
+            [("a".into(), 4), ("c".into(), 1)].into();
+        let strict = compare_row_counts(&want, &have, false);
+        assert_eq!(strict.len(), 2);
+        assert_eq!(strict[1].found, None);
+        let loose = compare_row_counts(&want, &have, true);
+        assert_eq!(loose.len(), 1);
+        assert_eq!(loose[0].table, "b");
     }
 
     #[test]

@@ -1113,7 +1113,7 @@ fn open_stored(from: &Path) -> Result<Stored> {
             set.dir.display()
         )));
     }
-    let meta = set.read_meta("db.sql")?;
+    let meta: serde_json::Value = set.read_meta("db.sql")?;
     let artifact = meta["artifact"]
         .as_str()
         .filter(|a| ARTIFACTS.contains(a))

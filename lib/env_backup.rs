@@ -62,7 +62,7 @@ impl Source {
         let Some(set) = &self.set else {
             return Ok((bytes, None));
         };
-        let meta = set.read_meta(ENV_ARTIFACT)?;
+        let meta: serde_json::Value = set.read_meta(ENV_ARTIFACT)?;
         let want = meta["sha256"].as_str().unwrap_or("");
         let got = secret::sha256_hex(&bytes);
         if want != got || meta["bytes"].as_u64() != Some(bytes.len() as u64) {

@@ -16,6 +16,7 @@ pub mod git;
 pub mod http;
 pub mod install;
 pub mod perms;
+pub mod progress;
 pub mod report;
 pub mod restart;
 pub mod secret;

@@ -40,8 +40,15 @@
 //! Secrets never appear: values registered with [`crate::secret::register`] are replaced
 //! by `***` in everything this module writes, as a last line of defence.
 
+pub mod data;
+pub mod plan;
+
+pub use plan::PlanItem;
+
 use crate::error::{Error, ErrorKind};
 use clap::Parser;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -88,6 +95,52 @@ impl Outcome {
             data,
         }
     }
+
+    /// An outcome whose `data` is one of the typed structs of [`data`].
+    pub fn typed<D: Serialize>(changed: bool, msg: impl Into<String>, data: &D) -> Outcome {
+        let data = serde_json::to_value(data)
+            .unwrap_or_else(|e| json!({"serialize_error": e.to_string()}));
+        Outcome::new(changed, msg, data)
+    }
+}
+
+/// A whole report as a reader sees it: the envelope with a typed `data`.
+///
+/// The wrappers run a sibling tool and parse its stdout as `Report<D>`, where `D` is the
+/// tool's data type from [`data`] (or [`Value`] when the shape does not matter). On
+/// failure `data` holds what the tool gathered before it failed, so data types give
+/// every field a default.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Report<D> {
+    pub tool: String,
+    pub version: String,
+    pub ok: bool,
+    pub failed: bool,
+    pub changed: bool,
+    pub msg: String,
+    pub comment: String,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub data: D,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+}
+
+/// The `error` object of a failed report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorReport {
+    /// One of the strings of [`ErrorKind::as_str`].
+    pub kind: String,
+    pub message: String,
+    /// What to do about it, or null.
+    pub hint: Option<String>,
+    /// Causes, outermost first.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    pub exit_code: u8,
 }
 
 /// The run's context: the tool's name, the common flags, collected warnings and a logger.

@@ -569,7 +569,7 @@ impl Verifier<'_> {
         let Some(set) = self.set else {
             return Check::skip(N, "no --against SET to compare with");
         };
-        let want = match set.read_meta("db.sql") {
+        let want = match set.read_meta::<serde_json::Value>("db.sql") {
             Ok(meta) => match set_row_counts(&meta) {
                 Some(w) => w,
                 None => {
@@ -606,7 +606,7 @@ impl Verifier<'_> {
         let Some(set) = self.set else {
             return Check::skip(N, "no --against SET to compare with");
         };
-        let want = match set.read_meta("env") {
+        let want = match set.read_meta::<serde_json::Value>("env") {
             Ok(meta) => match set_app_key_fingerprint(&meta) {
                 Some(w) => w,
                 None => {
