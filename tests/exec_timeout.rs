@@ -151,3 +151,43 @@ fn git_update_times_out_with_a_grandchild_holding_stdout() {
     assert!(r.json["msg"].as_str().unwrap().contains("timed out"));
     assert_group_gone(&pids);
 }
+
+/// A tool interrupted (Ctrl-C, or a wrapper's SIGTERM) takes its children with it, though
+/// they run in their own process groups.
+#[test]
+fn an_interrupted_tool_kills_its_childrens_groups() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        install(&root);
+        let php = d.path().join("php");
+        let pids = d.path().join("pids");
+        holder(&php, &pids);
+        let mut tool = std::process::Command::new(support::bins::bin("df-artisan"))
+            .args(["--root", root.to_str().unwrap(), "run", "--php"])
+            .arg(&php)
+            .args(["--timeout", "60", "--", "x"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while recorded(&pids).len() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the stand-in never ran"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(tool.id() as i32),
+            nix::sys::signal::Signal::try_from(sig).unwrap(),
+        );
+        let status = tool.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "dies of the signal, as before");
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_group_gone(&pids);
+    }
+}

@@ -172,6 +172,7 @@ impl Running {
     ) -> Running {
         let mut child = child;
         let pid = Pid::from_raw(child.id() as i32);
+        super::signals::register(pid);
         let state = Arc::new(Mutex::new(State::default()));
         let watchdog = deadline.map(|d| {
             let (tx, rx) = mpsc::channel::<()>();
@@ -278,6 +279,7 @@ impl Running {
         // 3. Reap (the group is gone or on its own now).
         let status = {
             let mut s = lock(&self.state);
+            super::signals::unregister(self.pid);
             let st = self.child.wait();
             s.reaped = true;
             st
@@ -310,6 +312,7 @@ impl Drop for Running {
         let reaped = lock(&self.state).reaped;
         if !reaped {
             kill_group(self.pid);
+            super::signals::unregister(self.pid);
             let _ = self.child.wait();
             lock(&self.state).reaped = true;
         }

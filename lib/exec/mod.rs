@@ -8,13 +8,15 @@
 //!   for streaming ([`Cmd::spawn`]).
 //! * every child runs in its own process group; a timeout (or dropping a [`Running`]
 //!   without finishing it) kills the whole group with SIGKILL, so grandchildren holding
-//!   a pipe cannot hang a tool (see [`Running::finish`]).
+//!   a pipe cannot hang a tool (see [`Running::finish`]). When the tool itself is
+//!   interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) it kills its children's groups first.
 //! * secrets travel by environment or file, never argv; values registered with
 //!   [`crate::secret::register`] are masked in [`Cmd::display`] and in captured output
 //!   that ends up in reports.
 
 mod child;
 mod cmd;
+mod signals;
 
 pub use child::Running;
 
