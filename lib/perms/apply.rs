@@ -55,6 +55,7 @@ pub fn apply(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
             uid: w.policy.uid,
             gid: w.policy.gid,
         };
+        drop(w);
         total.add(&c);
         progress.set(total.scanned);
         names.push(t.name.clone());

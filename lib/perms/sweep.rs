@@ -72,6 +72,7 @@ pub fn sweep_root_owned(
         Err(e) => return Err(e),
     }
     let counts = w.counts.clone();
+    drop(w);
     if let Some(e) = log.first_error {
         let n = log.errors;
         let msg = format!(

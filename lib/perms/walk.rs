@@ -188,6 +188,10 @@ pub struct Walker<'a> {
     stack: Vec<Frame>,
     /// `stack[first_open..]` hold open descriptors, the frames below none.
     first_open: usize,
+    /// Tests: called with the depth each time a directory is pushed (to change the tree
+    /// mid-walk at a known moment).
+    #[cfg(test)]
+    on_push: Option<Box<dyn FnMut(usize) + 'a>>,
 }
 
 impl<'a> Walker<'a> {
@@ -210,6 +214,8 @@ impl<'a> Walker<'a> {
             base: None,
             stack: Vec::new(),
             first_open: 0,
+            #[cfg(test)]
+            on_push: None,
         }
     }
 
@@ -459,6 +465,10 @@ impl<'a> Walker<'a> {
         if self.stack.len() - self.first_open > MAX_OPEN {
             self.evict();
         }
+        #[cfg(test)]
+        if let Some(hook) = self.on_push.as_mut() {
+            hook(self.stack.len());
+        }
     }
 
     /// Close the descriptor of the lowest open frame, reading its remaining entries first.
@@ -612,6 +622,150 @@ impl<'a> Walker<'a> {
         }
         if self.log.first_error.is_none() {
             self.log.first_error = Some(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{chown, MetadataExt};
+
+    const DEPTH: usize = 80;
+
+    /// `top`/l/l/…/l (`DEPTH` levels), ten files in each level so that some are still
+    /// unread when the walk goes deeper.
+    fn chain(top: &Path) -> Vec<PathBuf> {
+        let mut levels = Vec::new();
+        let mut p = top.to_path_buf();
+        for _ in 0..DEPTH {
+            p.push("l");
+            std::fs::create_dir(&p).unwrap();
+            for f in 0..10 {
+                std::fs::write(p.join(format!("f{f}")), "x").unwrap();
+            }
+            levels.push(p.clone());
+        }
+        levels
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            uid: 4242,
+            gid: 4242,
+            inherit: false,
+            only_uid: None,
+            dir_mode: Some(0o2775),
+            file_mode: Some(0o664),
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_deep_chain_is_walked_with_bounded_descriptors() {
+        assert!(
+            crate::users::is_root(),
+            "this test needs root (CI runs as root)"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let levels = chain(&d.path().join("t").tap_mkdir());
+        let mut log = Log::default();
+        let mut w = Walker::new(None, policy(), &mut log, None);
+        let most = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let seen = most.clone();
+        w.on_push = Some(Box::new(move |depth| seen.set(seen.get().max(depth))));
+        w.run(d.path(), &[c"t".to_owned()]).unwrap();
+        assert_eq!(most.get(), DEPTH + 1);
+        assert_eq!(w.counts.scanned, 1 + DEPTH as u64 * 11);
+        assert_eq!(w.counts.skipped_total(), 0);
+        drop(w);
+        assert!(log.first_error.is_none());
+        for l in &levels {
+            let md = std::fs::metadata(l.join("f9")).unwrap();
+            assert_eq!((md.uid(), md.mode() & 0o7777), (4242, 0o664));
+            assert_eq!(std::fs::metadata(l).unwrap().mode() & 0o7777, 0o2775);
+        }
+    }
+
+    /// Deep in the walk, an attacker moves a directory whose descriptor was closed out of
+    /// the tree (so `..` of its child leads elsewhere) and replaces an ancestor with a new
+    /// directory of the same name (so finding it again by name fails too). The walk must
+    /// skip what it can no longer reach, say so, and touch nothing where `..` now leads.
+    #[test]
+    fn a_parent_that_no_longer_matches_is_skipped_never_followed() {
+        assert!(
+            crate::users::is_root(),
+            "this test needs root (CI runs as root)"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let levels = chain(&d.path().join("t").tap_mkdir());
+        // Where the attacker moves level 32: root-owned, with entries named like the
+        // pending ones of level 31.
+        let outside = d.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        for f in 0..10 {
+            std::fs::write(outside.join(format!("f{f}")), "s").unwrap();
+        }
+        let before: Vec<_> = (0..10)
+            .map(|f| {
+                let md = std::fs::symlink_metadata(outside.join(format!("f{f}"))).unwrap();
+                (md.uid(), md.mode(), md.ctime(), md.ctime_nsec())
+            })
+            .collect();
+        let out_md = std::fs::metadata(&outside).unwrap();
+        let (l32, l5) = (levels[31].clone(), levels[4].clone());
+        let moved = outside.join("moved");
+        let mut log = Log::default();
+        let mut w = Walker::new(None, policy(), &mut log, None);
+        let mut done = false;
+        let m = moved.clone();
+        let l5_ = l5.clone();
+        w.on_push = Some(Box::new(move |depth| {
+            if depth == DEPTH + 1 && !done {
+                done = true;
+                std::fs::rename(&l32, &m).unwrap();
+                std::fs::rename(&l5_, l5_.with_file_name("old-l")).unwrap();
+                std::fs::create_dir(&l5_).unwrap();
+                std::fs::write(l5_.join("bait"), "b").unwrap();
+            }
+        }));
+        w.run(d.path(), &[c"t".to_owned()]).unwrap();
+        let counts = w.counts.clone();
+        drop(w);
+        assert!(log.first_error.is_none(), "{:?}", log.first_error);
+        // Nothing where `..` led changed, nor the new directory's contents.
+        let after: Vec<_> = (0..10)
+            .map(|f| {
+                let md = std::fs::symlink_metadata(outside.join(format!("f{f}"))).unwrap();
+                (md.uid(), md.mode(), md.ctime(), md.ctime_nsec())
+            })
+            .collect();
+        assert_eq!(after, before);
+        let out_after = std::fs::metadata(&outside).unwrap();
+        assert_eq!(
+            (out_after.uid(), out_after.mode()),
+            (out_md.uid(), out_md.mode())
+        );
+        assert_eq!(std::fs::metadata(l5.join("bait")).unwrap().uid(), 0);
+        // Level 5 (index 4) could not be found again: skipped, listed.
+        assert_eq!(counts.skipped_for(Skip::ChangedDuringWalk), 1);
+        assert_eq!(log.listed.len(), 1);
+        assert!(log.listed[0].0.ends_with("t/l/l/l/l/l"), "{:?}", log.listed);
+        // What was below the moved directory was walked (it was ours when opened).
+        let md = std::fs::metadata(moved.join("l/f0")).unwrap();
+        assert_eq!(md.uid(), 4242);
+        // And chown never followed anything to the root-owned parent.
+        assert_eq!(std::fs::metadata(d.path()).unwrap().uid(), 0);
+        let _ = chown(d.path(), Some(0), Some(0));
+    }
+
+    trait TapMkdir {
+        fn tap_mkdir(self) -> PathBuf;
+    }
+    impl TapMkdir for PathBuf {
+        fn tap_mkdir(self) -> PathBuf {
+            std::fs::create_dir(&self).unwrap();
+            self
         }
     }
 }
