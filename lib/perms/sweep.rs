@@ -65,9 +65,17 @@ pub fn sweep_root_owned(
     let mut w = Walker::new(ctx, policy, &mut log, None);
     match w.run(root, &comps) {
         Ok(()) => {}
-        // Replaced by a symlink (or removed) between the look and the walk: not ours.
+        // A symlink (or gone) on the way, or since the look: not ours to walk. Say so,
+        // since root-owned files there stay root-owned.
         Err(e) if e.kind.exit_code() == 78 || e.kind.exit_code() == 66 => {
-            return Ok(Sweep::default())
+            if let Some(ctx) = ctx {
+                ctx.warn(format!(
+                    "not handing back root-owned files under {}: {}",
+                    root.join(rel).display(),
+                    e.message
+                ));
+            }
+            return Ok(Sweep::default());
         }
         Err(e) => return Err(e),
     }
