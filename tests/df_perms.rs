@@ -727,3 +727,43 @@ fn a_root_that_is_not_an_install_is_refused_before_anything_changes() {
     b.run(&["--user", "www-data"]).assert_ok();
     assert_eq!(meta(&b.root.join("storage/logs")), (WWW, WWW, 0o2775));
 }
+
+#[test]
+fn the_report_reads_back_as_typed_data() {
+    use dfkit::report::data::perms::PermsData;
+    use dfkit::report::Report;
+    let b = bed();
+    symlink("/etc/passwd", b.root.join("storage/app/pw")).unwrap();
+    fs::hard_link(
+        b.root.join("storage/logs/old.log"),
+        b.root.join("storage/logs/old.log.1"),
+    )
+    .unwrap();
+    let dry = b.run(&["--user", "www-data", "--dry-run"]);
+    dry.assert_ok();
+    let d: Report<PermsData> = serde_json::from_str(&dry.stdout).unwrap();
+    let plan = d.data.plan.as_ref().expect("a dry run has a plan");
+    assert!(plan
+        .iter()
+        .all(|p| p.action == "chown" || p.action == "chmod"));
+    assert_eq!(d.data.owner_from, "flags");
+    assert_eq!(d.data.owner.as_ref().unwrap().uid, Some(WWW));
+    assert_eq!(d.data.skipped_by_reason.hard_link, 2);
+    assert_eq!(d.data.skipped_entries.len(), 2);
+    assert!(d
+        .data
+        .skipped_entries
+        .iter()
+        .all(|e| e.reason == "hard_link"));
+    assert_eq!(d.data.targets.len(), 2);
+    assert_eq!(d.data.targets[0].owner.user.as_deref(), Some("www-data"));
+    let real = b.run(&["--user", "www-data"]);
+    real.assert_ok();
+    let r: Report<PermsData> = serde_json::from_str(&real.stdout).unwrap();
+    assert!(r.data.plan.is_none() && r.data.changed.is_none());
+    assert_eq!(r.data.chowned, d.data.chowned);
+    assert_eq!(r.data.chmodded, d.data.chmodded);
+    assert_eq!(r.data.scanned, d.data.scanned);
+    // Re-serialized, the typed data is the report's data, field for field.
+    assert_eq!(serde_json::to_value(&r.data).unwrap(), *real.data());
+}
