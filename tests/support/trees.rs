@@ -17,14 +17,31 @@ pub struct Install {
     pub tmp: tempfile::TempDir,
     pub root: PathBuf,
     pub php: PathBuf,
+    _bin: tempfile::TempDir,
 }
 
 pub fn install(owner: u32) -> Install {
+    install_in(owner, &std::env::temp_dir())
+}
+
+/// A memory filesystem when there is one (/dev/shm): trees of thousands of levels are
+/// made and removed there in a fraction of a second, on a busy disk in many.
+pub fn fast_tmp() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// [`install`] in a temporary directory under `parent`.
+pub fn install_in(owner: u32, parent: &Path) -> Install {
     assert!(
         nix::unistd::geteuid().is_root(),
         "these tests run as root (CI does)"
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir_in(parent).unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let root = tmp.path().join("df");
     for d in [
@@ -54,10 +71,18 @@ pub fn install(owner: u32) -> Install {
     ] {
         chown(root.join(d), Some(owner), Some(owner)).unwrap();
     }
-    let php = tmp.path().join("php");
+    // In the ordinary temporary directory: a memory filesystem may be mounted noexec.
+    let bin = tempfile::tempdir().unwrap();
+    fs::set_permissions(bin.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let php = bin.path().join("php");
     fs::write(&php, "#!/bin/sh\nexit 0\n").unwrap();
     fs::set_permissions(&php, fs::Permissions::from_mode(0o755)).unwrap();
-    Install { tmp, root, php }
+    Install {
+        tmp,
+        root,
+        php,
+        _bin: bin,
+    }
 }
 
 /// (uid, gid, mode, ctime, ctime_nsec) of an entry, not following a final symlink.
