@@ -767,3 +767,52 @@ fn the_report_reads_back_as_typed_data() {
     // Re-serialized, the typed data is the report's data, field for field.
     assert_eq!(serde_json::to_value(&r.data).unwrap(), *real.data());
 }
+
+#[test]
+fn a_walk_on_a_terminal_shows_progress_and_stdout_stays_one_object() {
+    let b = bed();
+    let many = b.root.join("storage/framework/cache/data/many");
+    fs::create_dir_all(&many).unwrap();
+    for i in 0..9000 {
+        fs::write(many.join(format!("f{i}")), "").unwrap();
+    }
+    let out = b.root.parent().unwrap().join("out.json");
+    let log = b.root.parent().unwrap().join("pty.log");
+    // `script` gives the tool a pseudo-terminal for stderr; stdout goes to a file.
+    let cmd = format!(
+        "{} --root {} --user www-data > {}",
+        support::bins::bin("df-perms").display(),
+        b.root_arg(),
+        out.display()
+    );
+    let st = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1) from bsdutils");
+    assert!(st.success());
+    let shown = String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned();
+    assert!(
+        shown.contains("df-perms: examining") && shown.contains("entries"),
+        "{shown}"
+    );
+    let stdout = fs::read_to_string(&out).unwrap();
+    assert_eq!(stdout.matches('\n').count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(u(&v["data"]["scanned"]) > 9000);
+    assert_eq!(meta(&many.join("f8999")), (WWW, WWW, 0o2775));
+    // --quiet: no progress at all.
+    let st = Command::new("script")
+        .args(["-qec", &format!("{cmd} --quiet")])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let shown = String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned();
+    assert!(!shown.contains("examining"), "{shown}");
+}
