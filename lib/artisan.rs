@@ -1380,7 +1380,10 @@ mod tests {
     #[test]
     fn access_check_follows_bits() {
         use std::os::unix::fs::PermissionsExt;
-        assert!(crate::users::is_root(), "this test needs root (CI runs as root)");
+        assert!(
+            crate::users::is_root(),
+            "this test needs root (CI runs as root)"
+        );
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("app");
         std::fs::create_dir(&sub).unwrap();

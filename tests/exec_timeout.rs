@@ -102,6 +102,7 @@ fn artisan_run_times_out_with_a_grandchild_holding_stdout() {
         &[],
     );
     let took = t0.elapsed();
+    eprintln!("returned after {took:?}");
     assert!(took < Duration::from_secs(3), "took {took:?}: {}", r.stdout);
     r.assert_code(1);
     assert_eq!(r.error_kind(), "step_failed");
@@ -141,6 +142,7 @@ fn git_update_times_out_with_a_grandchild_holding_stdout() {
         &[("PATH", &path)],
     );
     let took = t0.elapsed();
+    eprintln!("returned after {took:?}");
     assert!(
         took < Duration::from_millis(2500),
         "took {took:?}: {}",

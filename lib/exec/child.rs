@@ -172,7 +172,6 @@ impl Running {
     ) -> Running {
         let mut child = child;
         let pid = Pid::from_raw(child.id() as i32);
-        super::signals::register(pid);
         let state = Arc::new(Mutex::new(State::default()));
         let watchdog = deadline.map(|d| {
             let (tx, rx) = mpsc::channel::<()>();

@@ -231,7 +231,10 @@ impl Cmd {
         c.process_group(0);
         c.stdin(self.stdin_stdio()?).stderr(Stdio::piped());
         c.stdout(Stdio::piped());
+        let spawning = super::signals::Spawning::begin();
         let mut child = c.spawn().map_err(|e| self.spawn_err(e))?;
+        super::signals::register(nix::unistd::Pid::from_raw(child.id() as i32));
+        drop(spawning);
         let feeder = match &self.input {
             Input::Bytes(b) => child.stdin.take().map(|s| Capture::feed(s, b.clone())),
             _ => None,

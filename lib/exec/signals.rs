@@ -22,10 +22,46 @@ const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
-/// Remember a child's group (its pid); installs the handlers on first use.
+/// Threads between "about to spawn" and "registered the child" (see [`Spawning`]).
+static SPAWNING: AtomicI32 = AtomicI32::new(0);
+/// The signal that is ending the tool (0: none yet).
+static TERMINATING: AtomicI32 = AtomicI32::new(0);
+
+/// Held from just before a spawn until the child is registered. A signal arriving then
+/// cannot know the child's pid, so the handler leaves the dying to this guard: it kills
+/// the groups and dies when dropped. Either the handler sees the guard's count, or the
+/// guard sees the signal (both sequentially consistent), so no child escapes.
+pub(super) struct Spawning(());
+
+impl Spawning {
+    /// Installs the handlers on first use; dies here if a signal already came.
+    pub(super) fn begin() -> Spawning {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(install);
+        SPAWNING.fetch_add(1, Ordering::SeqCst);
+        let g = Spawning(());
+        die_if_terminating();
+        g
+    }
+}
+
+impl Drop for Spawning {
+    fn drop(&mut self) {
+        SPAWNING.fetch_sub(1, Ordering::SeqCst);
+        die_if_terminating();
+    }
+}
+
+fn die_if_terminating() {
+    let sig = TERMINATING.load(Ordering::SeqCst);
+    if sig != 0 {
+        kill_groups();
+        die(sig);
+    }
+}
+
+/// Remember a child's group (its pid), while holding a [`Spawning`].
 pub(super) fn register(pgid: Pid) {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(install);
     for slot in &GROUPS {
         if slot
             .compare_exchange(0, pgid.as_raw(), Ordering::SeqCst, Ordering::SeqCst)
@@ -64,12 +100,25 @@ fn install() {
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
+    TERMINATING.store(sig, Ordering::SeqCst);
+    kill_groups();
+    if SPAWNING.load(Ordering::SeqCst) == 0 {
+        die(sig);
+    }
+    // A spawn is under way: its guard kills the new child's group too, then dies.
+}
+
+fn kill_groups() {
     for slot in &GROUPS {
         let pg = slot.load(Ordering::SeqCst);
         if pg > 0 {
             let _ = signal::killpg(Pid::from_raw(pg), Signal::SIGKILL);
         }
     }
+}
+
+/// Die of `sig` as without a handler. Async-signal-safe.
+fn die(sig: libc::c_int) {
     if let Ok(sig) = Signal::try_from(sig) {
         // Die of the signal as without a handler (exit status 128 + n for the caller).
         // SAFETY: SIG_DFL installs no handler; async-signal-safe.
