@@ -164,7 +164,7 @@ impl Error {
     }
 
     /// Add an outer layer: what we were doing ("backing up .env"). The message becomes
-    /// "backing up .env: <old message>" and the layer goes first in the chain.
+    /// `backing up .env: <old message>` and the layer goes first in the chain.
     pub fn context(mut self, what: impl Into<String>) -> Error {
         let what = what.into();
         if self.chain.is_empty() {
