@@ -333,6 +333,26 @@ mod tests {
     }
 
     #[test]
+    fn stragglers_of_a_finished_child_end_at_the_deadline_without_a_timeout() {
+        let t0 = Instant::now();
+        let out = Cmd::new("sh")
+            .unwrap()
+            .args(["-c", "sleep 300 & echo $$"])
+            .timeout(Duration::from_millis(400))
+            .run()
+            .unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(1200),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(out.code, Some(0));
+        assert!(!out.timed_out, "the command itself finished in time");
+        let pgid: u32 = out.stdout_str().trim().parse().unwrap();
+        assert!(group_members(pgid).is_empty());
+    }
+
+    #[test]
     fn streams_stdout_to_the_caller() {
         let mut r = Cmd::new("sh")
             .unwrap()
