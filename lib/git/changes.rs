@@ -18,6 +18,8 @@ pub struct Changes {
     pub unmerged: Vec<String>,
     /// Submodules with modified or untracked content.
     pub submodules_dirty: Vec<String>,
+    /// Tracked paths that are submodules (their checkout is not git checkout's job).
+    pub submodules: Vec<String>,
 }
 
 impl Changes {
@@ -104,6 +106,7 @@ pub fn parse_status(raw: &[u8]) -> Changes {
         let xy = fields.get(1).copied().unwrap_or("..");
         let sub = fields.get(2).copied().unwrap_or("N...");
         if let Some(state) = sub.strip_prefix('S') {
+            c.submodules.push(path.clone());
             let s: Vec<char> = state.chars().collect();
             let commit_moved = s.first() == Some(&'C') || xy.starts_with(|x: char| x != '.');
             let dirty = s.get(1) == Some(&'M') || s.get(2) == Some(&'U');

@@ -14,6 +14,8 @@ fn last_fetch(g: &Git, remote: &str, branch: &str) -> Option<String> {
     let candidates = [
         "FETCH_HEAD".to_string(),
         format!("logs/refs/remotes/{remote}/{branch}"),
+        // A fresh clone writes neither of those, only this.
+        format!("logs/refs/remotes/{remote}/HEAD"),
     ];
     let t = candidates
         .iter()
@@ -26,9 +28,9 @@ fn last_fetch(g: &Git, remote: &str, branch: &str) -> Option<String> {
 
 /// `df-git-update status`.
 pub fn status(ctx: &Ctx, root: &Path, o: &StatusOpts) -> Result<Outcome> {
-    check_not_option("--remote", &o.remote)?;
     let g = Git::open(root, o.timeout)?;
     g.check_remote(&o.remote)?;
+    check_not_option("--remote", &o.remote)?;
     if let Some(b) = &o.branch {
         g.check_branch_name("--branch", b)?;
     }

@@ -48,10 +48,20 @@ impl Git {
         untracked_kept: &HashSet<String>,
         target: &str,
     ) -> Result<()> {
-        match &before.branch {
-            Some(b) => self.ok(["checkout", "--force", "-B", b, &before.head])?,
-            None => self.ok(["checkout", "--force", "--detach", &before.head])?,
+        let back = match &before.branch {
+            Some(b) => self.ok(["checkout", "--force", "-B", b, &before.head]),
+            None => self.ok(["checkout", "--force", "--detach", &before.head]),
         };
+        if let Err(e) = back {
+            // A file git could not replace on the way out (immutable, read-only) still holds
+            // the old bytes: HEAD being back is enough here; the final `git status`
+            // comparison judges the files.
+            let now = self.state()?;
+            if now.head != before.head || now.branch != before.branch {
+                return Err(e);
+            }
+            self.run(["update-index", "-q", "--refresh"])?;
+        }
         if let Some((b, old)) = moved {
             if before.branch.as_deref() != Some(b.as_str()) {
                 let r = format!("refs/heads/{b}");
@@ -124,16 +134,7 @@ impl Git {
             }
         }
         if result.is_ok() {
-            match self.state() {
-                Ok(now) if now.head != mv.commit || now.branch != mv.branch => {
-                    result = Err(Error::internal(format!(
-                        "after the update HEAD is {} on {:?}, expected {} on {:?}",
-                        now.head, now.branch, mv.commit, mv.branch
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) => result = Err(e),
-            }
+            result = self.check_moved(mv);
         }
         let Err(mut e) = result else {
             return Ok(stash);
@@ -186,6 +187,41 @@ impl Git {
             }
         }
         Err(e)
+    }
+}
+
+impl Git {
+    /// HEAD, branch and the files are the target's: `git checkout` exits 0 even when it
+    /// could not write a file (`unable to unlink old …`), so look.
+    fn check_moved(&self, mv: &Move) -> Result<()> {
+        let now = self.state()?;
+        if now.head != mv.commit || now.branch != mv.branch {
+            return Err(Error::internal(format!(
+                "after the update HEAD is {} on {:?}, expected {} on {:?}",
+                now.head, now.branch, mv.commit, mv.branch
+            )));
+        }
+        let c = self.changes()?;
+        let unwritten: Vec<&String> = c
+            .tracked
+            .iter()
+            .filter(|p| !c.submodules.contains(p))
+            .collect();
+        if !unwritten.is_empty() {
+            let list: Vec<&str> = unwritten.iter().map(|s| s.as_str()).collect();
+            return Err(Error::step(format!(
+                "git could not write {} (the checkout reported success, but the files differ \
+                 from {})",
+                list.join(", "),
+                super::short(&mv.commit)
+            ))
+            .with_hint(format!(
+                "check why these files cannot be replaced (`ls -l`, `lsattr` for the immutable \
+                 flag, a read-only mount) as the user git runs as ({}), then run again",
+                self.run_as()
+            )));
+        }
+        Ok(())
     }
 }
 

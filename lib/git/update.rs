@@ -148,8 +148,8 @@ fn fetch_args(o: &UpdateOpts) -> Vec<String> {
 /// `df-git-update update`.
 pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
     let g = Git::open(root, o.timeout)?;
-    check_not_option("--remote", &o.remote)?;
     g.check_remote(&o.remote)?;
+    check_not_option("--remote", &o.remote)?;
     let (mode, target_name) = match &o.target {
         Target::Branch(b) => {
             g.check_branch_name("--branch", b)?;

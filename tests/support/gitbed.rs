@@ -103,7 +103,12 @@ impl Bed {
 
     /// Run the tool against this install with the private HOME.
     pub fn tool(&self, args: &[&str]) -> Run {
-        let mut c = Command::new(super::bins::bin("df-git-update"));
+        // DF_GIT_UPDATE_UNDER_TEST: run these tests against another build (e.g. to see a
+        // test fail on the code before a fix).
+        let tool = std::env::var_os("DF_GIT_UPDATE_UNDER_TEST")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| super::bins::bin("df-git-update"));
+        let mut c = Command::new(tool);
         c.args(args)
             .arg("--root")
             .arg(&self.root)
