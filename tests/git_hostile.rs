@@ -175,9 +175,9 @@ fn every_subcommand_runs_the_owners_code_as_the_owner(hooks_path: bool) {
     for args in &runs {
         let r = b.tool(args);
         r.assert_ok();
-        assert_eq!(r.data()["run_as"], "www-data", "{args:?}: {}", r.stdout);
         h.assert_no_root_marks();
         h.assert_nothing_root_owned();
+        assert_eq!(r.data()["run_as"], "www-data", "{args:?}: {}", r.stdout);
     }
     // The run really went through the hostile programs (as www-data), so the test means
     // something: the update moved, and these fired.
@@ -229,9 +229,20 @@ fn status_fetch_as_root_leaves_no_root_owned_file_in_the_web_users_repository() 
     b.git_in(&other, &["add", "README.md"]);
     b.git_in(&other, &["commit", "-q", "-m", "v3"]);
     b.git_in(&other, &["push", "-q", "origin", "master"]);
-    b.give_to(WWW.0, WWW.1);
+    // Only the checkout is www-data's; origin stays root's, and root's own (system)
+    // git config — which the owner's git reads too — declares it safe.
+    b.give_checkout_to(WWW.0, WWW.1);
+    let system = b.tmp.path().join("gitconfig-system");
+    std::fs::write(
+        &system,
+        format!("[safe]\n\tdirectory = {}\n", b.origin.display()),
+    )
+    .unwrap();
 
-    let r = b.tool(&["status", "--fetch"]);
+    let r = b.tool_env(
+        &["status", "--fetch"],
+        &[("GIT_CONFIG_SYSTEM", system.to_str().unwrap())],
+    );
     r.assert_ok();
     assert_eq!(r.data()["fetched"], true);
     assert_eq!(r.data()["behind"], 2);
@@ -241,7 +252,9 @@ fn status_fetch_as_root_leaves_no_root_owned_file_in_the_web_users_repository() 
         found.is_empty(),
         "root-owned after status --fetch: {found:?}"
     );
-    // The owner's next fetch works.
+    // The owner's next fetch works (given an origin it may read: root-owned files in
+    // .git, as the old code left, made it fail).
+    b.give_to(WWW.0, WWW.1);
     b.git_as(WWW.0, WWW.1, &["fetch", "-q", "origin"]);
 }
 

@@ -103,6 +103,11 @@ impl Bed {
 
     /// Run the tool against this install with the private HOME.
     pub fn tool(&self, args: &[&str]) -> Run {
+        self.tool_env(args, &[])
+    }
+
+    /// [`Bed::tool`] with more environment variables.
+    pub fn tool_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         // DF_GIT_UPDATE_UNDER_TEST: run these tests against another build (e.g. to see a
         // test fail on the code before a fix).
         let tool = std::env::var_os("DF_GIT_UPDATE_UNDER_TEST")
@@ -116,6 +121,9 @@ impl Bed {
             .env("GIT_CONFIG_GLOBAL", self.global_config())
             .env_remove("GIT_SSH_COMMAND")
             .env_remove("DF_ROOT");
+        for (k, v) in env {
+            c.env(k, v);
+        }
         run_command(c)
     }
 
@@ -250,11 +258,22 @@ impl Bed {
     /// Hand the checkout and the origin to `uid:gid` (as a web user owns an install) and
     /// let that user reach them.
     pub fn give_to(&self, uid: u32, gid: u32) {
+        self.give_checkout_to(uid, gid);
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(&self.origin)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Hand only the checkout to `uid:gid`, and let that user reach it.
+    pub fn give_checkout_to(&self, uid: u32, gid: u32) {
         let status = Command::new("chown")
             .arg("-R")
             .arg(format!("{uid}:{gid}"))
             .arg(&self.root)
-            .arg(&self.origin)
             .status()
             .unwrap();
         assert!(status.success());
