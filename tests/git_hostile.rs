@@ -384,3 +384,28 @@ fn user_values_never_become_git_options() {
     b.tool(&["update", "--remote", "mirror", "--dry-run"])
         .assert_ok();
 }
+
+#[test]
+fn a_user_who_does_not_own_the_checkout_gets_gits_refusal_not_an_exception() {
+    require_root();
+    let b = bed();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(b.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = b.snapshot();
+    // nobody runs the tool in root's checkout: git's ownership check must stay on.
+    let mut c = std::process::Command::new(support::bins::bin("df-git-update"));
+    std::os::unix::process::CommandExt::uid(&mut c, 65534);
+    std::os::unix::process::CommandExt::gid(&mut c, 65534);
+    c.args(["status", "--root"])
+        .arg(&b.root)
+        .env("HOME", b.tmp.path())
+        .env_remove("GIT_CONFIG_GLOBAL")
+        .current_dir(b.tmp.path());
+    let r = support::bins::run_command(c);
+    r.assert_code(78);
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("dubious ownership"));
+    assert_eq!(b.snapshot(), before);
+}

@@ -86,10 +86,16 @@ impl Git {
         if !out.success() {
             let err = out.stderr_str();
             if err.contains("dubious ownership") {
+                let said = err
+                    .lines()
+                    .find(|l| l.contains("dubious ownership"))
+                    .unwrap_or("detected dubious ownership");
                 return Err(Error::config(format!(
-                    "git refuses {}: {}",
+                    "git, run as {}, refuses {} (owned by {}): {}",
+                    g.run_as(),
                     canon.display(),
-                    out.tail(1)
+                    crate::users::user_name(owner),
+                    said.trim()
                 ))
                 .with_hint(hint_dubious()));
             }
@@ -446,4 +452,25 @@ fn refuse_foreign_git_dir(root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_like_and_empty_values_are_usage_errors() {
+        for v in [
+            "",
+            "-x",
+            "--upload-pack=touch /tmp/x",
+            "--output=/etc/passwd",
+        ] {
+            let e = check_not_option("--to", v).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Usage, "{v:?}");
+        }
+        for v in ["v1", "7.7.0", "0123abcd", "feature/x-1"] {
+            check_not_option("--to", v).unwrap();
+        }
+    }
 }
