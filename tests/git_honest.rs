@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::PathBuf;
-use support::gitbed::{app_php, bed, strs, Bed, V2_MIGRATION};
+use support::gitbed::{bed, strs, Bed, V2_MIGRATION};
 
 /// `chattr +i` a file; undone on drop (an immutable file would outlive the temp dir).
 struct Immutable(PathBuf);
@@ -58,16 +58,30 @@ fn push_commit_to_origin(b: &Bed, dir: &str, file: &str, text: &str) -> String {
     b.git_in(&other, &["rev-parse", "HEAD"])
 }
 
-/// The checkout fails after git wrote some of the new release's files: everything the
-/// half-done checkout wrote goes, the local edit comes back, `git status` is as before.
-fn failed_checkout_leaves_the_tree_as_before(args: &[&str]) {
+/// The checkout fails after git wrote some of the target's files: everything the
+/// half-done checkout wrote goes, the local edits come back, `git status` and the files'
+/// bytes are as before.
+fn failed_checkout_leaves_the_tree_as_before(start_at_v2: bool, args: &[&str]) {
     assert!(
         dfkit::users::is_root(),
         "this test runs as root (as CI does)"
     );
     let b = bed();
-    let edit = b"{\"require\": {\"php\": \">=8.1\"}}\nx\n";
-    b.write("composer.json", edit);
+    if start_at_v2 {
+        b.tool(&["update"]).assert_ok();
+    }
+    let mut edit = b.read("composer.json");
+    edit.extend_from_slice(b"x\n");
+    b.write("composer.json", &edit);
+    b.write("notes.txt", b"my notes, untracked\n");
+    let files = [
+        "composer.json",
+        "composer.lock",
+        "config/app.php",
+        "notes.txt",
+    ];
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| b.read(f)).collect();
+    let migration_before = b.root.join(V2_MIGRATION).exists();
     let before = b.snapshot();
     let porcelain = b.porcelain();
     let r = {
@@ -79,26 +93,63 @@ fn failed_checkout_leaves_the_tree_as_before(args: &[&str]) {
     assert_eq!(r.data()["restored"], true, "{}", r.stdout);
     assert_eq!(b.porcelain(), porcelain);
     assert_eq!(b.snapshot(), before);
-    assert_eq!(b.read("composer.json"), edit);
-    assert_eq!(b.read("config/app.php"), app_php("7.0.0").as_bytes());
+    for (f, want) in files.iter().zip(&bytes) {
+        assert_eq!(&b.read(f), want, "{f}");
+    }
     assert_eq!(
-        b.read("composer.lock"),
-        b"{\"content-hash\": \"v1\", \"packages\": []}\n"
-    );
-    assert!(
-        !b.root.join(V2_MIGRATION).exists(),
-        "the new release's migration was left behind"
+        b.root.join(V2_MIGRATION).exists(),
+        migration_before,
+        "the target's migration was left behind (or lost)"
     );
 }
 
 #[test]
 fn failed_branch_update_leaves_no_file_of_the_new_release() {
-    failed_checkout_leaves_the_tree_as_before(&["update"]);
+    failed_checkout_leaves_the_tree_as_before(false, &["update"]);
 }
 
 #[test]
 fn failed_tag_update_leaves_no_file_of_the_new_release() {
-    failed_checkout_leaves_the_tree_as_before(&["update", "--ref", "v2"]);
+    failed_checkout_leaves_the_tree_as_before(false, &["update", "--ref", "v2"]);
+}
+
+#[test]
+fn failed_update_with_untracked_files_stashed_puts_them_back() {
+    failed_checkout_leaves_the_tree_as_before(false, &["update", "--include-untracked"]);
+}
+
+#[test]
+fn failed_rollback_leaves_the_tree_as_before() {
+    failed_checkout_leaves_the_tree_as_before(true, &["rollback", "--to", "v1"]);
+}
+
+#[test]
+fn reports_deserialize_as_the_typed_data() {
+    use dfkit::report::data::git::{StatusData, UpdateData};
+    use dfkit::report::Report;
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    let parse = |out: &str| serde_json::from_str::<Report<UpdateData>>(out).unwrap();
+    let dry = parse(&b.tool(&["update", "--dry-run"]).stdout);
+    assert_eq!(dry.data.new_commit.as_deref(), Some(b.v2.as_str()));
+    assert_eq!(dry.data.plan.as_ref().unwrap().len(), 3);
+    let up = parse(&b.tool(&["update"]).stdout);
+    assert!(up.ok);
+    assert_eq!(up.data.old_commit, b.v1);
+    assert_eq!(up.data.new_version.as_deref(), Some("7.1.0"));
+    assert_eq!(up.data.migrations_added, [V2_MIGRATION]);
+    assert!(up.data.composer_lock_changed);
+    assert!(up.data.stash.as_ref().unwrap().kept);
+    let failed = parse(&b.tool(&["update", "--ref", "v9"]).stdout);
+    assert!(!failed.ok);
+    assert_eq!(failed.data.old_commit, b.v2);
+    assert_eq!(failed.error.unwrap().exit_code, 66);
+    let back = parse(&b.tool(&["rollback", "--to", &b.v1.clone()]).stdout);
+    assert_eq!(back.data.to.as_deref(), Some(b.v1.as_str()));
+    assert!(back.data.downgrade);
+    let st: Report<StatusData> = serde_json::from_str(&b.tool(&["status"]).stdout).unwrap();
+    assert_eq!(st.data.head, b.v1);
+    assert_eq!(st.data.behind, Some(1));
 }
 
 #[test]
