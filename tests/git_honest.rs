@@ -474,3 +474,20 @@ fn a_stale_index_lock_is_named_with_how_to_clear_it() {
     // Read-only status still answers.
     b.tool(&["status"]).assert_ok();
 }
+
+#[test]
+fn dry_run_of_a_commit_id_not_yet_fetched_predicts_the_real_run() {
+    let b = bed();
+    let v3 = push_commit_to_origin(&b, "other", "README.md", "v3\n");
+    let before = b.snapshot();
+    let remote_refs = b.git(&["for-each-ref", "refs/remotes"]);
+    let r = b.tool(&["update", "--ref", &v3, "--dry-run"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(r.data()["new_commit"], v3.as_str());
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.git(&["for-each-ref", "refs/remotes"]), remote_refs);
+    let r = b.tool(&["update", "--ref", &v3]);
+    r.assert_ok();
+    assert_eq!(b.head(), v3);
+}

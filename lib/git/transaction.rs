@@ -126,15 +126,31 @@ impl Git {
         };
         let untracked_kept: HashSet<String> = self.changes()?.untracked.into_iter().collect();
         let mut result = Ok(());
+        // git's `error:` lines of steps that exited 0 (a file it could not replace).
+        let mut errors = Vec::new();
         for step in &mv.steps {
             ctx.log(format!("git {}", step.join(" ")));
-            if let Err(e) = self.ok(step) {
-                result = Err(e);
-                break;
+            match self.run(step) {
+                Ok(out) if out.success() => errors.extend(
+                    out.stderr_str()
+                        .lines()
+                        .filter(|l| l.starts_with("error: "))
+                        .map(str::to_string),
+                ),
+                Ok(out) => {
+                    let mut e = super::classify::classify(&format!("git {}", step.join(" ")), &out);
+                    e.chain.push(self.cmd(step).display());
+                    result = Err(e);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         if result.is_ok() {
-            result = self.check_moved(mv);
+            result = self.check_moved(mv, &errors);
         }
         let Err(mut e) = result else {
             return Ok(stash);
@@ -193,7 +209,10 @@ impl Git {
 impl Git {
     /// HEAD, branch and the files are the target's: `git checkout` exits 0 even when it
     /// could not write a file (`unable to unlink old …`), so look.
-    fn check_moved(&self, mv: &Move) -> Result<()> {
+    /// A tracked file that differs from the target after the move counts only when git
+    /// said it could not write it: other differences (end-of-line renormalization) are
+    /// git's usual behaviour, not a failed write.
+    fn check_moved(&self, mv: &Move, errors: &[String]) -> Result<()> {
         let now = self.state()?;
         if now.head != mv.commit || now.branch != mv.branch {
             return Err(Error::internal(format!(
@@ -206,14 +225,20 @@ impl Git {
             .tracked
             .iter()
             .filter(|p| !c.submodules.contains(p))
+            .filter(|p| {
+                errors
+                    .iter()
+                    .any(|l| l.contains(&format!("'{p}'")) || l.contains(&format!(" {p}:")))
+            })
             .collect();
         if !unwritten.is_empty() {
             let list: Vec<&str> = unwritten.iter().map(|s| s.as_str()).collect();
             return Err(Error::step(format!(
                 "git could not write {} (the checkout reported success, but the files differ \
-                 from {})",
+                 from {}): {}",
                 list.join(", "),
-                super::short(&mv.commit)
+                super::short(&mv.commit),
+                errors.join(" ")
             ))
             .with_hint(format!(
                 "check why these files cannot be replaced (`ls -l`, `lsattr` for the immutable \

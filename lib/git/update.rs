@@ -285,7 +285,18 @@ fn update_plan(
     }
     let remote_commit = match (remote_commit, &o.target) {
         (Some(c), _) => c,
-        (None, Target::Ref(r)) => resolve_ref(g, r, &o.remote)?,
+        (None, Target::Ref(r)) => match resolve_ref(g, r, &o.remote) {
+            Ok(c) => c,
+            Err(e) if r.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                // A commit id the real run's fetch may bring: fetch the objects only.
+                let probe = sv(&["fetch", "--dry-run", "--tags", &o.remote]);
+                ctx.log(format!("git {} (objects only)", probe.join(" ")));
+                g.ok(&probe)
+                    .map_err(|e| e.context(format!("fetching {}'s objects", o.remote)))?;
+                resolve_ref(g, r, &o.remote).map_err(|_| e)?
+            }
+            Err(e) => return Err(e),
+        },
         (None, Target::Branch(b)) => return Err(no_branch(&o.remote, b)),
     };
     if g.commit_of(&remote_commit)?.is_none() {
