@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::PathBuf;
-use support::gitbed::{bed, strs, Bed, V2_MIGRATION};
+use support::gitbed::{bed, strs, V2_MIGRATION};
 
 /// `chattr +i` a file; undone on drop (an immutable file would outlive the temp dir).
 struct Immutable(PathBuf);
@@ -36,26 +36,6 @@ impl Drop for Immutable {
             .arg(&self.0)
             .status();
     }
-}
-
-fn push_commit_to_origin(b: &Bed, dir: &str, file: &str, text: &str) -> String {
-    let other = b.tmp.path().join(dir);
-    if !other.exists() {
-        b.git_in(
-            b.tmp.path(),
-            &[
-                "clone",
-                "-q",
-                b.origin.to_str().unwrap(),
-                other.to_str().unwrap(),
-            ],
-        );
-    }
-    std::fs::write(other.join(file), text).unwrap();
-    b.git_in(&other, &["add", file]);
-    b.git_in(&other, &["commit", "-q", "-m", &format!("add {file}")]);
-    b.git_in(&other, &["push", "-q", "origin", "HEAD:master"]);
-    b.git_in(&other, &["rev-parse", "HEAD"])
 }
 
 /// The checkout fails after git wrote some of the target's files: everything the
@@ -256,16 +236,7 @@ fn dirty_submodule_is_reported_and_left_alone() {
     std::fs::write(plugin.join("p.php"), "<?php // plugin\n").unwrap();
     b.git_in(&plugin, &["add", "-A"]);
     b.git_in(&plugin, &["commit", "-q", "-m", "plugin"]);
-    let other = b.tmp.path().join("other");
-    b.git_in(
-        b.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            b.origin.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
+    let other = b.other_clone();
     b.git_in(
         &other,
         &[
@@ -293,7 +264,7 @@ fn dirty_submodule_is_reported_and_left_alone() {
     let edited = b"<?php // plugin, edited in place\n";
     b.write("plugins/p/p.php", edited);
     b.write("public/index.php", b"<?php // local\n");
-    let v3 = push_commit_to_origin(&b, "other", "README.md", "v3\n");
+    let v3 = b.push_to_origin("README.md", "v3\n");
 
     let r = b.tool(&["update", "--reapply-stash"]);
     r.assert_ok();
@@ -314,7 +285,7 @@ fn dirty_submodule_is_reported_and_left_alone() {
 
     // Only the submodule is dirty: nothing to stash, no internal error.
     b.git(&["checkout", "-q", "public/index.php"]);
-    push_commit_to_origin(&b, "other", "README.md", "v4\n");
+    b.push_to_origin("README.md", "v4\n");
     let r = b.tool(&["update"]);
     r.assert_ok();
     assert_eq!(r.data()["stash"], Value::Null);
@@ -349,20 +320,7 @@ fn dry_run_fails_where_the_real_run_would() {
     let b = bed();
     // 1. Diverged: local master has v2, origin was rewritten.
     b.git(&["merge", "-q", "--ff-only", "origin/master"]);
-    let other = b.tmp.path().join("other");
-    b.git_in(
-        b.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            b.origin.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
-    b.git_in(&other, &["reset", "-q", "--hard", "v1"]);
-    std::fs::write(other.join("public/index.php"), "<?php // rewritten\n").unwrap();
-    b.git_in(&other, &["commit", "-q", "-am", "rewritten"]);
-    b.git_in(&other, &["push", "-q", "--force", "origin", "master"]);
+    b.rewrite_origin();
     let before = b.snapshot();
     let remote_refs = b.git(&["for-each-ref", "refs/remotes"]);
     let dry = b.tool(&["update", "--dry-run"]);
@@ -478,7 +436,7 @@ fn a_stale_index_lock_is_named_with_how_to_clear_it() {
 #[test]
 fn dry_run_of_a_commit_id_not_yet_fetched_predicts_the_real_run() {
     let b = bed();
-    let v3 = push_commit_to_origin(&b, "other", "README.md", "v3\n");
+    let v3 = b.push_to_origin("README.md", "v3\n");
     let before = b.snapshot();
     let remote_refs = b.git(&["for-each-ref", "refs/remotes"]);
     let r = b.tool(&["update", "--ref", &v3, "--dry-run"]);

@@ -215,20 +215,7 @@ fn status_fetch_as_root_leaves_no_root_owned_file_in_the_web_users_repository() 
     require_root();
     let b = bed();
     // A new commit on origin: the fetch has objects and refs to write.
-    let other = b.tmp.path().join("other");
-    b.git_in(
-        b.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            b.origin.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    );
-    std::fs::write(other.join("README.md"), "v3\n").unwrap();
-    b.git_in(&other, &["add", "README.md"]);
-    b.git_in(&other, &["commit", "-q", "-m", "v3"]);
-    b.git_in(&other, &["push", "-q", "origin", "master"]);
+    b.push_to_origin("README.md", "v3\n");
     // Only the checkout is www-data's; origin stays root's, and root's own (system)
     // git config — which the owner's git reads too — declares it safe.
     b.give_checkout_to(WWW.0, WWW.1);

@@ -5,7 +5,7 @@ use super::checks::{
     refuse_unsafe_state, untracked_in_the_way,
 };
 use super::repo::{check_not_option, Git};
-use super::summary::{finish, set_old};
+use super::summary::{finish, set_old, unchanged};
 use super::transaction::Move;
 use super::{short, sv, RollbackOpts};
 use crate::error::{Error, Result};
@@ -46,11 +46,6 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
         ..Default::default()
     };
     set_old(&mut base, &before);
-    let unchanged = |base: &UpdateData| {
-        let mut d = base.clone();
-        d.changed = Some(false);
-        serde_json::to_value(&d).unwrap_or_default()
-    };
     let noop = commit == before.head && branch == before.branch;
     if noop {
         g.fill_report(&mut base, &before, &before)?;

@@ -17,6 +17,13 @@ pub fn set_old(d: &mut UpdateData, s: &State) {
     d.old_version = s.version.clone();
 }
 
+/// The data of a run that failed before changing anything.
+pub fn unchanged(base: &UpdateData) -> serde_json::Value {
+    let mut d = base.clone();
+    d.changed = Some(false);
+    serde_json::to_value(&d).unwrap_or_default()
+}
+
 /// Whether version `a` is lower than `b` (dotted numbers; None when either is not one).
 pub fn version_lower(a: &str, b: &str) -> Option<bool> {
     let parse = |v: &str| -> Option<Vec<u64>> {

@@ -6,7 +6,7 @@ use super::checks::{
 };
 use super::classify::hint_non_ff;
 use super::repo::{check_not_option, Git, State};
-use super::summary::{finish, set_old};
+use super::summary::{finish, set_old, unchanged};
 use super::transaction::Move;
 use super::{short, sv, Target, UpdateOpts};
 use crate::error::{Error, Result};
@@ -174,11 +174,6 @@ pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
         ..Default::default()
     };
     set_old(&mut base, &before);
-    let unchanged = |base: &UpdateData| {
-        let mut d = base.clone();
-        d.changed = Some(false);
-        serde_json::to_value(&d).unwrap_or_default()
-    };
     ctx.log(format!(
         "at {} ({}) on {}, version {}, git runs as {}",
         short(&before.head),

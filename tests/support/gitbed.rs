@@ -316,3 +316,42 @@ impl Bed {
             .to_string()
     }
 }
+
+impl Bed {
+    /// A second clone of origin (made once), as another developer's.
+    pub fn other_clone(&self) -> PathBuf {
+        let other = self.tmp.path().join("other");
+        if !other.exists() {
+            self.git_in(
+                self.tmp.path(),
+                &[
+                    "clone",
+                    "-q",
+                    self.origin.to_str().unwrap(),
+                    other.to_str().unwrap(),
+                ],
+            );
+        }
+        other
+    }
+
+    /// Commit `file` = `text` on top of origin's master and push it; the new commit.
+    pub fn push_to_origin(&self, file: &str, text: &str) -> String {
+        let other = self.other_clone();
+        self.git_in(&other, &["pull", "-q", "--ff-only", "origin", "master"]);
+        std::fs::write(other.join(file), text).unwrap();
+        self.git_in(&other, &["add", file]);
+        self.git_in(&other, &["commit", "-q", "-m", &format!("change {file}")]);
+        self.git_in(&other, &["push", "-q", "origin", "HEAD:master"]);
+        self.git_in(&other, &["rev-parse", "HEAD"])
+    }
+
+    /// Rewrite origin's master: v1 plus another commit, force-pushed.
+    pub fn rewrite_origin(&self) {
+        let other = self.other_clone();
+        self.git_in(&other, &["reset", "-q", "--hard", "v1"]);
+        std::fs::write(other.join("public/index.php"), "<?php // rewritten\n").unwrap();
+        self.git_in(&other, &["commit", "-q", "-am", "rewritten history"]);
+        self.git_in(&other, &["push", "-q", "--force", "origin", "HEAD:master"]);
+    }
+}
