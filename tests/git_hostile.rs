@@ -162,6 +162,7 @@ fn every_subcommand_runs_the_owners_code_as_the_owner(hooks_path: bool) {
     b.write("public/index.php", b"<?php // local edit\n");
     let runs: Vec<Vec<&str>> = vec![
         vec!["status"],
+        vec!["status", "--dry-run"],
         vec!["status", "--fetch", "--dry-run"],
         vec!["status", "--fetch"],
         vec!["update", "--dry-run"],
