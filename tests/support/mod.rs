@@ -5,3 +5,4 @@ pub mod bins;
 pub mod gitbed;
 pub mod sandbox;
 pub mod servers;
+pub mod trees;
