@@ -397,3 +397,53 @@ fn a_user_who_does_not_own_the_checkout_gets_gits_refusal_not_an_exception() {
         .contains("dubious ownership"));
     assert_eq!(b.snapshot(), before);
 }
+
+#[test]
+fn a_git_checkout_that_is_not_an_install_is_not_changed() {
+    // etckeeper keeps /etc in git: `--root /etc` must not update it.
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = tmp.path().join("etc");
+    std::fs::create_dir_all(etc.join("ssh")).unwrap();
+    std::fs::write(etc.join("ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&etc)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@x")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@x")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "master"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "etc"]);
+    std::fs::write(etc.join("ssh/sshd_config"), "PermitRootLogin yes\n").unwrap();
+    git(&["commit", "-q", "-am", "later"]);
+    for args in [
+        vec!["rollback", "--to", "HEAD~1"],
+        vec!["rollback", "--to", "HEAD~1", "--dry-run"],
+        vec!["update"],
+    ] {
+        let mut c = std::process::Command::new(support::bins::bin("df-git-update"));
+        c.args(&args).arg("--root").arg(&etc);
+        let r = support::bins::run_command(c);
+        r.assert_code(66);
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no DreamFactory install"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(
+            std::fs::read_to_string(etc.join("ssh/sshd_config")).unwrap(),
+            "PermitRootLogin yes\n"
+        );
+    }
+}

@@ -17,6 +17,8 @@ use std::path::Path;
 pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
     check_not_option("--to", &o.to)?;
     let g = Git::open(root, o.timeout)?;
+    // A git checkout is not necessarily an install (etckeeper keeps /etc in git).
+    crate::install::Install::at(g.root()).require_markers()?;
     if let Some(b) = &o.branch {
         g.check_branch_name("--branch", b)?;
     }

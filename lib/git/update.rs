@@ -148,6 +148,8 @@ fn fetch_args(o: &UpdateOpts) -> Vec<String> {
 /// `df-git-update update`.
 pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
     let g = Git::open(root, o.timeout)?;
+    // A git checkout is not necessarily an install (etckeeper keeps /etc in git).
+    crate::install::Install::at(g.root()).require_markers()?;
     g.check_remote(&o.remote)?;
     check_not_option("--remote", &o.remote)?;
     let (mode, target_name) = match &o.target {

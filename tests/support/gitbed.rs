@@ -179,6 +179,9 @@ pub fn bed() -> Bed {
     );
     put("public/index.php", "<?php // front controller v1\n");
     put(".gitignore", "/vendor/\n/.env\n");
+    // The install's markers (df-git-update refuses to change a checkout without them).
+    put("artisan", "#!/usr/bin/env php\n<?php // artisan\n");
+    put(".env-dist", "APP_ENV=production\n");
     b.git_in(&seed, &["add", "-A"]);
     b.git_in(&seed, &["commit", "-q", "-m", "release 7.0.0"]);
     b.git_in(&seed, &["tag", "-a", "-m", "7.0.0", "v1"]);
