@@ -460,7 +460,8 @@ impl Verifier<'_> {
             timeout: self.opts.timeout,
         };
         // df-artisan's own dry-run flag must be off: df-verify's --dry-run never gets here.
-        match crate::artisan::execute(self.ctx, &opts, action) {
+        // A check only reads: PHP runs as df-artisan runs it, without the sweep.
+        match crate::artisan::execute_without_sweep(self.ctx, &opts, action) {
             Ok(o) => {
                 // The runner hands root-owned files under storage/ back to their owner
                 // after PHP ran: the only change df-verify can make, and it says so.

@@ -560,7 +560,12 @@ fn strict_mode_edits_one_literal() {
 
         let r = st(&["--dry-run", "off"]);
         assert!(r.assert_ok().changed());
-        assert_eq!(r.data()["plan"][0]["to"], "false");
+        // data.plan is the shared PlanItem shape (was `{step, path, line, from, to}`).
+        assert_eq!(r.data()["plan"][0]["action"], "edit");
+        assert!(r.data()["plan"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("becomes false"));
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), on);
 
         let r = st(&["off"]);
