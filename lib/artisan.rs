@@ -244,19 +244,18 @@ fn finish<D: WithCommon>(r: &mut Runner, mut d: D, res: Result<(bool, String)>) 
         c.plan = Some(std::mem::take(&mut r.plan));
     }
     let changed_before = c.changed || c.ownership_fixed > 0;
-    let result = match (res, swept) {
-        (Ok((changed, msg)), Ok(_)) => Ok((changed || changed_before, msg)),
-        (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+    let (result, changed) = match (res, swept) {
+        (Ok((changed, msg)), Ok(_)) => (Ok(msg), changed || changed_before),
+        // The subcommand's own changes happened; only the sweep after it failed.
+        (Ok((changed, _)), Err(e)) => (Err(e), changed || changed_before),
+        (Err(e), _) => (Err(e), changed_before),
     };
-    c.changed = match &result {
-        Ok((changed, _)) => *changed,
-        Err(_) => changed_before,
-    };
+    c.changed = changed;
     *d.common_mut() = c;
     let value = serde_json::to_value(&d)
         .map_err(|e| Error::internal(format!("serializing the report's data: {e}")))?;
     match result {
-        Ok((changed, msg)) => Ok(Outcome::new(changed, msg, value)),
+        Ok(msg) => Ok(Outcome::new(changed, msg, value)),
         Err(e) => Err(e.with_data(value)),
     }
 }

@@ -435,7 +435,8 @@ impl Verifier<'_> {
         }
     }
 
-    /// Run a df-artisan action (PHP as the owner of storage/, nothing left root-owned).
+    /// Run a df-artisan action: PHP as the owner of storage/, without the sweep (a check
+    /// only reads; root-owned files stay as they are).
     /// `Err(check)` is a skip when php is missing, else a failure, named later.
     fn artisan(&self, action: crate::artisan::Action) -> std::result::Result<Value, Box<Check>> {
         let php = self

@@ -482,3 +482,70 @@ fn run_that_exits_zero_after_permission_errors_gets_a_diagnosis() {
     assert!(r.data().get("diagnosis").is_none());
     assert!(r.data()["permission_errors"].as_array().unwrap().is_empty());
 }
+
+/// What df-upgrade will do: read each report as `Report<TheSubcommandsData>`.
+#[test]
+fn reports_deserialize_as_the_typed_data() {
+    use dfkit::report::data::artisan::*;
+    use dfkit::report::Report;
+    fn typed<D: serde::de::DeserializeOwned>(r: &Run) -> Report<D> {
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("not a typed report ({e}): {}", r.stdout))
+    }
+    let s = sandbox(None);
+    s.sb.git(&["fetch", "-q", "--tags", "origin"]);
+    s.sb.git(&["checkout", "-q", "v2"]);
+    let added = sandbox::V2_MIGRATION.trim_end_matches(".php").to_string();
+
+    let r = typed::<StatusData>(&s.artisan(&["status"]));
+    assert!(r.ok);
+    assert_eq!(r.data.pending, std::slice::from_ref(&added));
+    assert_eq!(r.data.ran, 4);
+    assert_eq!(r.data.migrations.len(), 5);
+    assert!(r
+        .data
+        .migrations
+        .iter()
+        .filter(|m| m.ran)
+        .all(|m| m.batch == Some(1)));
+    assert_eq!(r.data.common.subcommand, "status");
+    assert!(matches!(r.data.common.steps[0], Step::Command(ref c) if c.exit_code == Some(0)));
+
+    let r = typed::<MigrateData>(&s.artisan(&["--dry-run", "migrate", "--seed"]));
+    let plan = r.data.common.plan.expect("a plan");
+    assert_eq!(plan[0].action, "run");
+    assert!(plan[0].command.as_deref().unwrap().ends_with("--seed"));
+
+    let r = typed::<MigrateData>(&s.artisan(&["migrate"]));
+    assert!(r.ok && r.changed && r.data.common.changed);
+    assert_eq!(r.data.migrated, [added]);
+    assert_eq!(r.data.failed_migration, None);
+
+    let r = typed::<MaintenanceData>(&s.artisan(&["down"]));
+    assert!(r.data.is_down && !r.data.was_down && r.changed);
+    let r = typed::<MaintenanceData>(&s.artisan(&["up"]));
+    assert!(!r.data.is_down && r.data.was_down && r.changed);
+
+    let r = typed::<ComposerInstallData>(&s.artisan(&["composer-install"]));
+    assert!(r.ok && r.data.composer_install.installed);
+    assert!(!r.data.composer_install.vendor_created);
+    assert!(r.data.common.composer_run_as.is_some());
+
+    let r = typed::<VersionData>(&s.artisan(&["version"]));
+    assert_eq!(r.data.df_version.as_deref(), Some(sandbox::V2_VERSION));
+
+    // A refusal still carries typed data and the error.
+    let r = typed::<FreshResetData>(&s.artisan(&["fresh"]));
+    assert!(!r.ok && r.data.common.steps.is_empty());
+    assert_eq!(r.error.unwrap().exit_code, 64);
+
+    // repair: file steps and command steps, both read back.
+    let r = typed::<RepairData>(&s.artisan(&["repair"]));
+    assert!(r.ok && r.data.vendor_moved_aside && r.data.composer_install.installed);
+    assert!(r
+        .data
+        .common
+        .steps
+        .iter()
+        .any(|st| matches!(st, Step::File(f) if f.step == "move aside")));
+}
