@@ -212,7 +212,7 @@ impl<'a> Runner<'a> {
         if !self.sweep {
             return Ok(0);
         }
-        let n = sweep::sweep(&self.root)?;
+        let n = sweep::sweep(self.ctx, &self.root)?;
         if n > 0 {
             self.ctx.log(format!(
                 "gave {n} root-owned entries under storage/ and bootstrap/cache/ back to their owner"
