@@ -200,6 +200,12 @@ fn run_keeps_secret_arguments_out_of_reports_and_argv() {
     ]);
     assert!(!r.stdout.contains("pw-7f6e5d4c") && !r.stderr.contains("pw-7f6e5d4c"));
 
+    // composer takes arguments only through argv: a secret among them is refused.
+    let r = s.artisan(&["composer-install", "--", "--auth-token=tok-1b2c3d4e5f"]);
+    r.assert_code(64);
+    assert!(!r.stdout.contains("tok-1b2c3d4e5f") && !r.stderr.contains("tok-1b2c3d4e5f"));
+    assert!(r.data()["steps"].as_array().unwrap().is_empty());
+
     let log = std::fs::read_to_string(&argv_log).unwrap();
     assert!(log.lines().count() >= 2, "{log}");
     assert!(

@@ -14,6 +14,15 @@ pub(super) fn install(
     d: &mut ComposerResult,
     f: &ComposerFlags,
 ) -> Result<(bool, String)> {
+    // composer has no way to take an argument but argv, which every user can read.
+    if super::mask_secret_args(&f.extra) != f.extra {
+        return Err(Error::usage(
+            "a secret-bearing option among composer's arguments would be visible in the process list",
+        )
+        .with_hint(
+            "give composer credentials through auth.json or the COMPOSER_AUTH environment variable",
+        ));
+    }
     let had_autoload = r.root.join("vendor/autoload.php").is_file();
     let had_lock = r.root.join("composer.lock").is_file();
     let mut args = vec!["install".to_string()];

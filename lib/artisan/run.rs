@@ -40,6 +40,14 @@ fn abbreviates(token: &str, command: &str) -> bool {
 /// that is not an option counts (artisan's global options may take values, so the
 /// command's position is not fixed): refusing too much is safe, running too much is not.
 pub fn confirmable_command(args: &[String]) -> Option<&'static str> {
+    let opts: Vec<&String> = args.iter().take_while(|a| *a != "--").collect();
+    // `--help`, `help COMMAND` and `list` only print text.
+    let first = opts.iter().find(|a| !a.starts_with('-'));
+    if opts.iter().any(|a| *a == "--help" || *a == "-h")
+        || first.is_some_and(|a| a.eq_ignore_ascii_case("help") || a.eq_ignore_ascii_case("list"))
+    {
+        return None;
+    }
     args.iter()
         .take_while(|a| *a != "--")
         .filter(|a| !a.starts_with('-'))
@@ -133,7 +141,11 @@ pub(super) fn run(
             .with_hint(format!(
                 "back the database up first (`df-dump-db dump --into SET`), then \
                  `df-artisan run --yes -- {}`; for migrations, `df-artisan migrate` needs no --yes",
-                mask_secret_args(&args).join(" ")
+                mask_secret_args(&args)
+                    .iter()
+                    .map(|a| crate::exec::shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )));
         }
     }
@@ -242,6 +254,10 @@ mod tests {
             (&["config:cache"], None),
             (&["cache:clear"], None),
             (&["db"], None),
+            (&["help", "migrate:fresh"], None),
+            (&["migrate:fresh", "--help"], None),
+            (&["list", "migrate"], None),
+            (&["migrate:fresh", "--", "--help"], Some("migrate:fresh")),
         ] {
             assert_eq!(confirmable_command(&v(args)), want, "{args:?}");
         }
