@@ -55,24 +55,7 @@ impl Sbx {
     }
 
     fn set_env(&self, key: &str, value: &str) {
-        let p = self.root.join(".env");
-        let text = std::fs::read_to_string(&p).unwrap();
-        let mut found = false;
-        let mut out: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with(&format!("{key}=")) {
-                    found = true;
-                    format!("{key}={value}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        if !found {
-            out.push(format!("{key}={value}"));
-        }
-        std::fs::write(&p, out.join("\n") + "\n").unwrap();
+        support::dotenv::set_env(&self.root, key, value);
     }
 }
 
