@@ -175,12 +175,11 @@ fn execute_with(ctx: &Ctx, opts: &Options, action: Action, sweep: bool) -> Resul
         }};
     }
     match action {
-        Action::ComposerInstall(f) => sub!(
-            data::ComposerInstallData,
-            |r: &mut Runner, d: &mut data::ComposerInstallData| {
-                composer::install(r, &mut d.composer_install, &f)
-            }
-        ),
+        Action::ComposerInstall(f) => {
+            sub!(data::ComposerInstallData, |r, d| composer::install_cmd(
+                r, d, &f
+            ))
+        }
         Action::Migrate { seed } => sub!(data::MigrateData, |r, d| migrate::migrate(r, d, seed)),
         Action::Status => sub!(data::StatusData, migrate::status),
         Action::Clear => sub!(data::ClearData, clear::clear),

@@ -5,7 +5,16 @@ use super::runner::Runner;
 use super::{output, ComposerFlags};
 use crate::error::{Error, Result};
 use crate::fsops::{empty_dir_keep_gitignore, remove_any};
-use crate::report::data::artisan::{ComposerResult, RepairData};
+use crate::report::data::artisan::{ComposerInstallData, ComposerResult, RepairData};
+
+/// `composer-install`.
+pub(super) fn install_cmd(
+    r: &mut Runner,
+    d: &mut ComposerInstallData,
+    f: &ComposerFlags,
+) -> Result<(bool, String)> {
+    install(r, &mut d.composer_install, f)
+}
 
 /// `composer install --no-dev --ignore-platform-reqs` (by default), checked: vendor/
 /// must have its autoloader afterwards.
