@@ -43,15 +43,17 @@ pub(super) fn install(
     }
     args.push("--no-progress".into());
     args.extend(f.extra.iter().cloned());
-    let out = r.composer("composer install", &args);
-    // A failed install may still have written composer.lock or part of vendor/.
-    d.lock_created = !had_lock && r.root.join("composer.lock").is_file();
-    d.vendor_created = !had_autoload && r.root.join("vendor/autoload.php").is_file();
-    let Some(out) = out? else {
+    let Some(out) = r.composer_unchecked("composer install", &args)? else {
         return Ok((true, "would run composer install".into()));
     };
-    let rep = output::parse_composer(&out.combined());
-    d.operations = rep.operations;
+    // Also after a failure: composer may have written composer.lock or part of vendor/.
+    d.lock_created = !had_lock && r.root.join("composer.lock").is_file();
+    d.vendor_created = !had_autoload && r.root.join("vendor/autoload.php").is_file();
+    d.operations = output::parse_composer(&out.combined()).operations;
+    if !out.success() {
+        r.c.changed |= d.lock_created || d.vendor_created || !d.operations.is_empty();
+        return Err(r.composer_failure("composer install", &args, &out));
+    }
     if !r.root.join("vendor/autoload.php").is_file() {
         return Err(
             Error::step("composer install succeeded but vendor/autoload.php is missing")
@@ -150,10 +152,16 @@ pub(super) fn repair(
                     d.vendor_restored = true;
                 } else {
                     d.old_vendor_left_at = Some(aside.display().to_string());
-                    r.c.changed = true;
                 }
             }
             let removed = d.removed.len() as u64 + d.cache_entries_removed;
+            // What the failed install did to vendor/ is undone when the old one is back.
+            let ci = &d.composer_install;
+            let vendor_touched = ci.vendor_created || !ci.operations.is_empty();
+            r.c.changed = removed > 0
+                || ci.lock_created
+                || d.old_vendor_left_at.is_some()
+                || (vendor_touched && !d.vendor_restored);
             let what = if removed > 0 {
                 format!("removed {removed} cache file(s)/entries, then ")
             } else {

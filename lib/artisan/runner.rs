@@ -164,30 +164,33 @@ impl<'a> Runner<'a> {
         self.step(name, cmd, shown, who)
     }
 
-    /// `composer ARGS…`, checked; a failure composer does not explain gets the
-    /// `composer_failed` diagnosis.
+    /// `composer ARGS…`, checked.
     pub fn composer(&mut self, name: &str, args: &[String]) -> Result<Option<Output>> {
         match self.composer_unchecked(name, args)? {
-            Some(o) if !o.success() => {
-                let mut e = self.failure(name, &o);
-                if self.c.diagnosis.is_none() && !o.timed_out {
-                    self.c.diagnosis = Some("composer_failed".into());
-                    e = e.with_hint(format!(
-                        "see the composer step's output_tail; to see all of it, run \
-                         `composer {}` in {} as {}",
-                        args.join(" "),
-                        self.root.display(),
-                        self.c
-                            .composer_run_as
-                            .as_ref()
-                            .map(|u| u.user.as_str())
-                            .unwrap_or("the owner of the install"),
-                    ));
-                }
-                Err(e)
-            }
+            Some(o) if !o.success() => Err(self.composer_failure(name, args, &o)),
             o => Ok(o),
         }
+    }
+
+    /// A failed composer step's error; a failure composer does not explain gets the
+    /// `composer_failed` diagnosis.
+    pub fn composer_failure(&mut self, name: &str, args: &[String], out: &Output) -> Error {
+        let mut e = self.failure(name, out);
+        if self.c.diagnosis.is_none() && !out.timed_out {
+            self.c.diagnosis = Some("composer_failed".into());
+            e = e.with_hint(format!(
+                "see the composer step's output_tail; to see all of it, run \
+                 `composer {}` in {} as {}",
+                args.join(" "),
+                self.root.display(),
+                self.c
+                    .composer_run_as
+                    .as_ref()
+                    .map(|u| u.user.as_str())
+                    .unwrap_or("the owner of the install"),
+            ));
+        }
+        e
     }
 
     pub fn plan_fs(&mut self, action: &str, path: &Path, detail: &str) {
