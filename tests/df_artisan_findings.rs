@@ -253,6 +253,18 @@ fn half_failed_migrate_reports_changed() {
         r.data()["pending"],
         serde_json::json!(["2030_01_01_000001_break_everything"])
     );
+
+    // The same class: fresh drops every table, migrates five, then fails.
+    let r = s.artisan(&["fresh", "--yes"]);
+    r.assert_code(1);
+    assert!(r.changed(), "{}", r.stdout);
+    assert_eq!(r.data()["dropped_all"], true);
+    assert_eq!(r.data()["migrated"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        r.data()["failed_migration"],
+        "2030_01_01_000001_break_everything"
+    );
+    assert_eq!(s.users(), "0");
 }
 
 /// repair that removed caches and then failed in composer: changed is true, the
