@@ -3,6 +3,7 @@
 
 pub mod bins;
 pub mod dotenv;
+pub mod gitbed;
 pub mod sandbox;
 pub mod servers;
 pub mod trees;
