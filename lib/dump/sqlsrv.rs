@@ -1,0 +1,134 @@
+//! SQL Server: a native `BACKUP DATABASE` instead of a stream.
+
+use super::dumper::{clean_stale_temps, host_label};
+use super::proc::recorded_argv;
+use super::DumpOptions;
+use crate::atomic;
+use crate::backup_set::BackupSet;
+use crate::db::{self, Role, Session};
+use crate::error::{Error, Result};
+use crate::report::{now_rfc3339, Ctx, Outcome};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+pub(super) const SQLSRV_ARTIFACT: &str = "db.bak";
+
+/// A T-SQL string literal N'…'.
+pub(super) fn tsql_string(s: &str) -> String {
+    format!("N'{}'", s.replace('\'', "''"))
+}
+
+/// A T-SQL identifier [...].
+pub(super) fn tsql_ident(s: &str) -> String {
+    format!("[{}]", s.replace(']', "]]"))
+}
+
+/// sqlsrv: `BACKUP DATABASE … TO DISK` through sqlcmd (password in SQLCMDPASSWORD).
+/// The server writes the file itself, so this works when SQL Server runs on this host
+/// (or shares the set's filesystem) and may write into the set.
+pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Result<Outcome> {
+    let s = &session.settings;
+    let set_dir = o.into.clone().unwrap_or_else(|| {
+        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
+    });
+    let set_dir = if set_dir.is_absolute() {
+        set_dir
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("resolving", &set_dir, e))?
+            .join(set_dir)
+    };
+    let dest = set_dir.join(SQLSRV_ARTIFACT);
+    let tmp = set_dir.join(format!(
+        ".{SQLSRV_ARTIFACT}.dfkit-tmp.{}.0",
+        std::process::id()
+    ));
+    let query = format!(
+        "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY, INIT, CHECKSUM",
+        tsql_ident(&s.database),
+        tsql_string(&tmp.to_string_lossy())
+    );
+    let cmd = session
+        .command(Role::Dump)?
+        .args(["-d", "master", "-b", "-C", "-Q"])
+        .arg(&query);
+    let argv = recorded_argv(&cmd, session);
+    if ctx.dry_run() {
+        return Ok(Outcome::new(
+            true,
+            format!("would back up {} into {}", s.describe(), dest.display()),
+            json!({"driver": s.driver, "database": s.database,
+                   "plan": {"commands": [cmd.display()], "artifact": dest}}),
+        ));
+    }
+    let set = BackupSet::create(Some(&set_dir))?;
+    clean_stale_temps(&set);
+    let out = cmd.run()?;
+    let cleanup = || {
+        let _ = std::fs::remove_file(&tmp);
+    };
+    if !out.success() {
+        cleanup();
+        let e = db::classify(s, &out);
+        return Err(Error::new(
+            e.kind,
+            format!(
+                "sqlcmd BACKUP DATABASE failed ({}): {}",
+                out.status_text(),
+                out.tail(5)
+            ),
+        )
+        .with_hint(e.hint.unwrap_or_default()));
+    }
+    let trailer = out
+        .stdout_str()
+        .contains("BACKUP DATABASE successfully processed");
+    let md = std::fs::metadata(&tmp).ok().filter(|m| m.len() > 0);
+    if !trailer || md.is_none() {
+        cleanup();
+        return Err(Error::step(format!(
+            "sqlcmd exited 0 but {}; no backup written",
+            if !trailer {
+                "did not report `BACKUP DATABASE successfully processed`"
+            } else {
+                "no backup file appeared in the set"
+            }
+        ))
+        .with_hint("SQL Server writes the file on its own host: run df-dump-db where the server can write into the set directory"));
+    }
+    let (sha256, bytes) =
+        crate::secret::sha256_file(&tmp).map_err(|e| Error::io("hashing", &tmp, e))?;
+    let _ = md;
+    std::fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming into", &dest, e))?;
+    atomic::sync_dir(&set.dir)?;
+    let meta = json!({
+        "artifact": SQLSRV_ARTIFACT,
+        "driver": s.driver,
+        "database": s.database,
+        "host": host_label(s),
+        "server_version": Value::Null,
+        "dump_program": cmd.program(),
+        "dump_argv": argv,
+        "sha256": sha256,
+        "bytes": bytes,
+        "uncompressed_bytes": bytes,
+        "compression": "none",
+        "portable": false,
+        "trailer_verified": true,
+        "tables": Value::Null,
+        "row_counts": Value::Null,
+        "created_at": now_rfc3339(),
+        "dfkit_version": env!("CARGO_PKG_VERSION"),
+    });
+    ctx.warn("sqlsrv: per-table row counts are not recorded for SQL Server backups");
+    let meta_path = set.write_meta(SQLSRV_ARTIFACT, &meta)?;
+    let mut data = meta;
+    data["set"] = json!(set.dir);
+    data["path"] = json!(dest);
+    data["meta_path"] = json!(meta_path);
+    Ok(Outcome::new(
+        true,
+        format!("backed up {} into {}", s.describe(), dest.display()),
+        data,
+    ))
+}
