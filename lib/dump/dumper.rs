@@ -8,12 +8,13 @@ use super::sqlsrv::dump_sqlsrv;
 use super::trailer::{trailer_name, trailer_ok, Tail};
 use super::DumpOptions;
 use crate::atomic::AtomicFile;
+use crate::backup_set::db_meta::DbMeta;
 use crate::backup_set::BackupSet;
 use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::Cmd;
+use crate::report::data::dump::{DumpData, DumpPlan};
 use crate::report::{now_rfc3339, Ctx, Outcome};
-use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -140,19 +141,30 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE).join("<stamp>"))
             .join(artifact);
-        return Ok(Outcome::new(
+        let data = DumpData {
+            meta: DbMeta {
+                artifact: artifact.to_string(),
+                driver: Some(settings.driver),
+                database: db_label(&settings),
+                host: host_label(&settings),
+                dump_program: cmd.program().to_path_buf(),
+                dump_argv: argv.clone(),
+                compression: o.compress.as_str().to_string(),
+                portable: o.portable,
+                ..DbMeta::default()
+            },
+            plan: Some(DumpPlan {
+                commands: vec![argv.join(" ")],
+                artifact: dest.clone(),
+                compression: o.compress.as_str().to_string(),
+                portable: o.portable,
+            }),
+            ..DumpData::default()
+        };
+        return Ok(Outcome::typed(
             true,
             format!("would dump {} into {}", settings.describe(), dest.display()),
-            json!({
-                "driver": settings.driver,
-                "database": settings.database,
-                "plan": {
-                    "commands": [argv.join(" ")],
-                    "artifact": dest,
-                    "compression": o.compress.as_str(),
-                    "portable": o.portable,
-                }
-            }),
+            &data,
         ));
     }
 
@@ -357,44 +369,66 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
              use --portable to restore into MySQL",
         );
     }
-    let meta = json!({
-        "artifact": artifact,
-        "driver": settings.driver,
-        "database": db_label(&settings),
-        "host": host_label(&settings),
-        "server_version": server_version,
-        "dump_program": cmd.program(),
-        "dump_argv": argv,
-        "sha256": sha256,
-        "bytes": bytes,
-        "uncompressed_bytes": written_bytes,
-        "compression": o.compress.as_str(),
-        "portable": o.portable,
-        "sandbox_line": if !sandbox_line { "absent" } else if o.portable { "stripped" } else { "present" },
-        "definers_removed": filter.definers_removed,
-        "trailer_verified": true,
-        "tables": row_counts.len(),
-        "row_counts": row_counts,
-        "created_at": now_rfc3339(),
-        "dfkit_version": env!("CARGO_PKG_VERSION"),
-    });
+    let tables = row_counts.len();
+    let meta = DbMeta {
+        artifact: artifact.to_string(),
+        driver: Some(driver),
+        database: db_label(&settings),
+        host: host_label(&settings),
+        server_version: Some(server_version),
+        dump_program: cmd.program().to_path_buf(),
+        dump_argv: argv,
+        sha256,
+        bytes,
+        uncompressed_bytes: written_bytes,
+        compression: o.compress.as_str().to_string(),
+        portable: o.portable,
+        sandbox_line: Some(
+            if !sandbox_line {
+                "absent"
+            } else if o.portable {
+                "stripped"
+            } else {
+                "present"
+            }
+            .to_string(),
+        ),
+        definers_removed: Some(filter.definers_removed),
+        max_allowed_packet: None,
+        trailer_verified: true,
+        tables: Some(tables as u64),
+        row_counts: Some(row_counts),
+        row_counts_source: Some(
+            if driver == Driver::Pgsql {
+                "dump"
+            } else {
+                "query"
+            }
+            .to_string(),
+        ),
+        created_at: now_rfc3339(),
+        dfkit_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let meta_path = set.write_meta(artifact, &meta)?;
     phases.mark("meta");
-    let mut data = meta;
-    data["set"] = json!(set.dir);
-    data["path"] = json!(dest);
-    data["meta_path"] = json!(meta_path);
-    Ok(Outcome::new(
+    let data = DumpData {
+        meta,
+        set: Some(set.dir.clone()),
+        path: Some(dest.clone()),
+        meta_path: Some(meta_path),
+        ..DumpData::default()
+    };
+    Ok(Outcome::typed(
         true,
         format!(
             "dumped {} ({} tables, {} bytes {}) into {}",
             settings.describe(),
-            row_counts.len(),
+            tables,
             bytes,
             o.compress.as_str(),
             dest.display()
         ),
-        data,
+        &data,
     ))
 }
 
@@ -402,12 +436,13 @@ pub(super) fn db_label(s: &Settings) -> String {
     s.database.clone()
 }
 
-pub(super) fn host_label(s: &Settings) -> Value {
+pub(super) fn host_label(s: &Settings) -> Option<String> {
     match s.driver {
-        Driver::Sqlite => Value::Null,
-        _ => json!(s
-            .socket
-            .clone()
-            .unwrap_or_else(|| format!("{}:{}", s.host, s.port))),
+        Driver::Sqlite => None,
+        _ => Some(
+            s.socket
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", s.host, s.port)),
+        ),
     }
 }

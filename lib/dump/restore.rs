@@ -280,7 +280,7 @@ pub(super) fn finish_restore(
     dropped: usize,
 ) -> Result<Outcome> {
     let got = session.row_counts()?;
-    let (mismatches, checked) = compare_counts(&st.meta["row_counts"], &got);
+    let (mismatches, checked) = compare_counts(&json!(st.meta.row_counts), &got);
     let data = json!({
         "driver": settings.driver,
         "database": settings.database,
@@ -378,7 +378,7 @@ pub(super) fn restore_sqlite(
     let tmp_settings = settings.with_database(&tmp.to_string_lossy(), &o.root);
     let session = Session::open(&tmp_settings)?;
     let got = session.row_counts()?;
-    let (mismatches, _) = compare_counts(&st.meta["row_counts"], &got);
+    let (mismatches, _) = compare_counts(&json!(st.meta.row_counts), &got);
     if !mismatches.is_empty() {
         return Err(Error::bad_data(format!(
             "the restored copy differs in row count from the dump's meta in {} table(s); {} left unchanged",

@@ -4,11 +4,12 @@ use super::dumper::{clean_stale_temps, host_label};
 use super::proc::recorded_argv;
 use super::DumpOptions;
 use crate::atomic;
+use crate::backup_set::db_meta::DbMeta;
 use crate::backup_set::BackupSet;
 use crate::db::{self, Role, Session};
 use crate::error::{Error, Result};
+use crate::report::data::dump::{DumpData, DumpPlan};
 use crate::report::{now_rfc3339, Ctx, Outcome};
-use serde_json::{json, Value};
 use std::path::PathBuf;
 
 pub(super) const SQLSRV_ARTIFACT: &str = "db.bak";
@@ -54,11 +55,29 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
         .arg(&query);
     let argv = recorded_argv(&cmd, session);
     if ctx.dry_run() {
-        return Ok(Outcome::new(
+        let data = DumpData {
+            meta: DbMeta {
+                artifact: SQLSRV_ARTIFACT.to_string(),
+                driver: Some(s.driver),
+                database: s.database.clone(),
+                host: host_label(s),
+                dump_program: cmd.program().to_path_buf(),
+                dump_argv: argv,
+                compression: "none".to_string(),
+                ..DbMeta::default()
+            },
+            plan: Some(DumpPlan {
+                commands: vec![cmd.display()],
+                artifact: dest.clone(),
+                compression: "none".to_string(),
+                portable: false,
+            }),
+            ..DumpData::default()
+        };
+        return Ok(Outcome::typed(
             true,
             format!("would back up {} into {}", s.describe(), dest.display()),
-            json!({"driver": s.driver, "database": s.database,
-                   "plan": {"commands": [cmd.display()], "artifact": dest}}),
+            &data,
         ));
     }
     let set = BackupSet::create(Some(&set_dir))?;
@@ -101,34 +120,38 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
     let _ = md;
     std::fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming into", &dest, e))?;
     atomic::sync_dir(&set.dir)?;
-    let meta = json!({
-        "artifact": SQLSRV_ARTIFACT,
-        "driver": s.driver,
-        "database": s.database,
-        "host": host_label(s),
-        "server_version": Value::Null,
-        "dump_program": cmd.program(),
-        "dump_argv": argv,
-        "sha256": sha256,
-        "bytes": bytes,
-        "uncompressed_bytes": bytes,
-        "compression": "none",
-        "portable": false,
-        "trailer_verified": true,
-        "tables": Value::Null,
-        "row_counts": Value::Null,
-        "created_at": now_rfc3339(),
-        "dfkit_version": env!("CARGO_PKG_VERSION"),
-    });
+    let meta = DbMeta {
+        artifact: SQLSRV_ARTIFACT.to_string(),
+        driver: Some(s.driver),
+        database: s.database.clone(),
+        host: host_label(s),
+        server_version: None,
+        dump_program: cmd.program().to_path_buf(),
+        dump_argv: argv,
+        sha256,
+        bytes,
+        uncompressed_bytes: bytes,
+        compression: "none".to_string(),
+        portable: false,
+        trailer_verified: true,
+        tables: None,
+        row_counts: None,
+        created_at: now_rfc3339(),
+        dfkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        ..DbMeta::default()
+    };
     ctx.warn("sqlsrv: per-table row counts are not recorded for SQL Server backups");
     let meta_path = set.write_meta(SQLSRV_ARTIFACT, &meta)?;
-    let mut data = meta;
-    data["set"] = json!(set.dir);
-    data["path"] = json!(dest);
-    data["meta_path"] = json!(meta_path);
-    Ok(Outcome::new(
+    let data = DumpData {
+        meta,
+        set: Some(set.dir.clone()),
+        path: Some(dest.clone()),
+        meta_path: Some(meta_path),
+        ..DumpData::default()
+    };
+    Ok(Outcome::typed(
         true,
         format!("backed up {} into {}", s.describe(), dest.display()),
-        data,
+        &data,
     ))
 }

@@ -58,7 +58,7 @@ pub(super) fn trailer_name(d: Driver) -> &'static str {
     match d {
         Driver::Mysql => "`-- Dump completed`",
         Driver::Pgsql => "`-- PostgreSQL database dump complete`",
-        Driver::Sqlite => "`COMMIT;` at the end",
+        Driver::Sqlite => "`COMMIT;`",
         Driver::Sqlsrv => "`BACKUP DATABASE successfully processed`",
     }
 }

@@ -5,8 +5,8 @@ use super::stored::{check_sha, open_stored};
 use super::trailer::{trailer_name, trailer_ok, Tail};
 use crate::db::Driver;
 use crate::error::{Error, Result};
+use crate::report::data::dump::VerifyData;
 use crate::report::{Ctx, Outcome};
-use serde_json::json;
 use std::io::Read;
 use std::path::Path;
 
@@ -44,8 +44,10 @@ pub fn verify(_ctx: &Ctx, from: &Path) -> Result<Outcome> {
                 trailer_name(st.driver)
             )));
         }
-        if let Some(want) = st.meta["uncompressed_bytes"].as_u64() {
-            if want != raw {
+        // 0: a meta that did not record it.
+        let want = st.meta.uncompressed_bytes;
+        {
+            if want != 0 && want != raw {
                 return Err(Error::bad_data(format!(
                     "{} decompresses to {raw} bytes, db.meta.json says {want}",
                     st.path.display()
@@ -53,23 +55,24 @@ pub fn verify(_ctx: &Ctx, from: &Path) -> Result<Outcome> {
             }
         }
     }
-    Ok(Outcome::new(
+    let data = VerifyData {
+        path: st.path.clone(),
+        artifact: st.artifact.clone(),
+        driver: Some(st.driver),
+        sha256: sha,
+        sha256_ok: true,
+        bytes: st.meta.bytes,
+        uncompressed_bytes: if st.driver == Driver::Sqlsrv {
+            st.meta.bytes
+        } else {
+            raw
+        },
+        trailer_verified: trailer,
+        compression: st.compression.as_str().to_string(),
+    };
+    Ok(Outcome::typed(
         false,
-        format!(
-            "{} is intact ({} bytes)",
-            st.path.display(),
-            st.meta["bytes"]
-        ),
-        json!({
-            "path": st.path,
-            "artifact": st.artifact,
-            "driver": st.driver,
-            "sha256": sha,
-            "sha256_ok": true,
-            "bytes": st.meta["bytes"],
-            "uncompressed_bytes": if st.driver == Driver::Sqlsrv { st.meta["bytes"].clone() } else { json!(raw) },
-            "trailer_verified": trailer,
-            "compression": st.compression.as_str(),
-        }),
+        format!("{} is intact ({} bytes)", st.path.display(), st.meta.bytes),
+        &data,
     ))
 }
