@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod backup_set;
 pub mod db;
 pub mod dump;
+pub mod duration;
 pub mod env_backup;
 pub mod envfile;
 pub mod error;
