@@ -548,17 +548,25 @@ impl Session {
                  WHERE schemaname NOT IN ('pg_catalog', 'information_schema') \
                  AND schemaname NOT LIKE 'pg\\_%' ORDER BY 1;"
             }
+            // Hex: a name with a newline (or a tab) reads back whole.
             Driver::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                "SELECT hex(name) FROM sqlite_master WHERE type = 'table' \
                  AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1;"
             }
             Driver::Sqlsrv => "SET NOCOUNT ON; SELECT name FROM sys.tables ORDER BY 1;",
         };
+        let sqlite = self.settings.driver == Driver::Sqlite;
         let mut t: Vec<String> = self
             .query(sql)?
             .into_iter()
             .filter_map(|r| r.into_iter().next())
-            .map(|s| s.trim().to_string())
+            .map(|s| {
+                if sqlite {
+                    unhex(s.trim())
+                } else {
+                    s.trim().to_string()
+                }
+            })
             .filter(|s| !s.is_empty())
             .collect();
         t.sort();
@@ -609,6 +617,17 @@ INTO @dfkit_q FROM information_schema.tables \
 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE';\n\
 SET @dfkit_q = IFNULL(@dfkit_q, 'SELECT 1, 1 FROM DUAL WHERE FALSE');\n\
 PREPARE dfkit_s FROM @dfkit_q;\nEXECUTE dfkit_s;\nDEALLOCATE PREPARE dfkit_s;\n";
+
+/// Bytes from sqlite's `hex()` (upper-case pairs) as text; "" when malformed.
+pub(crate) fn unhex(h: &str) -> String {
+    let bytes: Option<Vec<u8>> = (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    match bytes {
+        Some(b) if h.len() % 2 == 0 => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    }
+}
 
 /// `name<TAB>count` rows into a map.
 fn parse_counts(rows: Vec<Vec<String>>) -> Result<BTreeMap<String, u64>> {

@@ -9,11 +9,15 @@
 mod codec;
 mod counts;
 mod dumper;
+pub mod errtext;
 mod filter;
+mod mysql_counts;
 mod proc;
 mod restore;
+mod sqlite_counts;
 mod sqlsrv;
 mod stored;
+mod sweep;
 mod trailer;
 mod verify;
 
@@ -21,6 +25,7 @@ pub use codec::{open_decoder, Compression, HashWriter, ARTIFACTS};
 pub use counts::CopyCounter;
 pub use dumper::dump;
 pub use filter::{DumpFilter, MARIADB_SANDBOX_LINE};
+pub use mysql_counts::InsertCounter;
 pub use restore::restore;
 pub use trailer::trailer_ok;
 pub use verify::verify;
@@ -33,6 +38,10 @@ pub struct DumpOptions {
     pub into: Option<PathBuf>,
     pub compress: Compression,
     pub portable: bool,
+    /// Replace a dump the set already holds (refused otherwise).
+    pub replace: bool,
+    /// Kill the dump program (and its process group) after this long.
+    pub timeout: Option<std::time::Duration>,
 }
 
 pub struct RestoreOptions {

@@ -67,6 +67,10 @@ pub struct DbMeta {
     /// largest row, as for any mariadb-dump).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_allowed_packet: Option<u64>,
+    /// mysql: the longest INSERT statement in the dump, in bytes: the server's
+    /// `max_allowed_packet` must be at least this for the dump to restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_statement_bytes: Option<u64>,
     /// The completion trailer was seen (always true in a written meta).
     pub trailer_verified: bool,
     /// Number of tables counted (null for sqlsrv).

@@ -1,12 +1,7 @@
-//! Per-table row counts read from the dump stream itself.
+//! Per-table row counts read from a pg_dump stream itself.
 
+use memchr::memchr;
 use std::collections::BTreeMap;
-
-pub(super) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    // libc's memchr is vectorised; this runs over every byte of a pg dump.
-    let p = unsafe { libc::memchr(hay.as_ptr().cast(), needle as i32, hay.len()) };
-    (!p.is_null()).then(|| p as usize - hay.as_ptr() as usize)
-}
 
 /// Exact per-table row counts read from a plain pg_dump stream as it passes: each
 /// `COPY schema.table (…) FROM stdin;` block holds one line per row (COPY text format

@@ -1,53 +1,94 @@
 //! `df-dump-db dump` for the streamed drivers (mysql, pgsql, sqlite).
+//!
+//! The dump program runs through [`crate::exec`] in its own process group, with a
+//! deadline (`--timeout`): its stdout streams through the filter and the row counters
+//! into the compressor and the artifact's temp file; a stuck program or a grandchild
+//! holding the pipe is killed with its group. The artifact appears under its name only
+//! when the program exited 0, its trailer is there and the counts were read.
 
 use super::codec::{HashWriter, Sink, ARTIFACTS};
 use super::counts::CopyCounter;
+use super::errtext;
 use super::filter::DumpFilter;
-use super::proc::{grow_pipe, read_stderr_thread, recorded_argv, DumpChild, Joined};
+use super::mysql_counts::InsertCounter;
+use super::proc::recorded_argv;
+use super::sqlite_counts;
 use super::sqlsrv::dump_sqlsrv;
+use super::sweep;
 use super::trailer::{trailer_name, trailer_ok, Tail};
 use super::DumpOptions;
 use crate::atomic::AtomicFile;
-use crate::backup_set::db_meta::DbMeta;
+use crate::backup_set::db_meta::{DbMeta, DB_META};
 use crate::backup_set::BackupSet;
 use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::Cmd;
+use crate::exec::{Cmd, Input};
+use crate::progress::{Progress, Unit};
 use crate::report::data::dump::{DumpData, DumpPlan};
 use crate::report::{now_rfc3339, Ctx, Outcome};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-/// Remove temp files a killed earlier run left in the set (their pid is gone).
-pub(super) fn clean_stale_temps(set: &BackupSet) {
-    let Ok(rd) = std::fs::read_dir(&set.dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = ARTIFACTS
-            .iter()
-            .find_map(|a| name.strip_prefix(&format!(".{a}.dfkit-tmp.")))
-        else {
-            continue;
-        };
-        let pid: Option<i32> = rest.split('.').next().and_then(|p| p.parse().ok());
-        if let Some(pid) = pid {
-            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-            if !alive {
-                let _ = std::fs::remove_file(e.path());
+/// mariadb-dump's `--max-allowed-packet`: the largest row it can fetch. Its own default
+/// (16 MiB) fails on rows the server holds happily (the server's limit is what
+/// counts); 1 GiB is the protocol's maximum.
+pub(super) const MYSQL_MAX_ALLOWED_PACKET: u64 = 1 << 30;
+
+/// The set directory a dump goes to: `--into`, or a new stamped one.
+pub(super) fn set_dir(o: &DumpOptions) -> PathBuf {
+    o.into.clone().unwrap_or_else(|| {
+        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
+    })
+}
+
+/// Refuse (73) to replace a dump the set already holds, unless `--replace`: a re-run
+/// with a fixed set name must not destroy the pre-upgrade backup. Returns whether one
+/// is there (and will be replaced).
+pub(super) fn check_existing(dir: &Path, replace: bool) -> Result<bool> {
+    let mut found = None;
+    for name in ARTIFACTS.iter().copied().chain([DB_META]) {
+        let p = dir.join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(_) => {
+                found = Some(p);
+                break;
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => break,
+            Err(e) => return Err(Error::io("checking", &p, e)),
         }
     }
+    let Some(p) = found else {
+        return Ok(false);
+    };
+    if replace {
+        return Ok(true);
+    }
+    let when = std::fs::read(dir.join(DB_META))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<DbMeta>(&b).ok())
+        .map(|m| format!(" (taken {})", m.created_at))
+        .unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::CannotCreate,
+        format!(
+            "{} already holds a database dump{when} ({}); not replacing it",
+            dir.display(),
+            p.display()
+        ),
+    )
+    .with_hint("pass --replace to replace it, or --into a new set directory"))
 }
 
 /// The dump command for a driver (sqlsrv is handled apart: it is not a stream).
-pub(super) fn dump_command(session: &Session) -> Result<(Cmd, Option<Vec<u8>>)> {
+pub(super) fn dump_command(session: &Session) -> Result<Cmd> {
     let cmd = session.command(Role::Dump)?;
     Ok(match session.settings.driver {
-        Driver::Mysql => (
-            cmd.args([
+        // --hex-blob keeps the dump valid UTF-8 text (binary values as 0x…); it doubles
+        // them, so the longest statement is recorded (max_statement_bytes) for the
+        // restore to check against the server's max_allowed_packet.
+        Driver::Mysql => cmd
+            .args([
                 "--single-transaction",
                 "--routines",
                 "--triggers",
@@ -56,24 +97,36 @@ pub(super) fn dump_command(session: &Session) -> Result<(Cmd, Option<Vec<u8>>)> 
                 "--no-tablespaces",
                 "--default-character-set=utf8mb4",
             ])
+            .arg(format!("--max-allowed-packet={MYSQL_MAX_ALLOWED_PACKET}"))
             .arg(session.database_arg()),
-            None,
-        ),
         // --no-owner/--no-privileges: the dump restores as whichever user the new
         // instance's .env names, into a database of any name.
-        Driver::Pgsql => (
-            cmd.args(["-F", "p", "--no-owner", "--no-privileges"])
-                .arg(session.database_arg()),
-            None,
-        ),
-        // `.dump` inside BEGIN IMMEDIATE: one consistent snapshot, writers held off;
-        // never a raw copy of a live (WAL) file.
-        Driver::Sqlite => (
-            cmd.arg("-bail").arg(&session.settings.database),
-            Some(b".timeout 10000\nBEGIN IMMEDIATE;\n.dump\nROLLBACK;\n".to_vec()),
+        Driver::Pgsql => cmd
+            .args(["-F", "p", "--no-owner", "--no-privileges"])
+            .arg(session.database_arg()),
+        // `.dump` inside BEGIN IMMEDIATE (see sqlite_counts): one consistent snapshot,
+        // writers held off; never a raw copy of a live (WAL) file. The path is made
+        // absolute: the program runs in the set directory.
+        Driver::Sqlite => cmd.arg("-bail").arg(
+            std::path::absolute(&session.settings.database)
+                .unwrap_or_else(|_| PathBuf::from(&session.settings.database)),
         ),
         Driver::Sqlsrv => unreachable!("sqlsrv dumps through BACKUP DATABASE"),
     })
+}
+
+/// Raise a pipe's capacity so the dump program rarely waits on us (best effort).
+fn grow_pipe(fd: std::os::fd::RawFd) {
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+}
+
+/// Removes a file when dropped (the sqlite counts file, whatever happens).
+struct RmOnDrop(PathBuf);
+
+impl Drop for RmOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Per-phase wall times, printed to stderr when `DFKIT_DUMP_PHASES` is set (for
@@ -114,6 +167,13 @@ impl Drop for Phases {
     }
 }
 
+/// Where the row counts come from, per driver.
+enum Counter {
+    Copy(CopyCounter),
+    Inserts(InsertCounter),
+    Sqlite(RmOnDrop),
+}
+
 /// `df-dump-db dump`.
 pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     let mut phases = Phases::new();
@@ -121,8 +181,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     for w in &settings.warnings {
         ctx.warn(w.clone());
     }
-    // Shared with the row-count thread (one credential file).
-    let session = std::sync::Arc::new(Session::open(&settings)?);
+    let session = Session::open(&settings)?;
     if settings.driver == Driver::Sqlsrv {
         return dump_sqlsrv(ctx, o, &session);
     }
@@ -132,19 +191,22 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
                 .with_hint("check DB_DATABASE / DF_SQLITE_STORAGE in .env"),
         );
     }
-    let (cmd, stdin_script) = dump_command(&session)?;
+    let dir = set_dir(o);
+    let replaced = check_existing(&dir, o.replace)?;
+    let cmd = dump_command(&session)?;
     let argv = recorded_argv(&cmd, &session);
     let artifact = o.compress.artifact();
+    let driver = settings.driver;
     if ctx.dry_run() {
-        let dest = o
+        let shown = o
             .into
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE).join("<stamp>"))
-            .join(artifact);
+            .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE).join("<stamp>"));
+        let dest = shown.join(artifact);
         let data = DumpData {
             meta: DbMeta {
                 artifact: artifact.to_string(),
-                driver: Some(settings.driver),
+                driver: Some(driver),
                 database: db_label(&settings),
                 host: host_label(&settings),
                 dump_program: cmd.program().to_path_buf(),
@@ -153,6 +215,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
                 portable: o.portable,
                 ..DbMeta::default()
             },
+            replaced,
             plan: Some(DumpPlan {
                 commands: vec![argv.join(" ")],
                 artifact: dest.clone(),
@@ -167,57 +230,54 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             &data,
         ));
     }
-
     phases.mark("setup");
-    let driver = settings.driver;
-    // sqlite is local and cheap: check and count first (the dump holds BEGIN IMMEDIATE).
-    let sqlite_pre = if driver == Driver::Sqlite {
-        Some((session.ping()?, session.row_counts()?))
-    } else {
-        None
-    };
 
-    let mut cmd = cmd;
-    let script_file;
-    if let Some(script) = stdin_script {
-        // Fed from a file: sqlite3 reads its commands from stdin.
-        let mut f = tempfile::NamedTempFile::new()
-            .map_err(|e| Error::io("creating", Path::new("sqlite3 script"), e))?;
-        f.write_all(&script)
-            .map_err(|e| Error::io("writing", f.path(), e))?;
-        cmd = cmd.stdin(crate::exec::Input::File(f.path().to_path_buf()));
-        script_file = Some(f);
-    } else {
-        script_file = None;
+    let mut cmd = cmd.pipe_stdout();
+    if let Some(t) = o.timeout {
+        cmd = cmd.timeout(t);
     }
-    let mut child = DumpChild(cmd.spawn_with_stdout(Stdio::piped())?, false);
-    let mut out = child.0.stdout.take().expect("piped stdout");
+    // sqlite is local and cheap: check it and create the set first, so the counts
+    // file can live there.
+    let mut early = None;
+    let mut counter = match driver {
+        Driver::Sqlite => {
+            let version = session.ping()?;
+            let tables = session.tables()?;
+            let set = BackupSet::create(Some(&dir))?;
+            sweep::sweep_around(&set.dir);
+            let name = sqlite_counts::counts_file_name();
+            let guard = RmOnDrop(set.path(&name));
+            cmd = cmd
+                .current_dir(&set.dir)
+                .stdin(Input::Bytes(sqlite_counts::script(&tables, &name)));
+            early = Some((version, set));
+            Counter::Sqlite(guard)
+        }
+        Driver::Pgsql => Counter::Copy(CopyCounter::new()),
+        _ => Counter::Inserts(InsertCounter::new()),
+    };
+    let mut running = cmd.spawn()?;
+    let mut out = running.take_stdout().expect("stdout piped");
     {
         use std::os::fd::AsRawFd;
         grow_pipe(out.as_raw_fd());
     }
-    let err_reader = read_stderr_thread(child.0.stderr.take());
     phases.mark("spawn");
 
     // Servers: the dump program connects and starts while we check that the server is
     // there and takes our credentials. Nothing is written before the check passes (the
-    // pipe holds what the program writes meanwhile); a failed check kills the program.
-    let server_version = match &sqlite_pre {
-        Some((v, _)) => v.clone(),
-        None => session.ping()?,
+    // pipe holds what the program writes meanwhile); a failed check drops `running`,
+    // which kills the program's group.
+    let (server_version, set) = match early {
+        Some(x) => x,
+        None => {
+            let v = session.ping()?;
+            let set = BackupSet::create(Some(&dir))?;
+            sweep::sweep_around(&set.dir);
+            (v, set)
+        }
     };
     phases.mark("ping");
-    // Row counts: pgsql from the dump stream itself (the very snapshot dumped); mysql
-    // from a second connection counting while the dump runs (about the same moment —
-    // mariadb-dump's snapshot cannot be shared).
-    let counts_thread = (driver == Driver::Mysql).then(|| {
-        let s = std::sync::Arc::clone(&session);
-        Joined(Some(std::thread::spawn(move || s.row_counts())))
-    });
-    let mut copy_counter = (driver == Driver::Pgsql).then(CopyCounter::new);
-
-    let set = BackupSet::create(o.into.as_deref())?;
-    clean_stale_temps(&set);
     let dest = set.path(artifact);
     ctx.log(format!(
         "dumping {} into {}",
@@ -231,12 +291,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         .map_err(|e| Error::io("starting compression of", &dest, e))?;
     let mut tail = Tail::new(8192);
     let mut raw_bytes: u64 = 0;
-    let mut filter = DumpFilter::new(o.portable, settings.driver == Driver::Mysql);
-    let filtering = o.portable || settings.driver == Driver::Mysql;
+    let mut filter = DumpFilter::new(o.portable, driver == Driver::Mysql);
+    let filtering = o.portable || driver == Driver::Mysql;
     let mut filtered: Vec<u8> = Vec::with_capacity(512 << 10);
     let mut buf = vec![0u8; 256 << 10];
-    let progress = ctx.progress_enabled();
-    let mut next_progress = 64u64 << 20;
+    let mut progress = Progress::new(ctx, format!("dumping {}", settings.describe()), Unit::Bytes);
     let mut io_err: Option<Error> = None;
     loop {
         let n = match out.read(&mut buf) {
@@ -249,8 +308,10 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             }
         };
         raw_bytes += n as u64;
-        if let Some(c) = &mut copy_counter {
-            c.feed(&buf[..n]);
+        match &mut counter {
+            Counter::Copy(c) => c.feed(&buf[..n]),
+            Counter::Inserts(c) => c.feed(&buf[..n]),
+            Counter::Sqlite(_) => {}
         }
         // Only mysql dumps (and --portable) need rewriting; others go straight through.
         let chunk: &[u8] = if filtering {
@@ -266,10 +327,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             io_err = Some(Error::io("writing", &dest, e));
             break;
         }
-        if progress && raw_bytes >= next_progress {
-            ctx.log(format!("{} MiB dumped", raw_bytes >> 20));
-            next_progress += 64 << 20;
-        }
+        progress.set(raw_bytes);
     }
     if io_err.is_none() {
         filtered.clear();
@@ -279,75 +337,79 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             io_err = Some(Error::io("writing", &dest, e));
         }
     }
+    progress.finish();
     phases.mark("stream");
     let sandbox_line = filter.sandbox_line;
     let written_bytes = filter.bytes_out;
     if io_err.is_some() {
-        let _ = child.0.kill();
+        running.kill();
     }
     drop(out);
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for", cmd.program(), e))?;
-    drop(script_file);
-    let stderr = err_reader.join().unwrap_or_default();
+    let output = running.finish()?;
     phases.mark("wait");
     if let Some(e) = io_err {
         return Err(e.context("dump not written"));
     }
-    use std::os::unix::process::ExitStatusExt;
-    let output = crate::exec::Output {
-        code: status.code(),
-        signal: status.signal(),
-        stdout: Vec::new(),
-        stderr,
-        duration: Default::default(),
-        timed_out: false,
-    };
-    if !output.success() {
-        let e = db::classify(&settings, &output);
-        let kind = if e.kind == ErrorKind::StepFailed {
-            ErrorKind::StepFailed
-        } else {
-            e.kind
-        };
+    let program = cmd.program().display().to_string();
+    if output.timed_out {
         return Err(Error::new(
-            kind,
+            ErrorKind::Unavailable,
             format!(
-                "{} failed ({}); no dump written: {}",
-                cmd.program().display(),
-                output.status_text(),
-                output.tail(5)
+                "{program} did not finish within --timeout {}; it was killed, no dump written",
+                humantime::format_duration(o.timeout.unwrap_or_default())
             ),
         )
-        .with_hint(e.hint.unwrap_or_default()));
+        .with_hint(
+            "a larger database needs a longer --timeout; check the server is not stuck on a lock",
+        ));
+    }
+    if !output.success() {
+        return Err(program_failed(&settings, &program, &output));
     }
     if raw_bytes == 0 {
         return Err(Error::step(format!(
-            "{} wrote nothing; no dump written",
-            cmd.program().display()
+            "{program} wrote nothing; no dump written"
         )));
     }
-    if !trailer_ok(settings.driver, &tail.buf) {
+    if !trailer_ok(driver, &tail.buf) {
         return Err(Error::step(format!(
-            "{} exited 0 but its output lacks the completion trailer ({}); the dump is incomplete, none written",
-            cmd.program().display(),
-            trailer_name(settings.driver)
+            "{program} exited 0 but its output lacks the completion trailer ({}); the dump is incomplete, none written",
+            trailer_name(driver)
         )));
     }
-    let row_counts = match (sqlite_pre, counts_thread, copy_counter) {
-        (Some((_, c)), _, _) => c,
-        (_, Some(t), _) => t
-            .join()
-            .unwrap_or_else(|| Err(Error::internal("the row-count thread panicked")))
-            .map_err(|e| e.context("counting rows; no dump written"))?,
-        (_, _, Some(c)) => c.finish().ok_or_else(|| {
-            Error::step(format!(
-                "{} ended inside a COPY block; the dump is incomplete, none written",
-                cmd.program().display()
-            ))
-        })?,
-        _ => unreachable!("every streamed driver has a row-count source"),
+    let (row_counts, source, max_statement) = match counter {
+        Counter::Copy(c) => (
+            c.finish().ok_or_else(|| {
+                Error::step(format!(
+                    "{program} ended inside a COPY block; the dump is incomplete, none written"
+                ))
+            })?,
+            "dump",
+            None,
+        ),
+        Counter::Inserts(c) => {
+            let max = Some(c.max_statement);
+            match c.finish() {
+                Some(counts) => (counts, "dump", max),
+                None => {
+                    // Should not happen with the options we pass; counted apart then.
+                    ctx.warn(
+                        "the dump holds INSERT statements dfkit cannot count; row counts                          come from COUNT(*) queries after the dump and may differ under                          live writes",
+                    );
+                    (session.row_counts()?, "query", max)
+                }
+            }
+        }
+        Counter::Sqlite(guard) => {
+            let (counts, uncounted) = sqlite_counts::read_counts(&guard.0)?;
+            if !uncounted.is_empty() {
+                ctx.warn(format!(
+                    "table(s) created while the dump started are dumped but not counted: {}",
+                    uncounted.join(", ")
+                ));
+            }
+            (counts, "dump", None)
+        }
     };
     phases.mark("counts");
     let hw = sink
@@ -394,30 +456,25 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
             .to_string(),
         ),
         definers_removed: Some(filter.definers_removed),
-        max_allowed_packet: None,
+        max_allowed_packet: (driver == Driver::Mysql).then_some(MYSQL_MAX_ALLOWED_PACKET),
+        max_statement_bytes: max_statement,
         trailer_verified: true,
         tables: Some(tables as u64),
         row_counts: Some(row_counts),
-        row_counts_source: Some(
-            if driver == Driver::Pgsql {
-                "dump"
-            } else {
-                "query"
-            }
-            .to_string(),
-        ),
+        row_counts_source: Some(source.to_string()),
         created_at: now_rfc3339(),
         dfkit_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let meta_path = set.write_meta(artifact, &meta)?;
-    phases.mark("meta");
-    let data = DumpData {
+    let mut data = DumpData {
         meta,
         set: Some(set.dir.clone()),
         path: Some(dest.clone()),
-        meta_path: Some(meta_path),
-        ..DumpData::default()
+        meta_path: None,
+        replaced,
+        plan: None,
     };
+    data.meta_path = Some(write_meta(&set, &data)?);
+    phases.mark("meta");
     Ok(Outcome::typed(
         true,
         format!(
@@ -430,6 +487,63 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         ),
         &data,
     ))
+}
+
+/// Write the set's db.meta.json. The artifact is already in place, so a failure here
+/// (a full disk) reports `changed: true`, names the meta's final path (not the temp
+/// file's) and carries what was dumped.
+pub(super) fn write_meta(set: &BackupSet, data: &DumpData) -> Result<PathBuf> {
+    set.write_meta(&data.meta.artifact, &data.meta)
+        .map_err(|e| {
+            let cause = e.chain.last().cloned().unwrap_or_else(|| e.message.clone());
+            let mut partial = serde_json::to_value(data).unwrap_or_default();
+            partial["changed"] = serde_json::Value::Bool(true);
+            Error::new(
+                e.kind,
+                format!(
+                    "the dump was written to {}, but writing {} failed: {cause}",
+                    set.path(&data.meta.artifact).display(),
+                    set.path(DB_META).display()
+                ),
+            )
+            .with_hint(
+                "without db.meta.json the dump cannot be verified or restored: free space \
+                 in the set's filesystem, then dump again with --replace",
+            )
+            .with_data(partial)
+        })
+}
+
+/// The dump program failed: its kind (credentials 78, unreachable 69, a held lock 75,
+/// else 1) and its last words, without any row data.
+fn program_failed(settings: &Settings, program: &str, output: &crate::exec::Output) -> Error {
+    let e = db::classify(settings, output);
+    let said = errtext::clean(&output.tail(5));
+    let locked =
+        settings.driver == Driver::Sqlite && output.stderr_str().contains("database is locked");
+    let (kind, hint) = if locked {
+        (
+            ErrorKind::Temporary,
+            Some(
+                "another process holds a write transaction on the database; retry, or put \
+                 DreamFactory in maintenance mode (php artisan down) during the dump"
+                    .to_string(),
+            ),
+        )
+    } else {
+        (e.kind, e.hint)
+    };
+    let err = Error::new(
+        kind,
+        format!(
+            "{program} failed ({}); no dump written: {said}",
+            output.status_text()
+        ),
+    );
+    match hint {
+        Some(h) if !h.is_empty() => err.with_hint(h),
+        _ => err,
+    }
 }
 
 pub(super) fn db_label(s: &Settings) -> String {

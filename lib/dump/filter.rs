@@ -76,7 +76,7 @@ impl DumpFilter {
         }
         if self.strip_definers
             && (l.starts_with(b"/*!") || l.starts_with(b"CREATE"))
-            && l.windows(8).any(|w| w == b"DEFINER=")
+            && memchr::memmem::find(l, b"DEFINER=").is_some()
         {
             let re = definer_re();
             let n = re.find_iter(l).count() as u64;
@@ -93,7 +93,7 @@ impl DumpFilter {
     /// Filter the next chunk of the stream into `out`.
     pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         while !input.is_empty() {
-            let nl = input.iter().position(|&b| b == b'\n');
+            let nl = memchr::memchr(b'\n', input);
             if self.passthrough {
                 match nl {
                     Some(p) => {

@@ -1,7 +1,9 @@
 //! SQL Server: a native `BACKUP DATABASE` instead of a stream.
 
-use super::dumper::{clean_stale_temps, host_label};
+use super::dumper::{check_existing, host_label, set_dir, write_meta};
+use super::errtext;
 use super::proc::recorded_argv;
+use super::sweep;
 use super::DumpOptions;
 use crate::atomic;
 use crate::backup_set::db_meta::DbMeta;
@@ -10,7 +12,6 @@ use crate::db::{self, Role, Session};
 use crate::error::{Error, Result};
 use crate::report::data::dump::{DumpData, DumpPlan};
 use crate::report::{now_rfc3339, Ctx, Outcome};
-use std::path::PathBuf;
 
 pub(super) const SQLSRV_ARTIFACT: &str = "db.bak";
 
@@ -29,9 +30,8 @@ pub(super) fn tsql_ident(s: &str) -> String {
 /// (or shares the set's filesystem) and may write into the set.
 pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Result<Outcome> {
     let s = &session.settings;
-    let set_dir = o.into.clone().unwrap_or_else(|| {
-        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
-    });
+    let set_dir = set_dir(o);
+    let replaced = check_existing(&set_dir, o.replace)?;
     let set_dir = if set_dir.is_absolute() {
         set_dir
     } else {
@@ -49,10 +49,13 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
         tsql_ident(&s.database),
         tsql_string(&tmp.to_string_lossy())
     );
-    let cmd = session
+    let mut cmd = session
         .command(Role::Dump)?
         .args(["-d", "master", "-b", "-C", "-Q"])
         .arg(&query);
+    if let Some(t) = o.timeout {
+        cmd = cmd.timeout(t);
+    }
     let argv = recorded_argv(&cmd, session);
     if ctx.dry_run() {
         let data = DumpData {
@@ -72,6 +75,7 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
                 compression: "none".to_string(),
                 portable: false,
             }),
+            replaced,
             ..DumpData::default()
         };
         return Ok(Outcome::typed(
@@ -81,7 +85,7 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
         ));
     }
     let set = BackupSet::create(Some(&set_dir))?;
-    clean_stale_temps(&set);
+    sweep::sweep_around(&set.dir);
     let out = cmd.run()?;
     let cleanup = || {
         let _ = std::fs::remove_file(&tmp);
@@ -89,15 +93,18 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
     if !out.success() {
         cleanup();
         let e = db::classify(s, &out);
-        return Err(Error::new(
+        let err = Error::new(
             e.kind,
             format!(
                 "sqlcmd BACKUP DATABASE failed ({}): {}",
                 out.status_text(),
-                out.tail(5)
+                errtext::clean(&out.tail(5))
             ),
-        )
-        .with_hint(e.hint.unwrap_or_default()));
+        );
+        return Err(match e.hint.filter(|h| !h.is_empty()) {
+            Some(h) => err.with_hint(h),
+            None => err,
+        });
     }
     let trailer = out
         .stdout_str()
@@ -141,14 +148,14 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
         ..DbMeta::default()
     };
     ctx.warn("sqlsrv: per-table row counts are not recorded for SQL Server backups");
-    let meta_path = set.write_meta(SQLSRV_ARTIFACT, &meta)?;
-    let data = DumpData {
+    let mut data = DumpData {
         meta,
         set: Some(set.dir.clone()),
         path: Some(dest.clone()),
-        meta_path: Some(meta_path),
+        replaced,
         ..DumpData::default()
     };
+    data.meta_path = Some(write_meta(&set, &data)?);
     Ok(Outcome::typed(
         true,
         format!("backed up {} into {}", s.describe(), dest.display()),
