@@ -6,6 +6,7 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod checksum;
 pub mod db;
 pub mod dump;
 pub mod duration;

@@ -246,7 +246,8 @@ pub fn envelope(
             json!({
                 "kind": e.kind.as_str(),
                 "message": e.message,
-                "hint": e.hint,
+                // A string or null, never "" (even if a caller set the field directly).
+                "hint": e.hint.as_deref().filter(|h| !h.trim().is_empty()),
                 "chain": e.chain,
                 "exit_code": e.kind.exit_code(),
             }),
@@ -480,5 +481,9 @@ mod tests {
         assert_eq!(v["error"]["kind"], "bad_data");
         assert_eq!(v["error"]["exit_code"], 65);
         assert_eq!(v["error"]["hint"], "fix it");
+        let mut e = Error::bad_data("x");
+        e.hint = Some(String::new());
+        let v = envelope("df-x", false, "t", 1, &Err(e), vec![]);
+        assert_eq!(v["error"]["hint"], Value::Null);
     }
 }

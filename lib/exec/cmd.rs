@@ -133,10 +133,9 @@ impl Cmd {
 
     /// The configured std Command (stdio not set), in its own process group.
     ///
-    /// Kept only until df-dump-db's restore moves to [`Cmd::spawn`] (branch dumpw);
-    /// nothing else may use it: it has no deadline and no group kill.
-    #[doc(hidden)]
-    pub fn command(&self) -> Command {
+    /// Crate-visible only until df-dump-db's restore moves to [`Cmd::spawn`] (branch
+    /// dumpw), then private: used directly it has no deadline and no group kill.
+    pub(crate) fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.args);
         for k in &self.env_remove {
@@ -167,9 +166,9 @@ impl Cmd {
 
     /// Spawn with the given stdout (stderr captured through a pipe, stdin per [`Input`]).
     ///
-    /// Kept only until df-dump-db's dump moves to [`Cmd::spawn`] (branch dumpw).
-    #[doc(hidden)]
-    pub fn spawn_with_stdout(&self, stdout: Stdio) -> Result<std::process::Child> {
+    /// Kept only until df-dump-db's dump moves to [`Cmd::spawn`] (branch dumpw); then
+    /// remove it.
+    pub(crate) fn spawn_with_stdout(&self, stdout: Stdio) -> Result<std::process::Child> {
         let mut c = self.command();
         c.stdout(stdout).stderr(Stdio::piped());
         c.stdin(self.stdin_stdio()?);

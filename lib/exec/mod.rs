@@ -20,7 +20,7 @@ pub use child::Running;
 
 use crate::error::{Error, ErrorKind, Result};
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How much of a streamed child's captured stdout/stderr is kept (the end of it): enough
@@ -127,7 +127,7 @@ pub fn find_program_with_package(name: impl AsRef<OsStr>, package: &str) -> Resu
 }
 
 fn lookup(name: &OsStr, package: Option<&str>) -> Result<PathBuf> {
-    which::which(name).map_err(|_| {
+    probe_program(name).ok_or_else(|| {
         let shown = name.to_string_lossy();
         let e = Error::new(
             ErrorKind::Unavailable,
@@ -140,9 +140,26 @@ fn lookup(name: &OsStr, package: Option<&str>) -> Result<PathBuf> {
     })
 }
 
-/// [`find_program`] for a lookup that may fail quietly (probing alternatives).
+/// Where to look for a program: PATH, then the sbin directories PATH often lacks under
+/// cron and sudo (service binaries live there). A name with a `/` is checked as a path.
+/// None when not found: for callers probing alternatives.
 pub fn probe_program(name: impl AsRef<OsStr>) -> Option<PathBuf> {
-    which::which(name.as_ref()).ok()
+    let name = name.as_ref();
+    if let Ok(p) = which::which(name) {
+        return Some(p);
+    }
+    if Path::new(name).components().count() != 1 {
+        return None;
+    }
+    ["/usr/sbin", "/sbin", "/usr/local/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Quote a word for a POSIX shell when it needs it (for display only — never executed).
