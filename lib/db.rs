@@ -588,12 +588,25 @@ impl Session {
         for chunk in tables.chunks(200) {
             let parts: Vec<String> = chunk
                 .iter()
-                .map(|t| {
-                    format!(
+                .map(|t| match driver {
+                    // ONLY: a parent's own rows, as pg_dump's COPY holds them (an
+                    // inheritance child's rows are counted under the child).
+                    Driver::Pgsql => format!(
+                        "SELECT {}, COUNT(*) FROM ONLY {}",
+                        sql_string(t),
+                        quote_table(driver, t)
+                    ),
+                    // Hex: a name with a newline reads back whole.
+                    Driver::Sqlite => format!(
+                        "SELECT '{}', COUNT(*) FROM {}",
+                        crate::secret::hex(t.as_bytes()),
+                        quote_table(driver, t)
+                    ),
+                    _ => format!(
                         "SELECT {}, COUNT(*) FROM {}",
                         sql_string(t),
                         quote_table(driver, t)
-                    )
+                    ),
                 })
                 .collect();
             let mut sql = parts.join(" UNION ALL ");
@@ -601,7 +614,11 @@ impl Session {
                 sql = format!("SET NOCOUNT ON; {sql}");
             }
             sql.push(';');
-            counts.append(&mut parse_counts(self.query(&sql)?)?);
+            let mut part = parse_counts(self.query(&sql)?)?;
+            if driver == Driver::Sqlite {
+                part = part.into_iter().map(|(k, n)| (unhex(&k), n)).collect();
+            }
+            counts.append(&mut part);
         }
         Ok(counts)
     }
