@@ -141,7 +141,7 @@ fn server_case(server: &'static servers::Server) {
         }
     };
     let writer = Writer::start(client, inserts(insert), t.path());
-    wait_until_above(&count, BASE_ROWS);
+    wait_until_above(count, BASE_ROWS);
     let set = t.path().join("set");
     let r = dfdump(&["--root", s(&root), "dump", "--into", s(&set)]);
     r.assert_ok();
@@ -230,7 +230,7 @@ fn sqlite_wal_dump_under_a_live_writer_restores() {
         ),
         t.path(),
     );
-    wait_until_above(&count, BASE_ROWS);
+    wait_until_above(count, BASE_ROWS);
     let set = t.path().join("set");
     let r = dfdump(&["--root", s(&root), "dump", "--into", s(&set)]);
     r.assert_ok();
