@@ -30,12 +30,28 @@ pub enum Driver {
 }
 
 impl Driver {
+    /// A `DB_CONNECTION` value as DreamFactory (Laravel) reads it: the name of one of
+    /// its configured connections, exactly. Laravel looks the name up in an array, so
+    /// `MySQL` or `postgres` is "Database connection [MySQL] not configured" there, and
+    /// every dfkit tool judges it the same way (this is the one place).
     pub fn parse(s: &str) -> Option<Driver> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        match s {
             "sqlite" => Some(Driver::Sqlite),
+            "mysql" => Some(Driver::Mysql),
+            "pgsql" => Some(Driver::Pgsql),
+            "sqlsrv" => Some(Driver::Sqlsrv),
+            _ => None,
+        }
+    }
+
+    /// What an invalid `DB_CONNECTION` was most likely meant to be (`MySQL`, `mariadb`,
+    /// `postgres`, ` pgsql `), for the hint.
+    pub fn likely_meant(s: &str) -> Option<Driver> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sqlite" | "sqlite3" => Some(Driver::Sqlite),
             "mysql" | "mariadb" => Some(Driver::Mysql),
             "pgsql" | "postgres" | "postgresql" => Some(Driver::Pgsql),
-            "sqlsrv" => Some(Driver::Sqlsrv),
+            "sqlsrv" | "mssql" | "sqlserver" => Some(Driver::Sqlsrv),
             _ => None,
         }
     }
@@ -125,9 +141,16 @@ impl Settings {
         let mut warnings = Vec::new();
         let driver = match non_empty(env.get("DB_CONNECTION")) {
             Some(c) => Driver::parse(&c).ok_or_else(|| {
-                Error::config(format!(
-                    "DB_CONNECTION={c} is not one of sqlite, mysql, pgsql, sqlsrv"
-                ))
+                let e = Error::config(format!(
+                    "DB_CONNECTION={c} is not one of sqlite, mysql, pgsql, sqlsrv \
+                     (DreamFactory would fail: \"Database connection [{c}] not configured\")"
+                ));
+                match Driver::likely_meant(&c) {
+                    Some(d) => e.with_hint(format!(
+                        "connection names are case-sensitive: write DB_CONNECTION={d} in .env"
+                    )),
+                    None => e.with_hint("set DB_CONNECTION to sqlite, mysql, pgsql or sqlsrv"),
+                }
             })?,
             None => {
                 if env.get("DB_DRIVER").is_some() {
@@ -806,6 +829,13 @@ mod tests {
         let s = Settings::from_env(&env, Path::new("/r")).unwrap();
         assert_eq!(s.driver, Driver::Sqlite);
         assert_eq!(s.warnings.len(), 1);
+        // Laravel's connection names are exact: every tool judges `MySQL` invalid.
+        for bad in ["MySQL", "MYSQL", "mariadb", "postgres", " pgsql"] {
+            let env = EnvFile::parse(format!("DB_CONNECTION=\"{bad}\"\n").as_bytes()).unwrap();
+            let e = Settings::from_env(&env, Path::new("/r")).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Config, "{bad}");
+            assert!(e.hint.unwrap().contains("DB_CONNECTION="), "{bad}");
+        }
         let env = EnvFile::parse(b"DB_CONNECTION=oracle\n").unwrap();
         assert_eq!(
             Settings::from_env(&env, Path::new("/r")).unwrap_err().kind,
