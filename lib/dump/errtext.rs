@@ -18,17 +18,12 @@ const WORD_CAP: usize = 64;
 /// `text` with dump content removed and its size capped at [`CAP`].
 pub fn clean(text: &str) -> String {
     let mut lines = Vec::new();
-    let mut in_echo = false;
     for line in text.lines() {
-        // The mysql client's echo of the failing statement.
+        // The mysql client's echo of the failing statement comes between separator
+        // lines; a bounded capture may have lost the first one, so the lines are judged
+        // one by one rather than by pairing separators.
         if line.starts_with("--------------") {
-            if !in_echo {
-                lines.push("[statement omitted]".to_string());
-            }
-            in_echo = !in_echo;
-            continue;
-        }
-        if in_echo {
+            lines.push("[statement omitted]".to_string());
             continue;
         }
         let l = elide_long_words(&elide_hex(line));
