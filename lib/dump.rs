@@ -12,6 +12,8 @@ mod dumper;
 mod filter;
 mod proc;
 mod restore;
+mod restore_feed;
+mod restore_sqlite;
 mod sqlsrv;
 mod stored;
 mod trailer;

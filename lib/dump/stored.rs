@@ -19,11 +19,19 @@ pub(super) struct Stored {
 pub(super) fn open_stored(from: &Path) -> Result<Stored> {
     let set = BackupSet::open(from)?;
     let meta_path = set.path("db.meta.json");
-    if !meta_path.is_file() {
-        return Err(Error::missing(format!(
-            "no database dump in {} (db.meta.json missing)",
-            set.dir.display()
-        )));
+    // Not `is_file()`: a set we may not read is 77, not "missing" (66).
+    match std::fs::metadata(&meta_path) {
+        Ok(m) if m.is_file() => {}
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("reading", &meta_path, e)
+                .with_hint("run as a user who may read the backup set (root or its owner)"));
+        }
+        _ => {
+            return Err(Error::missing(format!(
+                "no database dump in {} (db.meta.json missing)",
+                set.dir.display()
+            )))
+        }
     }
     let meta: serde_json::Value = set.read_meta("db.sql")?;
     let artifact = meta["artifact"]
