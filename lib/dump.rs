@@ -13,6 +13,7 @@ mod filter;
 mod proc;
 mod restore;
 mod restore_feed;
+mod restore_mysql;
 mod restore_sqlite;
 mod sqlsrv;
 mod stored;

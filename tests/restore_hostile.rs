@@ -354,3 +354,53 @@ fn unreadable_set_is_77_not_missing() {
     let r = bins::run_command(c);
     r.assert_code(77);
 }
+
+#[test]
+fn mariadb_replace_swaps_tables_and_recreates_views_triggers_routines() {
+    let server = servers::mariadb();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("swsrc", "sw-src-pw");
+    src.sql(
+        "CREATE TABLE parent (id INT PRIMARY KEY, n INT DEFAULT 0);\n\
+         CREATE TABLE child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id));\n\
+         INSERT INTO parent (id) VALUES (1), (2); INSERT INTO child VALUES (10, 1);\n\
+         CREATE VIEW v AS SELECT c.id, p.n FROM child c JOIN parent p ON p.id = c.p;\n\
+         CREATE TRIGGER bump AFTER INSERT ON child FOR EACH ROW UPDATE parent SET n = n + 1 WHERE id = NEW.p;\n\
+         CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;\n",
+    );
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let dst = server.new_database("swdst", "sw-dst-pw");
+    let pattern = format!("{}_dfkit_%", dst.database).replace('_', "\\_");
+    server.sql(
+        "mysql",
+        &format!(
+            "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
+            u = dst.username
+        ),
+    );
+    dst.sql(
+        "CREATE TABLE old_t (id INT); CREATE TABLE old_log (id INT);\n\
+         CREATE TRIGGER old_trg AFTER INSERT ON old_t FOR EACH ROW INSERT INTO old_log VALUES (NEW.id);\n\
+         CREATE VIEW old_v AS SELECT id FROM old_t;\n",
+    );
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    assert_eq!(r.data()["atomicity"], "swap", "{}", r.stdout);
+    assert_eq!(tables(&dst), vec!["child", "parent", "v"]);
+    // The trigger works on the target's tables, the view reads them, the function exists.
+    dst.sql("INSERT INTO child VALUES (11, 2);");
+    assert_eq!(dst.sql("SELECT n FROM parent WHERE id = 2;").trim(), "1");
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM v;").trim(), "2");
+    assert_eq!(dst.sql("SELECT twice(21);").trim(), "42");
+    let left = server.sql(
+        "mysql",
+        &format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{pattern}';"
+        ),
+    );
+    assert_eq!(left.trim(), "", "scratch databases dropped");
+}

@@ -2,6 +2,7 @@
 
 use super::proc::recorded_argv;
 use super::restore_feed::{client_error_text, stream_into};
+use super::restore_mysql::Swapped;
 use super::sqlsrv::{tsql_ident, tsql_string};
 use super::stored::{check_sha, open_stored, Stored};
 use super::RestoreOptions;
@@ -199,6 +200,27 @@ fn restore_server(
             super::restore_feed::prescan(st).map_err(|e| e.with_data(data_value(&data)))?;
         data.longest_statement_bytes = Some(scanned.longest_line);
         check_packet(&session, st, &scanned).map_err(|e| e.with_data(data_value(&data)))?;
+        if drop.is_some() {
+            match super::restore_mysql::replace_via_scratch(
+                ctx,
+                &session,
+                settings,
+                st,
+                &meta_counts(st),
+            ) {
+                Ok(Swapped::Done) => {
+                    data.changed = true;
+                    data.atomicity = "swap".into();
+                    return finish_restore(&session, settings, st, data);
+                }
+                Ok(Swapped::NoScratch(why)) => ctx.warn(format!(
+                    "not atomic: {why}; dropping the old tables first instead \
+                     (grant ALL ON `{}\\_dfkit\\_%`.* to the database user for an all-or-nothing replace)",
+                    settings.database.replace('_', "\\_")
+                )),
+                Err(e) => return Err(e.with_data(data_value(&data))),
+            }
+        }
         if let Some(sql) = &drop {
             ctx.log(format!(
                 "dropping {} tables in {}",

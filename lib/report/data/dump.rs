@@ -38,8 +38,9 @@ pub struct RestoreData {
     pub changed: bool,
     /// How the replace was made atomic: `transaction` (pgsql: one transaction,
     /// committed after the whole stream checked out), `rename` (sqlite: a temp file
-    /// beside the target renamed over it), `none` (mysql: DDL commits implicitly; the
-    /// whole dump is checked first), `native` (sqlsrv RESTORE DATABASE).
+    /// beside the target renamed over it), `swap` (mysql: imported into a scratch
+    /// database, swapped in by one `RENAME TABLE`), `none` (mysql without a scratch
+    /// database, or into an empty target), `native` (sqlsrv RESTORE DATABASE).
     pub atomicity: String,
     /// mysql: the longest line of the dump in bytes (checked against the server's
     /// `max_allowed_packet` before anything is dropped); null for other drivers.
