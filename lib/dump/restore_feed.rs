@@ -5,15 +5,13 @@
 
 use super::codec::open_decoder;
 use super::counts::CopyCounter;
-use super::proc::read_stderr_thread;
 use super::stored::Stored;
 use super::trailer::{trailer_name, trailer_ok, Tail};
 use crate::db::Driver;
 use crate::error::{Error, Result};
-use crate::exec::{Cmd, Output};
+use crate::exec::{Cmd, Input, Output};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::Stdio;
 
 /// What one pass over the decompressed dump found.
 #[derive(Debug, Default)]
@@ -161,16 +159,10 @@ pub(super) struct Fed {
 /// read and passed [`check_scanned`] — `commit` into `cmd`'s stdin.
 pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) -> Result<Fed> {
     let mut decoder = open_decoder(&st.path, st.compression)?;
-    let mut c = cmd.command();
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c
-        .spawn()
-        .map_err(|e| Error::unavailable(format!("cannot run {}: {e}", cmd.program().display())))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let out_reader = read_stderr_thread_stdout(child.stdout.take());
-    let err_reader = read_stderr_thread(child.stderr.take());
+    // Its own process group (lib/exec): a kill of the client's helpers cannot outlive it,
+    // and our death closes its stdin — the end of input without a commit.
+    let mut run = cmd.clone().stdin(Input::Pipe).spawn()?;
+    let mut stdin = run.take_stdin().expect("piped stdin");
     let mut sc = Scanner::new(st.driver);
     // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.
     let mut feed = || -> std::io::Result<bool> {
@@ -202,51 +194,19 @@ pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) 
             Err(e) => withheld = Some(e),
         },
         Ok(false) => {}
-        Err(_) => {
-            let _ = child.kill();
-        }
+        Err(_) => run.kill(),
     }
     // Closing stdin without the commit ends the client's input mid-transaction: it
     // exits and the server rolls the transaction back.
     drop(stdin);
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for", cmd.program(), e))?;
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+    let out = run.finish()?;
     if let Err(e) = fed {
         return Err(undecompressable(st, e));
     }
-    use std::os::unix::process::ExitStatusExt;
     Ok(Fed {
-        out: Output {
-            code: status.code(),
-            signal: status.signal(),
-            stdout,
-            stderr,
-            duration: Default::default(),
-            timed_out: false,
-        },
+        out,
         committed,
         withheld,
-    })
-}
-
-fn read_stderr_thread_stdout(
-    r: Option<std::process::ChildStdout>,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut tail = Tail::new(64 << 10);
-        if let Some(mut r) = r {
-            let mut b = [0u8; 8192];
-            while let Ok(n) = r.read(&mut b) {
-                if n == 0 {
-                    break;
-                }
-                tail.push(&b[..n]);
-            }
-        }
-        tail.buf
     })
 }
 
