@@ -515,11 +515,22 @@ impl Session {
         if !out.success() {
             return Err(classify(&self.settings, &out));
         }
+        let mysql = self.settings.driver == Driver::Mysql;
         Ok(out
             .stdout_str()
             .lines()
             .filter(|l| !l.is_empty())
-            .map(|l| l.split('\t').map(str::to_string).collect())
+            .map(|l| {
+                l.split('\t')
+                    .map(|f| {
+                        if mysql {
+                            mysql_unescape(f)
+                        } else {
+                            f.to_string()
+                        }
+                    })
+                    .collect()
+            })
             .collect())
     }
 
@@ -601,35 +612,49 @@ impl Session {
         if self.settings.driver == Driver::Mysql {
             return parse_counts(self.query(MYSQL_ROW_COUNTS)?);
         }
-        let tables = self.tables()?;
+        let driver = self.settings.driver;
+        // (key, quoted name): pgsql quotes schema and table apart, so a table named
+        // `a.b` in public is counted as one name, not as table b of schema a.
+        let tables: Vec<(String, String)> = if driver == Driver::Pgsql {
+            self.query(PG_TABLES)?
+                .into_iter()
+                .filter(|r| r.len() == 2)
+                .map(|r| {
+                    let key = if r[0] == "public" {
+                        r[1].clone()
+                    } else {
+                        format!("{}.{}", r[0], r[1])
+                    };
+                    (key, format!("{}.{}", pg_ident(&r[0]), pg_ident(&r[1])))
+                })
+                .collect()
+        } else {
+            self.tables()?
+                .into_iter()
+                .map(|t| {
+                    let q = quote_table(driver, &t);
+                    (t, q)
+                })
+                .collect()
+        };
         let mut counts = BTreeMap::new();
         if tables.is_empty() {
             return Ok(counts);
         }
-        let driver = self.settings.driver;
         // Batches keep each statement a sane size on databases with many tables.
         for chunk in tables.chunks(200) {
             let parts: Vec<String> = chunk
                 .iter()
-                .map(|t| match driver {
+                .map(|(t, q)| match driver {
                     // ONLY: a parent's own rows, as pg_dump's COPY holds them (an
                     // inheritance child's rows are counted under the child).
-                    Driver::Pgsql => format!(
-                        "SELECT {}, COUNT(*) FROM ONLY {}",
-                        sql_string(t),
-                        quote_table(driver, t)
-                    ),
+                    Driver::Pgsql => format!("SELECT {}, COUNT(*) FROM ONLY {q}", sql_string(t)),
                     // Hex: a name with a newline reads back whole.
                     Driver::Sqlite => format!(
-                        "SELECT '{}', COUNT(*) FROM {}",
-                        crate::secret::hex(t.as_bytes()),
-                        quote_table(driver, t)
+                        "SELECT '{}', COUNT(*) FROM {q}",
+                        crate::secret::hex(t.as_bytes())
                     ),
-                    _ => format!(
-                        "SELECT {}, COUNT(*) FROM {}",
-                        sql_string(t),
-                        quote_table(driver, t)
-                    ),
+                    _ => format!("SELECT {}, COUNT(*) FROM {q}", sql_string(t)),
                 })
                 .collect();
             let mut sql = parts.join(" UNION ALL ");
@@ -667,6 +692,44 @@ pub(crate) fn unhex(h: &str) -> String {
         Some(b) if h.len() % 2 == 0 => String::from_utf8_lossy(&b).into_owned(),
         _ => String::new(),
     }
+}
+
+/// Every user table of a PostgreSQL database as `schema<TAB>table`.
+const PG_TABLES: &str = "SELECT schemaname, tablename FROM pg_tables \
+     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') \
+     AND schemaname NOT LIKE 'pg\\_%' ORDER BY 1, 2;";
+
+/// One PostgreSQL identifier, double-quoted.
+pub fn pg_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A field of `mysql --batch` output as it is in the database: the client writes a
+/// backslash, tab, newline and NUL as `\\`, `\t`, `\n`, `\0`.
+pub fn mysql_unescape(f: &str) -> String {
+    if !f.contains('\\') {
+        return f.to_string();
+    }
+    let mut out = String::with_capacity(f.len());
+    let mut it = f.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('\\') => out.push('\\'),
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('0') => out.push('\0'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// `name<TAB>count` rows into a map.
@@ -841,6 +904,13 @@ mod tests {
             Settings::from_env(&env, Path::new("/r")).unwrap_err().kind,
             ErrorKind::Config
         );
+    }
+
+    #[test]
+    fn mysql_batch_fields_unescape() {
+        assert_eq!(mysql_unescape(r"a\\b\tc\nd\0e"), "a\\b\tc\nd\0e");
+        assert_eq!(mysql_unescape("plain"), "plain");
+        assert_eq!(mysql_unescape(r"end\\"), "end\\");
     }
 
     #[test]

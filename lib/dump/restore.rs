@@ -1,21 +1,18 @@
 //! `df-dump-db restore`.
 
-use super::codec::open_decoder;
-use super::proc::{read_stderr_thread, recorded_argv};
+use super::proc::recorded_argv;
+use super::restore_feed::{client_error_text, stream_into};
+use super::restore_mysql::Swapped;
 use super::sqlsrv::{tsql_ident, tsql_string};
 use super::stored::{check_sha, open_stored, Stored};
-use super::trailer::Tail;
 use super::RestoreOptions;
-use crate::atomic;
+use crate::backup_set::compare_row_counts;
 use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::Cmd;
+use crate::report::data::dump::RestoreData;
 use crate::report::{Ctx, Outcome};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::Stdio;
 
 /// SQL that empties the target before a `--replace` restore.
 pub(super) fn drop_sql(session: &Session) -> Result<Option<String>> {
@@ -70,97 +67,32 @@ END $dfkit$;
     })
 }
 
-/// Feed `prefix` then the decompressed artifact into `cmd`'s stdin; returns its output.
-pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored) -> Result<crate::exec::Output> {
-    let mut decoder = open_decoder(&st.path, st.compression)?;
-    let mut c = cmd.command();
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c
-        .spawn()
-        .map_err(|e| Error::unavailable(format!("cannot run {}: {e}", cmd.program().display())))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let out_reader = read_stderr_like(child.stdout.take());
-    let err_reader = read_stderr_thread(child.stderr.take());
-    let mut feed = || -> std::io::Result<Option<std::io::Error>> {
-        if let Err(e) = stdin.write_all(prefix) {
-            return Ok(Some(e));
+/// What the target looked like and how the restore went, for `data`.
+fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
+    RestoreData {
+        driver: settings.driver.to_string(),
+        database: settings.database.clone(),
+        from: st.path.to_string_lossy().into_owned(),
+        sha256: sha.to_string(),
+        replaced_tables: replaced,
+        atomicity: match settings.driver {
+            Driver::Pgsql => "transaction",
+            Driver::Sqlite => "rename",
+            Driver::Sqlsrv => "native",
+            Driver::Mysql => "none",
         }
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => return Ok(None),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if let Err(e) = stdin.write_all(&buf[..n]) {
-                // The client stopped reading (it failed): its exit status tells why.
-                return Ok(Some(e));
-            }
-        }
-    };
-    let fed = feed();
-    drop(stdin);
-    if fed.is_err() {
-        let _ = child.kill();
+        .to_string(),
+        ..RestoreData::default()
     }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for", cmd.program(), e))?;
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    if let Err(e) = fed {
-        return Err(Error::bad_data(format!(
-            "{} does not decompress: {e}",
-            st.path.display()
-        )));
-    }
-    use std::os::unix::process::ExitStatusExt;
-    Ok(crate::exec::Output {
-        code: status.code(),
-        signal: status.signal(),
-        stdout,
-        stderr,
-        duration: Default::default(),
-        timed_out: false,
-    })
 }
 
-pub(super) fn read_stderr_like(
-    r: Option<std::process::ChildStdout>,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut tail = Tail::new(64 << 10);
-        if let Some(mut r) = r {
-            let mut b = [0u8; 8192];
-            while let Ok(n) = r.read(&mut b) {
-                if n == 0 {
-                    break;
-                }
-                tail.push(&b[..n]);
-            }
-        }
-        tail.buf
-    })
+fn data_value(d: &RestoreData) -> Value {
+    serde_json::to_value(d).unwrap_or_else(|_| json!({}))
 }
 
-/// Tables whose row count differs from the meta's: (table, expected, found).
-pub(super) fn compare_counts(want: &Value, got: &BTreeMap<String, u64>) -> (Vec<Value>, usize) {
-    let mut mismatches = Vec::new();
-    let mut checked = 0;
-    if let Some(w) = want.as_object() {
-        for (t, n) in w {
-            checked += 1;
-            let n = n.as_u64();
-            let g = got.get(t).copied();
-            if n != g {
-                mismatches.push(json!({"table": t, "expected": n, "found": g}));
-            }
-        }
-    }
-    (mismatches, checked)
+/// The meta's row counts as a map (none for sqlsrv).
+pub(super) fn meta_counts(st: &Stored) -> BTreeMap<String, u64> {
+    st.meta.row_counts.clone().unwrap_or_default()
 }
 
 /// `df-dump-db restore`.
@@ -178,13 +110,31 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
         ))
         .with_hint("restore on an instance using the same database driver"));
     }
-    if st.driver == Driver::Sqlsrv {
-        return restore_sqlsrv(ctx, o, &settings, &st);
+    match st.driver {
+        Driver::Sqlsrv => restore_sqlsrv(ctx, o, &settings, &st),
+        Driver::Sqlite => super::restore_sqlite::restore_sqlite(ctx, o, &settings, &st, &sha),
+        Driver::Mysql | Driver::Pgsql => restore_server(ctx, o, &settings, &st, &sha),
     }
-    if st.driver == Driver::Sqlite {
-        return restore_sqlite(ctx, o, &settings, &st, &sha);
-    }
-    let session = Session::open(&settings)?;
+}
+
+/// mysql and pgsql.
+///
+/// pgsql: psql runs `BEGIN` and the drop (`-c`), then reads the dump from stdin; dfkit
+/// writes `COMMIT;` only after the whole stream was sent and checked, so a kill of
+/// dfkit, a failed check or an error leaves the transaction open at psql's end of
+/// input, and it is rolled back. The dump's line numbers are stdin's.
+///
+/// mysql: DDL commits implicitly, so no transaction can cover a replace; instead the
+/// whole dump is read first (trailer, size, longest statement against the server's
+/// `max_allowed_packet`), and only then are the old tables dropped.
+fn restore_server(
+    ctx: &Ctx,
+    o: &RestoreOptions,
+    settings: &Settings,
+    st: &Stored,
+    sha: &str,
+) -> Result<Outcome> {
+    let session = Session::open(settings)?;
     session.ping()?;
     let existing = session.tables()?;
     if !existing.is_empty() && !o.replace {
@@ -200,21 +150,25 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
             "pass --replace to drop its tables first, or --database NAME for an empty one",
         ));
     }
+    let mut data = data_of(settings, st, sha, existing.len());
+    let drop = if existing.is_empty() {
+        None
+    } else {
+        drop_sql(&session)?
+    };
     let client = session.command(Role::Client)?;
     let client = match st.driver {
-        Driver::Mysql => client.arg("--batch").arg(session.database_arg()),
-        // One transaction: a failed import (or the drop before it) leaves the target as it was.
-        _ => client
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "-f",
-                "-",
-            ])
+        // The client's own packet limit is 16 MiB by default; the server's is checked below.
+        Driver::Mysql => client
+            .args(["--batch", "--max-allowed-packet=1073741824"])
             .arg(session.database_arg()),
+        _ => {
+            let mut c = client.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN"]);
+            if let Some(sql) = &drop {
+                c = c.arg("-c").arg(sql);
+            }
+            c.args(["-f", "-"]).arg(session.database_arg())
+        }
     };
     let argv = recorded_argv(&client, &session);
     if ctx.dry_run() {
@@ -229,21 +183,44 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
                    "drop_tables": existing}}),
         ));
     }
-    let mut prefix = Vec::new();
-    if !existing.is_empty() {
-        if let Some(sql) = drop_sql(&session)? {
-            match st.driver {
-                // Same transaction as the import (psql -1).
-                Driver::Pgsql => prefix = sql.into_bytes(),
-                _ => {
-                    ctx.log(format!(
-                        "dropping {} tables in {}",
-                        existing.len(),
-                        settings.describe()
-                    ));
-                    session.query(&sql)?;
+    if st.driver == Driver::Mysql {
+        ctx.log(format!(
+            "checking {} before touching {}",
+            st.path.display(),
+            settings.describe()
+        ));
+        let scanned =
+            super::restore_feed::prescan(st).map_err(|e| e.with_data(data_value(&data)))?;
+        data.longest_statement_bytes = Some(scanned.longest_line);
+        check_packet(&session, st, &scanned).map_err(|e| e.with_data(data_value(&data)))?;
+        if drop.is_some() {
+            match super::restore_mysql::replace_via_scratch(
+                ctx,
+                &session,
+                settings,
+                st,
+                &meta_counts(st),
+            ) {
+                Ok(Swapped::Done) => {
+                    data.changed = true;
+                    data.atomicity = "swap".into();
+                    return finish_restore(&session, settings, st, data);
                 }
+                Ok(Swapped::NoScratch(why)) => ctx.warn(format!(
+                    "not atomic: {why}; dropping the old tables first instead \
+                     (grant ALL ON `{}\\_dfkit\\_%`.* to the database user for an all-or-nothing replace)",
+                    settings.database.replace('_', "\\_")
+                )),
+                Err(e) => return Err(e.with_data(data_value(&data))),
             }
+        }
+        if let Some(sql) = &drop {
+            ctx.log(format!(
+                "dropping {} tables in {}",
+                existing.len(),
+                settings.describe()
+            ));
+            session.query(sql)?;
         }
     }
     ctx.log(format!(
@@ -251,168 +228,130 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
         st.path.display(),
         settings.describe()
     ));
-    let out = stream_into(&client, &prefix, &st)?;
-    if !out.success() {
-        let e = db::classify(&settings, &out);
-        return Err(Error::new(
-            if e.kind == ErrorKind::StepFailed {
-                ErrorKind::StepFailed
-            } else {
-                e.kind
-            },
+    let commit: &[u8] = if st.driver == Driver::Pgsql {
+        b"COMMIT;\n"
+    } else {
+        b""
+    };
+    let fed = stream_into(&client, b"", st, commit)?;
+    // mysql changed the target as soon as it dropped or imported anything.
+    data.changed = st.driver == Driver::Mysql;
+    if let Some(e) = fed.withheld {
+        if st.driver == Driver::Pgsql {
+            let msg = format!(
+                "{}; nothing was committed: {} is as it was",
+                e.message,
+                settings.describe()
+            );
+            let mut err = Error::new(e.kind, msg);
+            err.hint = e.hint;
+            return Err(err.with_data(data_value(&data)));
+        }
+        return Err(e.with_data(data_value(&data)));
+    }
+    let out = fed.out;
+    if !out.success() || (st.driver == Driver::Pgsql && !fed.committed) {
+        let e = db::classify(settings, &out);
+        let kept = if st.driver == Driver::Pgsql {
             format!(
-                "importing into {} failed ({}): {}",
+                "; nothing was committed: {} is as it was",
+                settings.describe()
+            )
+        } else {
+            String::new()
+        };
+        let mut err = Error::new(
+            e.kind,
+            format!(
+                "importing into {} failed ({}): {}{kept}",
                 settings.describe(),
                 out.status_text(),
-                out.tail(5)
+                client_error_text(&out),
             ),
-        )
-        .with_data(json!({"changed": st.driver == Driver::Mysql})));
+        );
+        let low = out.combined().to_ascii_lowercase();
+        let hint = if st.driver == Driver::Mysql
+            && (low.contains("gone away")
+                || low.contains("max_allowed_packet")
+                || low.contains("packet bigger"))
+        {
+            Some(PACKET_HINT.to_string())
+        } else if st.driver == Driver::Pgsql && low.contains("psql:<stdin>:") {
+            Some("psql:<stdin>:N is line N of the decompressed dump (df-dump-db verify checks it; zstd -dc SET/db.sql.zst | sed -n Np shows it)".to_string())
+        } else {
+            e.hint.clone()
+        };
+        if let Some(h) = hint {
+            err = err.with_hint(h);
+        }
+        return Err(err.with_data(data_value(&data)));
     }
-    finish_restore(&session, &settings, &st, &sha, existing.len())
+    data.changed = true;
+    finish_restore(&session, settings, st, data)
 }
 
+const PACKET_HINT: &str = "raise the server's max_allowed_packet: SET GLOBAL max_allowed_packet = 1073741824; \
+(and max_allowed_packet = 1G under [mysqld] in my.cnf so it survives a restart), then run the restore again";
+
+/// A statement longer than the server's `max_allowed_packet` cannot be imported:
+/// refuse before anything is dropped.
+fn check_packet(
+    session: &Session,
+    st: &Stored,
+    scanned: &super::restore_feed::Scanned,
+) -> Result<()> {
+    let rows = session.query("SELECT @@global.max_allowed_packet;")?;
+    let Some(limit) = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    // A statement travels with a few bytes of protocol framing.
+    if scanned.longest_line + 1024 > limit {
+        return Err(Error::config(format!(
+            "{}: line {} is a statement of {} bytes, over {}'s max_allowed_packet ({limit} bytes); nothing was changed",
+            st.path.display(),
+            scanned.longest_line_no,
+            scanned.longest_line,
+            session.settings.describe()
+        ))
+        .with_hint(PACKET_HINT));
+    }
+    Ok(())
+}
+
+/// Count the rows the target holds now and compare them with the meta.
 pub(super) fn finish_restore(
     session: &Session,
     settings: &Settings,
     st: &Stored,
-    sha: &str,
-    dropped: usize,
+    mut data: RestoreData,
 ) -> Result<Outcome> {
     let got = session.row_counts()?;
-    let (mismatches, checked) = compare_counts(&json!(st.meta.row_counts), &got);
-    let data = json!({
-        "driver": settings.driver,
-        "database": settings.database,
-        "from": st.path,
-        "sha256": sha,
-        "replaced_tables": dropped,
-        "tables_checked": checked,
-        "row_counts": got,
-        "mismatches": mismatches,
-        "changed": true,
-    });
-    if !mismatches.is_empty() {
+    let want = meta_counts(st);
+    data.tables_checked = want.len();
+    data.mismatches = compare_row_counts(&want, &got, false);
+    data.row_counts = got;
+    if !data.mismatches.is_empty() {
         return Err(Error::bad_data(format!(
             "restored into {}, but {} table(s) differ in row count from the dump's meta",
             settings.describe(),
-            mismatches.len()
+            data.mismatches.len()
         ))
-        .with_data(data));
+        .with_data(data_value(&data)));
     }
-    Ok(Outcome::new(
+    Ok(Outcome::typed(
         true,
         format!(
             "restored {} into {} ({} tables, row counts match)",
             st.path.display(),
             settings.describe(),
-            checked
+            data.tables_checked
         ),
-        data,
+        &data,
     ))
-}
-
-/// sqlite: import into a temp file beside the target, check it, then rename it into
-/// place — the live file is never half-written.
-pub(super) fn restore_sqlite(
-    ctx: &Ctx,
-    o: &RestoreOptions,
-    settings: &Settings,
-    st: &Stored,
-    sha: &str,
-) -> Result<Outcome> {
-    let target = PathBuf::from(&settings.database);
-    let mut existing = 0;
-    if target.is_file() {
-        let s = Session::open(settings)?;
-        existing = s.tables()?.len();
-        if existing > 0 && !o.replace {
-            return Err(Error::new(
-                ErrorKind::CannotCreate,
-                format!(
-                    "{} is not empty ({existing} tables); not restoring over it",
-                    target.display()
-                ),
-            )
-            .with_hint("pass --replace to replace it, or --database FILE for another file"));
-        }
-    }
-    let dir = atomic::parent_dir(&target);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "database.sqlite".into());
-    let tmp = dir.join(format!(".{name}.dfkit-restore.{}", std::process::id()));
-    let client = Cmd::resolved(db::find_program(Driver::Sqlite, Role::Client)?)
-        .args(["-batch", "-bail"])
-        .arg(&tmp);
-    if ctx.dry_run() {
-        return Ok(Outcome::new(
-            true,
-            format!(
-                "would restore {} into {}",
-                st.path.display(),
-                target.display()
-            ),
-            json!({"plan": {"commands": [client.display()], "target": target, "replace": o.replace}}),
-        ));
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-    let _ = std::fs::remove_file(&tmp);
-    struct Rm(PathBuf);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let guard = Rm(tmp.clone());
-    let out = stream_into(&client, b"", st)?;
-    if !out.success() {
-        return Err(Error::step(format!(
-            "sqlite3 import into {} failed ({}): {}",
-            tmp.display(),
-            out.status_text(),
-            out.tail(5)
-        )));
-    }
-    let tmp_settings = settings.with_database(&tmp.to_string_lossy(), &o.root);
-    let session = Session::open(&tmp_settings)?;
-    let got = session.row_counts()?;
-    let (mismatches, _) = compare_counts(&json!(st.meta.row_counts), &got);
-    if !mismatches.is_empty() {
-        return Err(Error::bad_data(format!(
-            "the restored copy differs in row count from the dump's meta in {} table(s); {} left unchanged",
-            mismatches.len(),
-            target.display()
-        ))
-        .with_data(json!({"mismatches": mismatches})));
-    }
-    // Keep the old file's owner and mode (the web server must still write it).
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let (uid, gid, mode) = match std::fs::metadata(&target) {
-            Ok(m) => (m.uid(), m.gid(), m.mode() & 0o7777),
-            Err(_) => {
-                let m = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
-                (m.uid(), m.gid(), 0o660)
-            }
-        };
-        let _ = std::os::unix::fs::chown(&tmp, Some(uid), Some(gid));
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io("setting mode of", &tmp, e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("syncing", &tmp, e))?;
-    }
-    // A stale WAL beside the new file would be replayed into it.
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(dir.join(format!("{name}{suffix}")));
-    }
-    std::fs::rename(&tmp, &target).map_err(|e| Error::io("renaming into", &target, e))?;
-    std::mem::forget(guard);
-    atomic::sync_dir(&dir)?;
-    let final_session = Session::open(settings)?;
-    finish_restore(&final_session, settings, st, sha, existing)
 }
 
 /// sqlsrv: `RESTORE DATABASE … FROM DISK` through sqlcmd (row counts are not recorded

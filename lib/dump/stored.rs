@@ -22,7 +22,8 @@ fn exists(what: &str, path: &Path) -> Result<bool> {
     match std::fs::metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(what, path, e)),
+        Err(e) => Err(Error::io(what, path, e)
+            .with_hint("run as a user who may read the backup set (root or its owner)")),
     }
 }
 
