@@ -438,3 +438,63 @@ fn a_killed_dump_leaves_nothing_the_next_dump_does_not_sweep() {
         vec!["db.meta.json".to_string(), "db.sql.zst".to_string()]
     );
 }
+
+#[test]
+fn a_hung_dump_program_and_its_grandchild_are_killed_at_the_timeout() {
+    let t = tempfile::tempdir().unwrap();
+    let db = servers::mariadb().new_database("hung", "hung-pw");
+    let root = t.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join(".env"), db.env_lines()).unwrap();
+    let w = t.path().join("fake");
+    std::fs::create_dir_all(&w).unwrap();
+    let marker = t.path().join("grandchild.pid");
+    // The dump program starts, leaves a grandchild holding stdout, and hangs.
+    let body = format!(
+        "#!/bin/sh\necho '-- MariaDB dump'\nsleep 300 &\necho $! > '{}'\nsleep 300\n",
+        marker.display()
+    );
+    for n in ["mariadb-dump", "mysqldump"] {
+        std::fs::write(w.join(n), &body).unwrap();
+        std::fs::set_permissions(w.join(n), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        w.display()
+    );
+    let set = t.path().join("set");
+    let t0 = Instant::now();
+    let r = run(
+        &[
+            "--root",
+            s(&root),
+            "dump",
+            "--into",
+            s(&set),
+            "--timeout",
+            "3s",
+        ],
+        Some(&path),
+    );
+    let took = t0.elapsed();
+    r.assert_code(69);
+    assert!(took < Duration::from_secs(3 + 4), "returned after {took:?}");
+    let msg = r.json["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--timeout"), "{msg}");
+    let pid: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Gone, or a zombie waiting for its new parent (pid 1 of a container) to reap it.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit(')').next().map(|r| r.trim().chars().next()))
+        .flatten();
+    assert!(
+        matches!(state, None | Some('Z') | Some('X')),
+        "the grandchild was killed with the group: state {state:?}"
+    );
+    assert!(!set.join("db.sql.zst").exists() && !set.join("db.meta.json").exists());
+    assert_eq!(names(&set), Vec::<String>::new(), "no temp file left");
+}
