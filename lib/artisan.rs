@@ -1382,7 +1382,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert!(
             crate::users::is_root(),
-            "this test runs as root (as CI does)"
+            "this test needs root (CI runs as root)"
         );
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("app");

@@ -164,7 +164,7 @@ impl Error {
     }
 
     /// Add an outer layer: what we were doing ("backing up .env"). The message becomes
-    /// "backing up .env: <old message>" and the layer goes first in the chain.
+    /// `backing up .env: <old message>` and the layer goes first in the chain.
     pub fn context(mut self, what: impl Into<String>) -> Error {
         let what = what.into();
         if self.chain.is_empty() {
@@ -281,6 +281,23 @@ impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for std::resu
     }
 }
 
+/// `.context("backing up .env")` on a dfkit [`Result`]: adds the outer layer to the
+/// error (see [`Error::context`]), anyhow-style, at each I/O boundary.
+pub trait ErrorContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    /// [`ErrorContext::context`] with the text built only on failure.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> ErrorContext<T> for Result<T> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.context(what))
+    }
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| e.context(what()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +366,14 @@ mod tests {
             assert_eq!(e.message, e.chain.join(": "));
             assert_eq!(e.kind, ErrorKind::PermissionDenied);
         }
+        let r: Result<()> = Err(Error::io("reading", std::path::Path::new("/x/.env"), io()));
+        let e = r
+            .with_context(|| "backing up .env".to_string())
+            .unwrap_err();
+        assert_eq!(
+            e.chain,
+            ["backing up .env", "reading /x/.env", root.as_str()]
+        );
         // One layer: no chain; a context makes it two.
         let e = Error::usage("bad flag");
         assert!(e.chain.is_empty());

@@ -9,7 +9,7 @@
 mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::bins::run_env;
+use support::bins::{run_env, Run};
 
 /// A stand-in program: records its pid (= its process group: exec makes every child a
 /// group leader) and its background child's pid, then waits, while the background
@@ -77,77 +77,123 @@ fn assert_group_gone(pids: &Path) {
     assert!(dfkit::exec::group_members(pgid).is_empty());
 }
 
-#[test]
-fn artisan_run_times_out_with_a_grandchild_holding_stdout() {
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("root");
+/// A temporary install, and where the stand-in records its pids.
+struct Bed {
+    dir: tempfile::TempDir,
+    root: String,
+    pids: std::path::PathBuf,
+}
+
+fn bed() -> Bed {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
     install(&root);
-    let php = d.path().join("php");
-    let pids = d.path().join("pids");
-    holder(&php, &pids);
+    let pids = dir.path().join("pids");
+    Bed {
+        root: root.to_str().unwrap().to_string(),
+        dir,
+        pids,
+    }
+}
+
+/// Run `tool` whose child times out after `timeout`: it must be back within the
+/// timeout plus one second, and leave nothing of the child's group behind.
+fn timed_out(tool: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
     let t0 = Instant::now();
-    let r = run_env(
-        "df-artisan",
-        [
-            "--root",
-            root.to_str().unwrap(),
-            "run",
-            "--php",
-            php.to_str().unwrap(),
-            "--timeout",
-            "2",
-            "--",
-            "x",
-        ],
-        &[],
-    );
+    let r = run_env(tool, args, env);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(3), "took {took:?}: {}", r.stdout);
-    r.assert_code(1);
-    assert_eq!(r.error_kind(), "step_failed");
+    eprintln!("{tool} returned after {took:?}");
+    assert!(
+        took < timeout + Duration::from_secs(1),
+        "took {took:?}: {}",
+        r.stdout
+    );
     assert!(
         r.json["msg"].as_str().unwrap().contains("timed out"),
         "{}",
         r.stdout
     );
-    assert!(r.json["error"]["hint"]
-        .as_str()
-        .unwrap()
-        .contains("--timeout"));
+    r
+}
+
+#[test]
+fn artisan_run_times_out_with_a_grandchild_holding_stdout() {
+    let b = bed();
+    let php = b.dir.path().join("php");
+    holder(&php, &b.pids);
+    let args = [
+        "--root",
+        &b.root,
+        "run",
+        "--php",
+        php.to_str().unwrap(),
+        "--timeout",
+        "2",
+        "--",
+        "x",
+    ];
+    let r = timed_out("df-artisan", &args, &[], Duration::from_secs(2));
+    r.assert_code(1);
+    assert_eq!(r.error_kind(), "step_failed");
+    let hint = r.json["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("--timeout"), "{hint}");
     assert_eq!(r.data()["steps"][0]["exit_code"], serde_json::Value::Null);
-    assert_group_gone(&pids);
+    assert_group_gone(&b.pids);
 }
 
 #[test]
 fn git_update_times_out_with_a_grandchild_holding_stdout() {
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("root");
-    install(&root);
-    let bin = d.path().join("bin");
+    let b = bed();
+    let bin = b.dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    let pids = d.path().join("pids");
-    holder(&bin.join("git"), &pids);
+    holder(&bin.join("git"), &b.pids);
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let t0 = Instant::now();
-    let r = run_env(
+    let args = ["--root", &b.root, "status", "--timeout", "1500ms"];
+    let r = timed_out(
         "df-git-update",
-        [
-            "--root",
-            root.to_str().unwrap(),
-            "status",
-            "--timeout",
-            "1500ms",
-        ],
+        &args,
         &[("PATH", &path)],
-    );
-    let took = t0.elapsed();
-    assert!(
-        took < Duration::from_millis(2500),
-        "took {took:?}: {}",
-        r.stdout
+        Duration::from_millis(1500),
     );
     r.assert_code(69);
     assert_eq!(r.error_kind(), "unavailable");
-    assert!(r.json["msg"].as_str().unwrap().contains("timed out"));
-    assert_group_gone(&pids);
+    assert_group_gone(&b.pids);
+}
+
+/// A tool interrupted (Ctrl-C, or a wrapper's SIGTERM) takes its children with it, though
+/// they run in their own process groups.
+#[test]
+fn an_interrupted_tool_kills_its_childrens_groups() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let b = bed();
+        let php = b.dir.path().join("php");
+        let pids = b.pids.clone();
+        holder(&php, &pids);
+        let mut tool = std::process::Command::new(support::bins::bin("df-artisan"))
+            .args(["--root", &b.root, "run", "--php"])
+            .arg(&php)
+            .args(["--timeout", "60", "--", "x"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while recorded(&pids).len() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the stand-in never ran"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(tool.id() as i32),
+            nix::sys::signal::Signal::try_from(sig).unwrap(),
+        );
+        let status = tool.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "dies of the signal, as before");
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_group_gone(&pids);
+    }
 }

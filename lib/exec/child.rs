@@ -243,6 +243,8 @@ impl Running {
     /// far is returned. A tool never hangs on a grandchild holding a pipe.
     pub fn finish(mut self) -> Result<Output> {
         drop(self.stdin.take());
+        // A piped stdout the caller never took: nobody will read it.
+        drop(self.stdout.take());
         // 1. The leader's exit, observed without reaping it.
         loop {
             match waitid(
@@ -259,25 +261,28 @@ impl Running {
                 }
             }
         }
-        // 2. The pipes: until closed, the deadline, or the linger time after exit.
-        let linger = Instant::now().checked_add(LINGER);
-        let until = match (self.deadline, linger) {
-            (Some(d), Some(l)) => Some(d.min(l)),
-            (d, l) => d.or(l),
+        // 2. The pipes: until closed, the deadline, or the linger time after exit (but
+        //    always long enough to drain what is buffered).
+        let now = Instant::now();
+        let drain = now.checked_add(AFTER_KILL);
+        let linger = now.checked_add(LINGER);
+        let until = match self.deadline {
+            Some(d) => linger.map(|l| l.min(d.max(drain.unwrap_or(d)))),
+            None => linger,
         };
         if !self.wait_pipes(until) {
+            // Stragglers of an exited leader hold our pipes: end them. The leader's own
+            // status stands (`timed_out` says whether *it* ran out of time).
             {
-                let mut s = lock(&self.state);
+                let _s = lock(&self.state);
                 kill_group(self.pid);
-                if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                    s.timed_out = true;
-                }
             }
             self.wait_pipes(Instant::now().checked_add(AFTER_KILL));
         }
         // 3. Reap (the group is gone or on its own now).
         let status = {
             let mut s = lock(&self.state);
+            super::signals::unregister(self.pid);
             let st = self.child.wait();
             s.reaped = true;
             st
@@ -310,6 +315,7 @@ impl Drop for Running {
         let reaped = lock(&self.state).reaped;
         if !reaped {
             kill_group(self.pid);
+            super::signals::unregister(self.pid);
             let _ = self.child.wait();
             lock(&self.state).reaped = true;
         }

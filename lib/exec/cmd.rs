@@ -131,7 +131,7 @@ impl Cmd {
         parts.join(" ")
     }
 
-    /// The configured std Command (stdio not set), in its own process group.
+    /// The configured std Command (stdio not set).
     ///
     /// Crate-visible only until df-dump-db's restore moves to [`Cmd::spawn`] (branch
     /// dumpw), then private: used directly it has no deadline and no group kill.
@@ -150,8 +150,9 @@ impl Cmd {
         if let Some((uid, gid)) = self.uid_gid {
             c.uid(uid).gid(gid);
         }
-        // Own group: a timeout or an abandoned handle kills the child's children too.
-        c.process_group(0);
+        // No own process group here: these legacy children are not registered for
+        // signal forwarding, so they must stay in the terminal's group ([`Cmd::spawn`]
+        // adds the group).
         c
     }
 
@@ -215,9 +216,14 @@ impl Cmd {
         // parser already refuses those on the command line).
         let deadline = self.timeout.and_then(|t| started.checked_add(t));
         let mut c = self.command();
+        // Own group: a timeout or an abandoned handle kills the child's children too.
+        c.process_group(0);
         c.stdin(self.stdin_stdio()?).stderr(Stdio::piped());
         c.stdout(Stdio::piped());
+        let spawning = super::signals::Spawning::begin();
         let mut child = c.spawn().map_err(|e| self.spawn_err(e))?;
+        super::signals::register(nix::unistd::Pid::from_raw(child.id() as i32));
+        drop(spawning);
         let feeder = match &self.input {
             Input::Bytes(b) => child.stdin.take().map(|s| Capture::feed(s, b.clone())),
             _ => None,

@@ -8,13 +8,15 @@
 //!   for streaming ([`Cmd::spawn`]).
 //! * every child runs in its own process group; a timeout (or dropping a [`Running`]
 //!   without finishing it) kills the whole group with SIGKILL, so grandchildren holding
-//!   a pipe cannot hang a tool (see [`Running::finish`]).
+//!   a pipe cannot hang a tool (see [`Running::finish`]). When the tool itself is
+//!   interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) it kills its children's groups first.
 //! * secrets travel by environment or file, never argv; values registered with
 //!   [`crate::secret::register`] are masked in [`Cmd::display`] and in captured output
 //!   that ends up in reports.
 
 mod child;
 mod cmd;
+mod signals;
 
 pub use child::Running;
 
@@ -328,6 +330,26 @@ mod tests {
         assert!(!out.timed_out, "the command itself finished");
         assert_eq!(out.stdout_str(), "done\n");
         assert!(group_members(leader_of(&pidfile)).is_empty());
+    }
+
+    #[test]
+    fn stragglers_of_a_finished_child_end_at_the_deadline_without_a_timeout() {
+        let t0 = Instant::now();
+        let out = Cmd::new("sh")
+            .unwrap()
+            .args(["-c", "sleep 300 & echo $$"])
+            .timeout(Duration::from_millis(400))
+            .run()
+            .unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(1200),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(out.code, Some(0));
+        assert!(!out.timed_out, "the command itself finished in time");
+        let pgid: u32 = out.stdout_str().trim().parse().unwrap();
+        assert!(group_members(pgid).is_empty());
     }
 
     #[test]
