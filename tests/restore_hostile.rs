@@ -195,7 +195,7 @@ fn postgres_import_error_names_the_dumps_own_line_and_commits_nothing() {
     let env = t.path().join("dst.env");
     std::fs::write(&env, dst.env_lines()).unwrap();
     let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
-    assert_ne!(r.code, 0);
+    r.assert_code(1);
     let msg = r.json["msg"].as_str().unwrap();
     assert!(
         msg.contains(&format!("psql:<stdin>:{bad_line}:")),

@@ -67,6 +67,45 @@ END $dfkit$;
     })
 }
 
+/// With `DFKIT_RESTORE_PHASES` set, the time of each phase goes to stderr on the way
+/// out (scripts/bench.sh and docs/benchmarks.md use it to see where the time goes).
+struct Phases {
+    on: bool,
+    last: std::time::Instant,
+    marks: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            on: std::env::var_os("DFKIT_RESTORE_PHASES").is_some(),
+            last: std::time::Instant::now(),
+            marks: Vec::new(),
+        }
+    }
+    fn mark(&mut self, name: &'static str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            self.marks
+                .push((name, (now - self.last).as_secs_f64() * 1000.0));
+            self.last = now;
+        }
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(n, ms)| format!("{n}={ms:.1}ms"))
+                .collect();
+            eprintln!("df-dump-db restore phases: {}", parts.join(" "));
+        }
+    }
+}
+
 /// What the target looked like and how the restore went, for `data`.
 fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
     RestoreData {
@@ -97,8 +136,10 @@ pub(super) fn meta_counts(st: &Stored) -> BTreeMap<String, u64> {
 
 /// `df-dump-db restore`.
 pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
+    let mut phases = Phases::new();
     let st = open_stored(&o.from)?;
     let sha = check_sha(&st)?;
+    phases.mark("sha256");
     let mut settings = Settings::load(&o.root, o.env.as_deref())?;
     if let Some(name) = &o.database {
         settings = settings.with_database(name, &o.root);
@@ -113,7 +154,7 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
     match st.driver {
         Driver::Sqlsrv => restore_sqlsrv(ctx, o, &settings, &st),
         Driver::Sqlite => super::restore_sqlite::restore_sqlite(ctx, o, &settings, &st, &sha),
-        Driver::Mysql | Driver::Pgsql => restore_server(ctx, o, &settings, &st, &sha),
+        Driver::Mysql | Driver::Pgsql => restore_server(ctx, o, &settings, &st, &sha, &mut phases),
     }
 }
 
@@ -126,13 +167,16 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
 ///
 /// mysql: DDL commits implicitly, so no transaction can cover a replace; instead the
 /// whole dump is read first (trailer, size, longest statement against the server's
-/// `max_allowed_packet`), and only then are the old tables dropped.
+/// `max_allowed_packet`), then imported into a scratch database and swapped in
+/// ([`super::restore_mysql`]); without the right to create one, the old tables are
+/// dropped and the dump imported.
 fn restore_server(
     ctx: &Ctx,
     o: &RestoreOptions,
     settings: &Settings,
     st: &Stored,
     sha: &str,
+    phases: &mut Phases,
 ) -> Result<Outcome> {
     let session = Session::open(settings)?;
     session.ping()?;
@@ -189,8 +233,10 @@ fn restore_server(
             st.path.display(),
             settings.describe()
         ));
+        phases.mark("connect");
         let scanned =
             super::restore_feed::prescan(st).map_err(|e| e.with_data(data_value(&data)))?;
+        phases.mark("prescan");
         data.longest_statement_bytes = Some(scanned.longest_line);
         check_packet(&session, st, &scanned).map_err(|e| e.with_data(data_value(&data)))?;
         if drop.is_some() {
@@ -202,9 +248,12 @@ fn restore_server(
                 &meta_counts(st),
             ) {
                 Ok(Swapped::Done) => {
+                    phases.mark("scratch_import_swap");
                     data.changed = true;
                     data.atomicity = "swap".into();
-                    return finish_restore(&session, settings, st, data);
+                    let r = finish_restore(&session, settings, st, data);
+                    phases.mark("count");
+                    return r;
                 }
                 Ok(Swapped::NoScratch(why)) => ctx.warn(format!(
                     "not atomic: {why}; dropping the old tables first instead \
@@ -233,7 +282,9 @@ fn restore_server(
     } else {
         b""
     };
+    phases.mark("prepare");
     let fed = stream_into(&client, b"", st, commit)?;
+    phases.mark("import");
     // mysql changed the target as soon as it dropped or imported anything.
     data.changed = st.driver == Driver::Mysql;
     if let Some(e) = fed.withheld {
@@ -251,7 +302,7 @@ fn restore_server(
     }
     let out = fed.out;
     if !out.success() || (st.driver == Driver::Pgsql && !fed.committed) {
-        let e = db::classify(settings, &out);
+        let e = import_error(settings, &out);
         let kept = if st.driver == Driver::Pgsql {
             format!(
                 "; nothing was committed: {} is as it was",
@@ -287,7 +338,21 @@ fn restore_server(
         return Err(err.with_data(data_value(&data)));
     }
     data.changed = true;
-    finish_restore(&session, settings, st, data)
+    let r = finish_restore(&session, settings, st, data);
+    phases.mark("count");
+    r
+}
+
+/// A failed import is the dump's statement failing (1), unless the server went away
+/// (69): the credentials and the database were already checked by the ping, so the
+/// classifier's "does not exist" (a column, a type) must not read as a missing database.
+pub(super) fn import_error(settings: &Settings, out: &crate::exec::Output) -> Error {
+    let e = db::classify(settings, out);
+    if e.kind == ErrorKind::Unavailable {
+        e
+    } else {
+        Error::step(e.message)
+    }
 }
 
 const PACKET_HINT: &str = "raise the server's max_allowed_packet: SET GLOBAL max_allowed_packet = 1073741824; \

@@ -255,7 +255,7 @@ pub(super) fn replace_via_scratch(
         return Err(err);
     }
     if !fed.out.success() {
-        let e = db::classify(settings, &fed.out);
+        let e = super::restore::import_error(settings, &fed.out);
         return Err(Error::new(
             e.kind,
             format!(
