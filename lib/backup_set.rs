@@ -4,6 +4,8 @@
 //! Every artifact and meta file is written atomically ([`crate::atomic`]). A set
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
+pub mod db_meta;
+
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
 use schemars::JsonSchema;
