@@ -83,6 +83,7 @@ fn all_pass() -> Vec<(String, String)> {
     [
         "env",
         "version",
+        "ownership",
         "artisan",
         "database",
         "migrations",
@@ -162,10 +163,11 @@ fn healthy_sandbox_passes_every_check() {
     );
     r.assert_ok();
     assert_eq!(statuses(&r), all_pass(), "{}", r.stdout);
-    assert_eq!(r.data()["passed"], 9);
+    // Ten checks: the nine of before and `ownership`.
+    assert_eq!(r.data()["passed"], 10);
     assert_eq!(r.data()["failed"], 0);
     assert_eq!(r.json["changed"], false);
-    assert_eq!(r.json["msg"], "9 checks passed");
+    assert_eq!(r.json["msg"], "10 checks passed");
     assert_eq!(check(&r, "version")["version"], V1_VERSION);
     assert!(check(&r, "artisan")["laravel_version"]
         .as_str()
@@ -270,8 +272,8 @@ fn fewer_rows_than_the_set_fails_naming_the_table() {
     assert_eq!(
         c["mismatched"],
         json!([
-            {"table": "service", "have": services - 1, "want": services},
-            {"table": "user", "have": users - 1, "want": users},
+            {"table": "service", "expected": services, "found": services - 1},
+            {"table": "user", "expected": users, "found": users - 1},
         ])
     );
     assert!(r.json["msg"]
@@ -567,6 +569,7 @@ fn selection_dry_run_and_usage_errors() {
         [
             "env",
             "version",
+            "ownership",
             "database",
             "row_counts",
             "app_key",
@@ -579,7 +582,7 @@ fn selection_dry_run_and_usage_errors() {
     r.assert_ok();
     assert_eq!(r.json["dry_run"], true);
     assert_eq!(r.json["changed"], false);
-    assert_eq!(r.data()["plan"].as_array().unwrap().len(), 9);
+    assert_eq!(r.data()["plan"].as_array().unwrap().len(), 10);
     assert!(r.data().get("checks").is_none());
 
     let r = run("df-verify", args(&sb, &["--only", "bogus"]));
@@ -592,7 +595,7 @@ fn selection_dry_run_and_usage_errors() {
     run("df-verify", args(&sb, &["--exact"])).assert_code(64);
     run(
         "df-verify",
-        args(&sb, &["--url", "https://example.invalid/status"]),
+        args(&sb, &["--url", "ftp://example.invalid/status"]),
     )
     .assert_code(64);
     run("df-verify", args(&sb, &["--against", "/nonexistent/set"])).assert_code(66);
