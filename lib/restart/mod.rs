@@ -90,15 +90,17 @@ fn to_value(d: &RestartData) -> serde_json::Value {
 
 /// Wait briefly for a service's master after its command returned: an init script may
 /// return a moment before the new master writes its pid file (restart), and php-fpm's
-/// reload re-executes its master (reload). A restart waits for a new PID, a reload for
-/// any live master.
+/// reload re-executes and re-forks its master. A restart (and php-fpm's reload) waits for
+/// a new PID, another reload for any live master.
 fn wait_master(svc: &Service, before: Option<i32>, mode: Mode) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(3);
+    let new_pid = mode == Mode::Restart || !svc.reload_keeps_pid();
     loop {
         let now = svc.master_pid();
-        let settled = match mode {
-            Mode::Restart => now.is_some() && now != before,
-            Mode::Reload => now.is_some(),
+        let settled = if new_pid {
+            now.is_some() && now != before
+        } else {
+            now.is_some()
         };
         if settled || Instant::now() >= deadline {
             return now;
@@ -147,6 +149,11 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
             exit_code: out.code,
             output_tail: Some(tail.clone()),
         });
+        if out.success() && mode == Mode::Reload {
+            for w in reload_warnings(&plan.steps[i].svc, &out.combined()) {
+                ctx.warn(w);
+            }
+        }
         if !out.success() {
             let name = plan.steps[i].svc.name();
             return Err(Error::config(format!(
@@ -255,9 +262,9 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
             (Mode::Restart, Some(a), Some(b)) if a == b => ctx.warn(format!(
                 "{name}: master PID {a} is unchanged after the restart"
             )),
-            (Mode::Reload, Some(a), Some(b)) if a != b => ctx.warn(format!(
-                "{name}: the reload replaced the master (PID {a} -> {b})"
-            )),
+            (Mode::Reload, Some(a), Some(b)) if a != b && s.svc.reload_keeps_pid() => ctx.warn(
+                format!("{name}: the reload replaced the master (PID {a} -> {b})"),
+            ),
             _ => {}
         }
     }
@@ -305,6 +312,31 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
         format!("{} {what} via {}{health}", mode.past(), plan.via.as_str()),
         &d,
     ))
+}
+
+/// What makes a service's reload less than graceful, read from its configuration dump.
+/// php-fpm's reload asks its workers to finish their requests and waits
+/// `process_control_timeout` for them; at 0 (its default) it kills them at once, and
+/// the requests in flight end in 502.
+fn reload_warnings(svc: &Service, dump: &str) -> Vec<String> {
+    if !matches!(svc.kind, Kind::PhpFpm(_)) {
+        return Vec::new();
+    }
+    let zero = dump.lines().any(|l| {
+        let l = l.trim();
+        l.contains("process_control_timeout")
+            && l.rsplit('=')
+                .next()
+                .is_some_and(|v| matches!(v.trim(), "0" | "0s"))
+    });
+    if zero {
+        vec![format!(
+            "{}: process_control_timeout is 0, so its reload kills requests in flight (502); set `process_control_timeout = 10s` in the [global] section of php-fpm.conf for a graceful reload",
+            svc.name()
+        )]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Say so when processes of a service run without their master (orphaned workers):

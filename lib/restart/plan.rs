@@ -3,7 +3,7 @@
 //! one fails a dry run exactly as it would fail the real run.
 
 use super::host::{find, resolve_services, Host, Via};
-use super::service::Service;
+use super::service::{Kind, Service};
 use super::{Mode, Options};
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
@@ -138,7 +138,12 @@ pub(super) fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan>
             }
             let mut steps = Vec::new();
             for svc in services {
-                let (prog, args) = svc.config_test();
+                let (prog, mut args) = svc.config_test();
+                if mode == Mode::Reload && matches!(svc.kind, Kind::PhpFpm(_)) {
+                    // `-tt` also dumps the configuration: the reload reads
+                    // process_control_timeout from it (see `reload_warnings`).
+                    args = vec!["-tt"];
+                }
                 let test = cmd(&prog, &format!("to test {}'s configuration", svc.name()))?
                     .args(args)
                     .timeout(Duration::from_secs(60));

@@ -73,6 +73,13 @@ impl Service {
         }
     }
 
+    /// Whether a reload keeps the master's PID: nginx and Apache re-read their
+    /// configuration in the same master; php-fpm re-executes its master, which, run as a
+    /// daemon (as init scripts run it), forks anew: a new PID, the same listening socket.
+    pub fn reload_keeps_pid(&self) -> bool {
+        !matches!(self.kind, Kind::PhpFpm(_))
+    }
+
     /// Where the master writes its PID (distribution defaults).
     pub fn pid_files(&self) -> Vec<PathBuf> {
         let v: Vec<String> = match &self.kind {
