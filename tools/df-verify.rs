@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
-Checks: env, version, artisan, database, migrations, row_counts, app_key, http, logs.
+Checks: env, version, ownership, artisan, database, migrations, row_counts, app_key, http, logs.
 Each is pass, fail or skip (with the reason); exit 0 only when none failed, 1 otherwise.
 (--check is every dfkit tool's alias of --dry-run; select checks with --only/--skip.)
 
