@@ -15,6 +15,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use dfkit::report::data::restart::RestartData;
+use dfkit::report::data::verify::{Status, VerifyData};
+use dfkit::report::Report;
 use support::bins::{bin, run_command, Run};
 
 const VERSION: &str = "7.0.0";
@@ -221,6 +224,12 @@ fn df_restart_probes_https_with_the_ca_fails_without_it_and_passes_insecure() {
     assert_eq!(p["insecure"], false);
     assert_eq!(p["url"], web.url());
     assert!(p["body_snippet"].as_str().unwrap().contains(VERSION));
+    // A wrapper reads the same report as typed data.
+    let typed: Report<RestartData> = serde_json::from_str(&r.stdout).unwrap();
+    let probe = typed.data.probe.expect("probe");
+    assert!(probe.ok && !probe.insecure);
+    assert_eq!(probe.last_status, Some(200));
+    assert_eq!(typed.data.services[0].name, "nginx");
 
     // The system's roots do not hold a self-signed certificate: a clear TLS error, at
     // once (the certificate will not change by waiting), with the way out in the hint.
@@ -238,6 +247,9 @@ fn df_restart_probes_https_with_the_ca_fails_without_it_and_passes_insecure() {
     assert_eq!(p["attempts"], 1, "{}", r.stdout);
     assert_eq!(p["last_status"], Value::Null);
     assert!(r.changed(), "the restart ran before the probe failed");
+    let typed: Report<RestartData> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(typed.data.changed, Some(true));
+    assert_eq!(typed.error.unwrap().exit_code, 69);
 
     // --insecure: healthy, and the report says the certificate was not checked.
     let r = df_restart(&web.url(), &["--insecure"], stand.path());
@@ -275,8 +287,14 @@ fn df_verify_probes_https_with_the_ca_fails_without_it_and_passes_insecure() {
     assert_eq!(c["status_code"], 200);
     assert!(c["detail"].as_str().unwrap().contains(VERSION));
 
+    let typed: Report<VerifyData> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(typed.data.checks[0].status, Status::Pass);
+    assert_eq!(typed.data.checks[0].status_code, Some(200));
+
     let r = df_verify(root.path(), &web.url(), &[]);
     r.assert_code(1);
+    let typed: Report<VerifyData> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(typed.data.failed, 1);
     let c = http_check(&r);
     assert_eq!(c["status"], "fail");
     let detail = c["detail"].as_str().unwrap();
