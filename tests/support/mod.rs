@@ -2,5 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod gitbed;
 pub mod sandbox;
 pub mod servers;
+pub mod trees;
