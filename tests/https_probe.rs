@@ -9,15 +9,15 @@
 
 mod support;
 
+use dfkit::report::data::restart::RestartData;
+use dfkit::report::data::verify::{Status, VerifyData};
+use dfkit::report::Report;
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use dfkit::report::data::restart::RestartData;
-use dfkit::report::data::verify::{Status, VerifyData};
-use dfkit::report::Report;
 use support::bins::{bin, run_command, Run};
 
 const VERSION: &str = "7.0.0";

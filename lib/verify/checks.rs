@@ -195,6 +195,10 @@ impl<'a> Verifier<'a> {
             root_owned_count: Some(found.count),
             ..c
         };
+        if found.count == 0 && !found.unreadable.is_empty() {
+            return Check::fail(N, format!("cannot walk: {}", found.unreadable.join("; ")))
+                .hint("run df-verify as root, or as the owner of storage/");
+        }
         if found.count == 0 {
             return base(
                 Check::pass(

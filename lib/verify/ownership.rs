@@ -3,8 +3,11 @@
 //! site answer 500 (PHP, as the web user, cannot write it). df-verify only reports them;
 //! df-perms gives them back.
 //!
-//! The walk only reads (lstat, readdir), never follows a symlink, stays on the top
-//! directory's filesystem, and keeps its own stack (a deep tree cannot overflow ours).
+//! The count comes from df-perms' own walk in its dry-run mode
+//! ([`crate::perms::sweep_root_owned`]): the one walk root makes over a web-writable tree,
+//! so the count is what `df-perms` would hand back. When there are some, a second,
+//! read-only walk names the first [`MAX_LISTED`] (lstat and readdir only, never through a
+//! symlink, on the top directory's filesystem, with its own stack).
 
 use crate::install::Install;
 use std::os::unix::fs::MetadataExt;
@@ -20,6 +23,7 @@ pub const DIRS: [&str; 2] = ["storage", "bootstrap/cache"];
 pub struct Found {
     /// Root-owned entries, relative to the root (the first [`MAX_LISTED`]).
     pub listed: Vec<String>,
+    /// How many entries df-perms would hand back (its own walk, dry run).
     pub count: u64,
     /// The owner (uid, gid) of each walked top directory that is not root's.
     pub owners: Vec<(String, u32, u32)>,
@@ -40,9 +44,21 @@ pub fn root_owned(install: &Install) -> Found {
             continue;
         }
         found.owners.push((rel.to_string(), md.uid(), md.gid()));
+        match crate::perms::sweep_root_owned(None, &install.root, std::path::Path::new(rel), true) {
+            Ok(sweep) => {
+                found.count += sweep.counts.chowned;
+                if sweep.counts.chowned == 0 {
+                    continue;
+                }
+            }
+            Err(e) => found.unreadable.push(format!("{rel}: {}", e.message)),
+        }
         let dev = md.dev();
         let mut stack: Vec<PathBuf> = vec![top];
         while let Some(dir) = stack.pop() {
+            if found.listed.len() >= MAX_LISTED {
+                break;
+            }
             let rd = match std::fs::read_dir(&dir) {
                 Ok(rd) => rd,
                 Err(e) => {
@@ -57,11 +73,8 @@ pub fn root_owned(install: &Install) -> Found {
                 let Ok(m) = std::fs::symlink_metadata(&p) else {
                     continue;
                 };
-                if m.uid() == 0 {
-                    found.count += 1;
-                    if found.listed.len() < MAX_LISTED {
-                        found.listed.push(relative(install, &p));
-                    }
+                if m.uid() == 0 && found.listed.len() < MAX_LISTED {
+                    found.listed.push(relative(install, &p));
                 }
                 if m.is_dir() && m.dev() == dev {
                     stack.push(p);
