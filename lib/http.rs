@@ -267,6 +267,16 @@ fn request_error(url: &Url, e: &ureq::Error) -> Error {
         other => other.to_string(),
     };
     let lower = text.to_ascii_lowercase();
+    if url.https && lower.contains("causedasendentity") {
+        // `openssl req -x509` marks its certificate CA:TRUE unless told otherwise; rustls
+        // never accepts a CA certificate as a server's, trusted or not.
+        return Error::unavailable(format!(
+            "GET {url}: TLS certificate verification failed: the server presents a CA certificate (basicConstraints CA:TRUE) as its own: {text}"
+        ))
+        .with_hint(
+            "give the server a certificate with basicConstraints CA:FALSE (for a self-signed one: openssl req -x509 … -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:HOST) and pass it with --ca-file, or skip verification with --insecure",
+        );
+    }
     if url.https && (lower.contains("certificate") || lower.contains("unknownissuer")) {
         return Error::unavailable(format!(
             "GET {url}: TLS certificate verification failed: {text}"

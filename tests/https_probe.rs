@@ -50,9 +50,24 @@ struct TlsNginx {
 
 impl TlsNginx {
     fn start() -> TlsNginx {
+        TlsNginx::start_with(None)
+    }
+
+    /// Serve with this key and certificate (copied in), else a fresh self-signed one.
+    fn start_with(pair: Option<(&Path, &Path)>) -> TlsNginx {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some((key, cert)) = pair {
+            std::fs::copy(key, d.join("key.pem")).unwrap();
+            std::fs::copy(cert, d.join("cert.pem")).unwrap();
+        } else {
+            TlsNginx::self_signed(d);
+        }
+        TlsNginx::serve(dir)
+    }
+
+    fn self_signed(d: &Path) {
         // A self-signed server certificate for 127.0.0.1 and localhost (rustls reads the
         // subjectAltName, never the CN).
         must(Command::new("openssl").args([
@@ -78,6 +93,10 @@ impl TlsNginx {
             "-out",
             d.join("cert.pem").to_str().unwrap(),
         ]));
+    }
+
+    fn serve(dir: tempfile::TempDir) -> TlsNginx {
+        let d = dir.path();
         let port = free_port();
         let conf = format!(
             "worker_processes 1;
@@ -307,4 +326,48 @@ fn df_verify_probes_https_with_the_ca_fails_without_it_and_passes_insecure() {
     let r = df_verify(root.path(), &web.url(), &["--insecure"]);
     r.assert_ok();
     assert_eq!(http_check(&r)["status"], "pass");
+}
+
+/// `openssl req -x509` without `-addext basicConstraints=…CA:FALSE` makes a CA
+/// certificate; rustls refuses one as a server's own even when given as `--ca-file`. The
+/// error says so, and how to make one that works.
+#[test]
+fn a_ca_certificate_served_as_the_sites_own_is_explained() {
+    let d = tempfile::tempdir().unwrap();
+    let (key, cert) = (d.path().join("k.pem"), d.path().join("c.pem"));
+    must(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dfkit test",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]));
+    let web = TlsNginx::start_with(Some((&key, &cert)));
+    let root = install();
+    let r = df_verify(
+        root.path(),
+        &web.url(),
+        &["--ca-file", cert.to_str().unwrap()],
+    );
+    r.assert_code(1);
+    let c = http_check(&r);
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("TLS certificate verification failed"),
+        "{detail}"
+    );
+    assert!(detail.contains("CA:TRUE"), "{detail}");
+    assert!(c["hint"].as_str().unwrap().contains("CA:FALSE"));
 }
