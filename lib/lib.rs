@@ -6,8 +6,10 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod checksum;
 pub mod db;
 pub mod dump;
+pub mod duration;
 pub mod env_backup;
 pub mod envfile;
 pub mod error;

@@ -257,7 +257,7 @@ fn pick(cands: Vec<Service>, what: &str, names: &str) -> Result<Service> {
 
 /// A program on PATH, or in the sbin directories PATH often lacks under cron and sudo.
 pub fn find(name: &str) -> Option<PathBuf> {
-    if let Ok(p) = which::which(name) {
+    if let Some(p) = crate::exec::probe_program(name) {
         return Some(p);
     }
     ["/usr/sbin", "/sbin", "/usr/local/sbin"]
