@@ -14,6 +14,7 @@ pub mod env_backup;
 pub mod envfile;
 pub mod error;
 pub mod exec;
+pub mod fsops;
 pub mod git;
 pub mod http;
 pub mod install;

@@ -615,25 +615,27 @@ fn artisan_runs_as_the_storage_owner() {
     );
     use std::os::unix::fs::MetadataExt;
     let www = nix::unistd::User::from_name("www-data").unwrap().unwrap();
-    // A root-owned file left in storage/ (by someone's `sudo php artisan`) is handed back,
-    // and the report says it changed something; a second run changes nothing.
+    // A root-owned file left in storage/ (by someone's `sudo php artisan`) is left alone:
+    // a verification only reads. The `ownership` check reports it with the fix.
     let stray = sb.root.join("storage/framework/cache/root-owned");
     std::fs::write(&stray, "x").unwrap();
     assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
     let r = run("df-verify", args(&sb, &["--only", "artisan"]));
     r.assert_ok();
-    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), www.uid.as_raw());
-    assert_eq!(r.json["changed"], true);
-    assert!(
-        r.json["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("root-owned"),
-        "{}",
-        r.stdout
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
+    assert_eq!(r.json["changed"], false);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "artisan", "--only", "ownership"]),
     );
-    let r = run("df-verify", args(&sb, &["--only", "artisan"]));
-    r.assert_ok();
+    r.assert_code(1);
+    assert_eq!(check(&r, "artisan")["status"], "pass");
+    assert_eq!(check(&r, "ownership")["status"], "fail");
+    assert!(check(&r, "ownership")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("df-perms"));
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
     assert_eq!(r.json["changed"], false);
 
     // A missing database makes `migrate:status` fail, and Laravel log the exception.

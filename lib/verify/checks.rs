@@ -239,8 +239,10 @@ impl<'a> Verifier<'a> {
         base(c, &found)
     }
 
-    /// Run a df-artisan action (PHP as the owner of storage/). The one place df-verify
-    /// runs PHP. `Err(check)` is a skip when php is missing, else a failure, named later.
+    /// Run a df-artisan action: PHP as the owner of storage/, without the sweep (a check
+    /// only reads; root-owned files stay as they are, for the `ownership` check to report).
+    /// The one place df-verify runs PHP. `Err(check)` is a skip when php is missing, else
+    /// a failure, named later.
     fn artisan(&self, action: crate::artisan::Action) -> std::result::Result<Value, Box<Check>> {
         let php = self
             .opts
@@ -264,7 +266,8 @@ impl<'a> Verifier<'a> {
             timeout: self.opts.timeout,
         };
         // df-artisan's own dry-run flag must be off: df-verify's --dry-run never gets here.
-        match crate::artisan::execute(self.ctx, &opts, action) {
+        // A check only reads: PHP runs as df-artisan runs it, without the sweep.
+        match crate::artisan::execute_without_sweep(self.ctx, &opts, action) {
             Ok(o) => {
                 // A runner that hands root-owned files back changed the install: say so
                 // (the `ownership` check reports such files; fixing them is df-perms' job).
