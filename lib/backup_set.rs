@@ -4,6 +4,9 @@
 //! Every artifact and meta file is written atomically ([`crate::atomic`]). A set
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
+pub mod env_meta;
+pub mod tree_meta;
+
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
 use schemars::JsonSchema;

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod listing;
 pub mod sandbox;
 pub mod servers;
