@@ -182,11 +182,11 @@ pub fn write_target(path: &Path) -> Result<PathBuf> {
     for _ in 0..40 {
         let md = match std::fs::symlink_metadata(&cur) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cur),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(tidy(cur, path)),
             Err(e) => return Err(Error::io("inspecting", &cur, e)),
         };
         if !md.file_type().is_symlink() {
-            return Ok(cur);
+            return Ok(tidy(cur, path));
         }
         let link = std::fs::read_link(&cur).map_err(|e| Error::io("reading link", &cur, e))?;
         let next = parent_dir(&cur).join(link);
@@ -214,6 +214,18 @@ pub fn write_target(path: &Path) -> Result<PathBuf> {
         format!("{}: too many levels of symbolic links", path.display()),
     )
     .with_hint("fix the symlink loop"))
+}
+
+/// A followed link's target without `dir/../` detours (for reports); `path` itself when
+/// no link was followed.
+fn tidy(cur: PathBuf, path: &Path) -> PathBuf {
+    if cur == path {
+        return cur;
+    }
+    match (parent_dir(&cur).canonicalize(), cur.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => cur,
+    }
 }
 
 /// What [`sweep_stale`] recognises: `.NAME.dfkit-TAG.PID` or `.NAME.dfkit-TAG.PID.N`,

@@ -534,12 +534,12 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         match &value {
             Some(v) => {
                 if secret::is_secret_key(&name) {
-                    secret::register(v);
+                    register_secret(v);
                     if let Some(l) = layout {
                         // The value as written, and (when `#` cut it) all of it.
                         let end = if truncated { l.text_end } else { l.content_end };
                         if let Ok(t) = std::str::from_utf8(&bytes[l.value_start..end]) {
-                            secret::register(t);
+                            register_secret(t);
                         }
                     }
                 }
@@ -595,4 +595,13 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
 fn value_part_len(text: &[u8], off: usize) -> usize {
     let (_, b) = php_trim_range(&text[off..]);
     b
+}
+
+/// Register a secret value for masking, except the JSON words `null`, `true` and `false`:
+/// Laravel reads those as no value at all, and masking them in the report's JSON text
+/// would break the JSON itself.
+fn register_secret(v: &str) {
+    if !matches!(v, "null" | "true" | "false") {
+        secret::register(v);
+    }
 }
