@@ -226,6 +226,14 @@ fn targets(
         for dir in [tree_dir, root] {
             for e in std::fs::read_dir(dir).map_err(|e| Error::io("reading directory", dir, e))? {
                 let e = e.map_err(|e| Error::io("reading directory", dir, e))?;
+                // Another run's temporaries are not part of the install.
+                if e.file_name()
+                    .to_str()
+                    .and_then(atomic::stale_name_pid)
+                    .is_some()
+                {
+                    continue;
+                }
                 names.insert(PathBuf::from(e.file_name()));
             }
         }

@@ -75,11 +75,11 @@ pub(super) fn is_valid_name(name: &str) -> bool {
 /// `EntryParser::parseName`.
 fn parse_name(name: &str) -> std::result::Result<String, String> {
     let mut name = name;
-    let chars: Vec<char> = name.chars().collect();
-    if chars.len() > 8
-        && name.starts_with("export")
-        && chars[6].is_ascii()
-        && is_ctype_space(chars[6] as u8)
+    // `export` is 6 ASCII bytes, so the 7th character is the 7th byte when it is ASCII.
+    if name.starts_with("export")
+        && name.len() > 6
+        && is_ctype_space(name.as_bytes()[6])
+        && name.chars().count() > 8
     {
         name = name[6..].trim_start_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
     }
@@ -283,8 +283,18 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
 }
 
 /// `Resolver::resolve`: `${NAME}` from the variables defined so far, right to left.
-fn resolve(raw: &RawValue, repo: &HashMap<String, String>, unresolved: &mut Vec<String>) -> String {
+/// A name's place in the loader's order and its current value (None: unset).
+struct Slot {
+    pos: usize,
+    value: Option<String>,
+}
+
+fn resolve(raw: &RawValue, repo: &HashMap<String, Slot>, unresolved: &mut Vec<String>) -> String {
     let chars = &raw.chars;
+    if raw.vars.is_empty() {
+        // Nothing to expand (most values).
+        return String::from_utf8_lossy(chars).into_owned();
+    }
     let mut vars = raw.vars.clone();
     vars.sort_unstable_by(|a, b| b.cmp(a));
     // phpdotenv rebuilds the whole string at each `$`, right to left (quadratic). Here the
@@ -318,7 +328,7 @@ fn resolve(raw: &RawValue, repo: &HashMap<String, String>, unresolved: &mut Vec<
         }
         let name_bytes: Vec<u8> = (2..2 + n).filter_map(at).collect();
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        match repo.get(&name) {
+        match repo.get(&name).and_then(|s| s.value.as_ref()) {
             Some(val) => {
                 tail.truncate(len - (3 + n));
                 tail.extend(val.bytes().rev());
@@ -386,10 +396,11 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     let crlf = bytes.windows(2).any(|w| w == b"\r\n");
 
     // Lines::process — group physical lines into entries.
-    struct Group {
+    struct Group<'a> {
         first: usize,
         last: usize,
-        text: Vec<u8>,
+        /// The line itself, or a multi-line value's lines joined.
+        text: std::borrow::Cow<'a, [u8]>,
     }
     let mut groups = Vec::new();
     let mut ignored = Vec::new();
@@ -404,7 +415,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         let mut group = Group {
             first: idx,
             last: idx,
-            text: line.to_vec(),
+            text: std::borrow::Cow::Borrowed(line),
         };
         if multiline {
             buf.push(idx);
@@ -417,7 +428,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                 group = Group {
                     first: buf[0],
                     last: idx,
-                    text: parts.join(&b"\n"[..]),
+                    text: std::borrow::Cow::Owned(parts.join(&b"\n"[..])),
                 };
                 buf.clear();
             }
@@ -445,10 +456,11 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     }
 
     // EntryParser::parse on each entry, then the Loader (resolution, last wins).
-    let mut repo: HashMap<String, String> = HashMap::new();
-    // Names in order of first definition; `slot` finds a name's place in O(1).
+    // The loader's repository: name → its place in `order` and its value (None: unset).
+    // `order` holds names in order of first definition; one map, so no scan of earlier
+    // names per definition.
+    let mut repo: HashMap<String, Slot> = HashMap::new();
     let mut order: Vec<Option<String>> = Vec::new();
-    let mut slot: HashMap<String, usize> = HashMap::new();
     let mut entries = Vec::new();
     let mut pending = Vec::new();
     for g in &groups {
@@ -543,18 +555,32 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                         }
                     }
                 }
-                if !repo.contains_key(&name) {
-                    // (Re)defined after an unset: it moves to the end, as a PHP array
-                    // key does. The old place becomes a hole: no scan of `order`.
-                    if let Some(old) = slot.insert(name.clone(), order.len()) {
-                        order[old] = None;
+                match repo.get_mut(&name) {
+                    Some(s) if s.value.is_some() => s.value = Some(v.clone()),
+                    Some(s) => {
+                        // Defined again after an unset: it moves to the end, as a PHP
+                        // array key does. The old place becomes a hole.
+                        order[s.pos] = None;
+                        s.pos = order.len();
+                        s.value = Some(v.clone());
+                        order.push(Some(name.clone()));
                     }
-                    order.push(Some(name.clone()));
+                    None => {
+                        repo.insert(
+                            name.clone(),
+                            Slot {
+                                pos: order.len(),
+                                value: Some(v.clone()),
+                            },
+                        );
+                        order.push(Some(name.clone()));
+                    }
                 }
-                repo.insert(name.clone(), v.clone());
             }
             None => {
-                repo.remove(&name);
+                if let Some(s) = repo.get_mut(&name) {
+                    s.value = None;
+                }
             }
         }
         entries.push(Entry {
@@ -573,7 +599,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     let vars: Vec<(String, String)> = order
         .into_iter()
         .flatten()
-        .filter_map(|n| repo.remove(&n).map(|v| (n, v)))
+        .filter_map(|n| repo.remove(&n).and_then(|s| s.value).map(|v| (n, v)))
         .collect();
     let index = vars
         .iter()
