@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod gitbed;
 pub mod listing;
 pub mod sandbox;
 pub mod servers;
+pub mod trees;
