@@ -309,7 +309,8 @@ pub fn restore_tree(
     from: &Path,
     only: &[PathBuf],
 ) -> Result<Outcome> {
-    let install = crate::install::Install::discover(root)?;
+    // It replaces and removes paths: the root must be an install, not, say, /etc.
+    let install = crate::install::Install::discover_checked(root)?;
     let root = install
         .root
         .canonicalize()
@@ -326,6 +327,13 @@ pub fn restore_tree(
         absolute(&set.dir).and_then(|s| s.strip_prefix(&root).ok().map(Path::to_path_buf))
     {
         left_out.push(rel);
+    }
+    if Path::new(&meta.root) != root {
+        ctx.warn(format!(
+            "the snapshot was taken of {}, and is restored into {}",
+            meta.root,
+            root.display()
+        ));
     }
     let (paths, kept) = targets(&root, &tree_dir, &only, &left_out)?;
     let mut data = RestoreTreeData {
