@@ -111,10 +111,12 @@ pub fn snapshot(
         ".{TREE_ARTIFACT}.dfkit-old.{}",
         std::process::id()
     ));
+    let mut old_meta: Option<TreeMeta> = None;
     if present {
         // The meta goes first: a run killed from here on leaves a set that says its
         // snapshot is incomplete, never an old meta beside a new tree.
         if exists(&meta_path)? {
+            old_meta = set.read_meta(TREE_ARTIFACT).ok();
             std::fs::remove_file(&meta_path).map_err(|e| Error::io("removing", &meta_path, e))?;
         }
         std::fs::rename(&dest, &old).map_err(|e| Error::io("moving aside", &dest, e))?;
@@ -126,8 +128,11 @@ pub fn snapshot(
     let snap = match res {
         Ok(s) => s,
         Err(e) => {
-            if present {
-                let _ = std::fs::rename(&old, &dest);
+            // A failed replacement leaves the earlier snapshot as it was, meta included.
+            if present && std::fs::rename(&old, &dest).is_ok() {
+                if let Some(m) = &old_meta {
+                    let _ = set.write_meta(TREE_ARTIFACT, m);
+                }
             }
             return Err(e);
         }
