@@ -125,10 +125,13 @@ pub(super) fn class(b: u8) -> Tok {
 
 /// `Lexer::lex`: runs of newlines, of other whitespace, of "other" bytes; the rest single.
 /// (phpdotenv caps runs at 1000 bytes; splitting a run never changes the result.)
-fn lex(v: &[u8]) -> Vec<(Tok, usize, usize)> {
-    let mut out = Vec::new();
+fn lex(v: &[u8]) -> impl Iterator<Item = (Tok, usize, usize)> + '_ {
+    // An iterator, not a list: no allocation per value.
     let mut i = 0;
-    while i < v.len() {
+    std::iter::from_fn(move || {
+        if i >= v.len() {
+            return None;
+        }
         let t = class(v[i]);
         let mut j = i + 1;
         if matches!(t, Tok::Newline | Tok::Space | Tok::Other) {
@@ -136,10 +139,10 @@ fn lex(v: &[u8]) -> Vec<(Tok, usize, usize)> {
                 j += 1;
             }
         }
-        out.push((t, i, j));
+        let tok = (t, i, j);
         i = j;
-    }
-    out
+        Some(tok)
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -289,12 +292,19 @@ struct Slot {
     value: Option<String>,
 }
 
-fn resolve(raw: &RawValue, repo: &HashMap<String, Slot>, unresolved: &mut Vec<String>) -> String {
-    let chars = &raw.chars;
+/// (Takes the value's bytes out of `raw`: nothing reads them afterwards.)
+fn resolve(
+    raw: &mut RawValue,
+    repo: &HashMap<String, Slot>,
+    unresolved: &mut Vec<String>,
+) -> String {
+    let chars = std::mem::take(&mut raw.chars);
     if raw.vars.is_empty() {
-        // Nothing to expand (most values).
-        return String::from_utf8_lossy(chars).into_owned();
+        // Nothing to expand (most values): the bytes become the string, no copy.
+        return String::from_utf8(chars)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     }
+    let chars = &chars;
     let mut vars = raw.vars.clone();
     vars.sort_unstable_by(|a, b| b.cmp(a));
     // phpdotenv rebuilds the whole string at each `$`, right to left (quadratic). Here the
@@ -506,9 +516,9 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         };
         pending.push((g, name, raw, eq, value_off));
     }
-    for (g, name, raw, eq, value_off) in pending {
+    for (g, name, mut raw, eq, value_off) in pending {
         let mut unresolved = Vec::new();
-        let value = raw.as_ref().map(|r| resolve(r, &repo, &mut unresolved));
+        let value = raw.as_mut().map(|r| resolve(r, &repo, &mut unresolved));
         let l0 = lines[g.first];
         let span = (l0.start, lines[g.last].end);
         let single = g.first == g.last;
