@@ -471,8 +471,10 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     // names per definition.
     let mut repo: HashMap<String, Slot> = HashMap::new();
     let mut order: Vec<Option<String>> = Vec::new();
-    let mut entries = Vec::new();
-    let mut pending = Vec::new();
+    // One pass: parse an entry, then load it. phpdotenv parses every entry before loading
+    // any, but a rejected entry rejects the whole file either way, and `${VAR}` only sees
+    // what is above it, so the values are the same — without a list of parsed entries.
+    let mut entries = Vec::with_capacity(groups.len());
     for g in &groups {
         let line_no = g.first + 1;
         let err = |message: String, hint: Option<String>| ParseError {
@@ -514,9 +516,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
             Some(v) => Some(parse_value(v).map_err(|(m, h)| err(format!("{name}: {m}"), h))?),
             None => None,
         };
-        pending.push((g, name, raw, eq, value_off));
-    }
-    for (g, name, mut raw, eq, value_off) in pending {
+        let mut raw = raw;
         let mut unresolved = Vec::new();
         let value = raw.as_mut().map(|r| resolve(r, &repo, &mut unresolved));
         let l0 = lines[g.first];
