@@ -6,12 +6,15 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod checksum;
 pub mod db;
 pub mod dump;
+pub mod duration;
 pub mod env_backup;
 pub mod envfile;
 pub mod error;
 pub mod exec;
+pub mod fsops;
 pub mod git;
 pub mod http;
 pub mod install;
