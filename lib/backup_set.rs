@@ -5,6 +5,8 @@
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
 pub mod db_meta;
+pub mod env_meta;
+pub mod tree_meta;
 
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};

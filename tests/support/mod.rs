@@ -4,6 +4,7 @@
 pub mod bins;
 pub mod dotenv;
 pub mod gitbed;
+pub mod listing;
 pub mod sandbox;
 pub mod servers;
 pub mod trees;
