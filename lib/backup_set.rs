@@ -4,6 +4,10 @@
 //! Every artifact and meta file is written atomically ([`crate::atomic`]). A set
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
+pub mod manifest;
+
+pub use manifest::prune_complete;
+
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};
 use schemars::JsonSchema;

@@ -6,21 +6,26 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod children;
 pub mod db;
 pub mod dump;
 pub mod env_backup;
 pub mod envfile;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod git;
 pub mod http;
 pub mod install;
+pub mod journal;
+pub mod lock;
 pub mod perms;
 pub mod progress;
 pub mod report;
 pub mod restart;
 pub mod secret;
 pub mod tree;
+pub mod upgrade;
 pub mod users;
 pub mod verify;
 

@@ -4,3 +4,4 @@
 pub mod bins;
 pub mod sandbox;
 pub mod servers;
+pub mod upgrade;
