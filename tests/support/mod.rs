@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod listing;
 pub mod sandbox;
 pub mod servers;
 pub mod upgrade;
