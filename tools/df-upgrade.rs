@@ -76,6 +76,14 @@ struct Args {
     /// Group of storage/ and bootstrap/cache/ (passed to df-perms)
     #[arg(long, short = 'g', value_name = "GROUP", global = true)]
     group: Option<String>,
+    /// Mode of directories under storage/ and bootstrap/cache/ (passed to df-perms)
+    #[arg(long, value_name = "MODE", default_value = "2775", global = true)]
+    dir_mode: String,
+    /// Mode of files there. Not the guide's 2775: git tracks the executable bit, so
+    /// executable .gitignore files under storage/ would show as local changes and be
+    /// stashed by every later update
+    #[arg(long, value_name = "MODE", default_value = "0664", global = true)]
+    file_mode: String,
     /// After success, delete complete sets older than the newest N beside this one (0 keeps all)
     #[arg(long, value_name = "N", default_value_t = 5, global = true)]
     keep: usize,
@@ -149,6 +157,8 @@ fn main() -> ExitCode {
             force: a.force,
             user: a.user,
             group: a.group,
+            dir_mode: a.dir_mode,
+            file_mode: a.file_mode,
             keep: a.keep,
             events: a.events,
             restart_args,

@@ -60,6 +60,9 @@ pub struct Options {
     pub force: bool,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// Modes passed to df-perms (`--dir-mode`, `--file-mode`).
+    pub dir_mode: String,
+    pub file_mode: String,
     pub keep: usize,
     pub events: Option<PathBuf>,
     /// Flags passed to df-restart as they are (`--via`, `--service`, `--url`, …).
@@ -85,7 +88,12 @@ impl Options {
     }
 
     fn perms_args(&self) -> Vec<OsString> {
-        let mut a = Vec::new();
+        let mut a = args([
+            "--dir-mode",
+            self.dir_mode.as_str(),
+            "--file-mode",
+            self.file_mode.as_str(),
+        ]);
         if let Some(u) = &self.user {
             a.extend(args(["--user", u.as_str()]));
         }
