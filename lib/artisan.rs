@@ -616,7 +616,7 @@ impl<'a> Runner<'a> {
             if !md.is_dir() || md.uid() == 0 {
                 continue;
             }
-            n += give_root_owned(&top, md.dev(), md.uid(), md.gid())?;
+            n += give_root_owned(self.ctx, &self.root, rel)?;
         }
         if n > 0 {
             self.ctx.log(format!(
@@ -1249,36 +1249,11 @@ fn empty_dir_keep_gitignore(dir: &Path) -> Result<u64> {
     Ok(n)
 }
 
-/// lchown every uid-0 entry under `dir` (same filesystem, symlinks not followed) to
-/// `uid:gid`; returns how many were changed.
-fn give_root_owned(dir: &Path, dev: u64, uid: u32, gid: u32) -> Result<u64> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("reading", dir, e)),
-    };
-    let mut n = 0;
-    for e in rd {
-        let e = e.map_err(|e| Error::io("reading", dir, e))?;
-        let p = e.path();
-        let md = match std::fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("inspecting", &p, e)),
-        };
-        if md.dev() != dev {
-            continue;
-        }
-        if md.uid() == 0 {
-            std::os::unix::fs::lchown(&p, Some(uid), Some(gid))
-                .map_err(|e| Error::io("changing owner of", &p, e))?;
-            n += 1;
-        }
-        if md.is_dir() {
-            n += give_root_owned(&p, dev, uid, gid)?;
-        }
-    }
-    Ok(n)
+/// Hand every root-owned entry under `root`/`rel` back to the owner of `rel`, through
+/// the one safe walk (by descriptor, never by path: see `perms::walk`); returns how many.
+fn give_root_owned(ctx: &Ctx, root: &Path, rel: &str) -> Result<u64> {
+    let swept = crate::perms::sweep_root_owned(Some(ctx), root, Path::new(rel), false)?;
+    Ok(swept.counts.chowned)
 }
 
 /// The first path component that `uid:gid` (without supplementary groups, as our
@@ -1383,22 +1358,23 @@ mod tests {
 
     #[test]
     fn root_owned_entries_are_handed_over() {
-        if !crate::users::is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        assert!(
+            crate::users::is_root(),
+            "this test needs root (CI runs as root)"
+        );
         let d = tempfile::tempdir().unwrap();
         let s = d.path().join("storage");
         std::fs::create_dir_all(s.join("logs")).unwrap();
         std::fs::write(s.join("logs/laravel.log"), "x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", s.join("evil")).unwrap();
-        let md = std::fs::metadata(&s).unwrap();
-        let n = give_root_owned(&s, md.dev(), 4242, 4243).unwrap();
+        std::os::unix::fs::chown(&s, Some(4242), Some(4243)).unwrap();
+        let ctx = Ctx::new("df-artisan", Default::default());
+        let n = give_root_owned(&ctx, d.path(), "storage").unwrap();
         assert_eq!(n, 3); // logs, laravel.log, the symlink itself
         let f = std::fs::metadata(s.join("logs/laravel.log")).unwrap();
         assert_eq!((f.uid(), f.gid()), (4242, 4243));
         assert_eq!(std::fs::metadata("/etc/passwd").unwrap().uid(), 0);
-        assert_eq!(give_root_owned(&s, md.dev(), 4242, 4243).unwrap(), 0);
+        assert_eq!(give_root_owned(&ctx, d.path(), "storage").unwrap(), 0);
     }
 
     #[test]

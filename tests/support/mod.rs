@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 pub mod bins;
-pub mod listing;
+pub mod gitbed;
 pub mod sandbox;
 pub mod servers;
+pub mod trees;
 pub mod upgrade;
