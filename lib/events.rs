@@ -109,7 +109,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("ev.jsonl");
         let mut ev = Events::open(&p).unwrap();
-        ev.emit(Event::StepStart { step: "dump".into() }).unwrap();
+        ev.emit(Event::StepStart {
+            step: "dump".into(),
+        })
+        .unwrap();
         ev.emit(Event::Summary {
             ok: true,
             changed: false,

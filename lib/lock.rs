@@ -89,7 +89,9 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
             if err.kind == ErrorKind::Io || err.kind == ErrorKind::MissingInput {
                 err.kind = ErrorKind::CannotCreate;
             }
-            err.with_hint("set DFKIT_LOCK_DIR to a directory outside the install that you can write")
+            err.with_hint(
+                "set DFKIT_LOCK_DIR to a directory outside the install that you can write",
+            )
         })
 }
 
@@ -148,9 +150,7 @@ impl Lock {
             pid: std::process::id(),
             host: hostname(),
             started_at: crate::report::now_rfc3339(),
-            command: std::env::args()
-                .map(|a| crate::secret::scrub(&a))
-                .collect(),
+            command: std::env::args().map(|a| crate::secret::scrub(&a)).collect(),
             root: root.display().to_string(),
         };
         let text = serde_json::to_vec(&holder).unwrap_or_default();
@@ -191,9 +191,15 @@ mod tests {
         let first = Lock::acquire_in(&locks, &root, "df-upgrade").unwrap();
         // flock locks belong to the open file description: a second open in the same
         // process conflicts just as another process would.
-        let err = Lock::acquire_in(&locks, &root, "df-upgrade").err().expect("second lock refused");
+        let err = Lock::acquire_in(&locks, &root, "df-upgrade")
+            .err()
+            .expect("second lock refused");
         assert_eq!(err.kind, ErrorKind::Temporary);
-        assert!(err.message.contains(&format!("pid {}", std::process::id())), "{}", err.message);
+        assert!(
+            err.message.contains(&format!("pid {}", std::process::id())),
+            "{}",
+            err.message
+        );
         drop(first);
         let again = Lock::acquire_in(&locks, &root, "df-upgrade").unwrap();
         assert_eq!(again.holder.pid, std::process::id());

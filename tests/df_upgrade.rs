@@ -42,7 +42,12 @@ impl Bed {
         );
         let locks = sb.tmp.path().join("locks");
         let sets = sb.tmp.path().join("sets");
-        Bed { sb, db, locks, sets }
+        Bed {
+            sb,
+            db,
+            locks,
+            sets,
+        }
     }
 
     fn root(&self) -> &Path {
@@ -152,8 +157,12 @@ fn step_names(v: &Value) -> Vec<String> {
 }
 
 fn me() -> (String, String) {
-    let u = nix::unistd::User::from_uid(nix::unistd::geteuid()).unwrap().unwrap();
-    let g = nix::unistd::Group::from_gid(nix::unistd::getegid()).unwrap().unwrap();
+    let u = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap();
+    let g = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .unwrap()
+        .unwrap();
     (u.name, g.name)
 }
 
@@ -163,13 +172,24 @@ fn systemctl_standin(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&d).unwrap();
     let log = d.join("systemctl.log");
     let p = d.join("systemctl");
-    std::fs::write(&p, format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 0\n", log.display())).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     (d, log)
 }
 
 fn path_with(dir: &Path) -> String {
-    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// v1 → v2: every step ran, the set is complete and its checksums match, HEAD is v2,
@@ -189,7 +209,18 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
         group.into(),
     ];
     if restart {
-        args.extend(["--restart-mode", "restart", "--via", "systemd", "--service", "nginx", "--no-probe"].map(String::from));
+        args.extend(
+            [
+                "--restart-mode",
+                "restart",
+                "--via",
+                "systemd",
+                "--service",
+                "nginx",
+                "--no-probe",
+            ]
+            .map(String::from),
+        );
     } else {
         args.extend(["--skip".into(), "restart".into()]);
     }
@@ -199,7 +230,24 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
     assert!(r.changed());
     assert_eq!(
         step_names(&r.data()["steps"]),
-        ["lock", "preflight", "backup", "backup", "down", "dump", "git", "composer", "migrate", "clear", "perms", "up", "restart", "verify", "manifest", "prune"]
+        [
+            "lock",
+            "preflight",
+            "backup",
+            "backup",
+            "down",
+            "dump",
+            "git",
+            "composer",
+            "migrate",
+            "clear",
+            "perms",
+            "up",
+            "restart",
+            "verify",
+            "manifest",
+            "prune"
+        ]
     );
     assert_eq!(bed.sb.head(), bed.sb.tag_commit("v2"));
     assert_eq!(bed.sb.version(), "7.1.0");
@@ -220,7 +268,11 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
     // would show as local changes).
     let f = std::fs::metadata(bed.root().join("storage/app/.gitignore")).unwrap();
     assert_eq!(f.mode() & 0o7777, 0o664);
-    assert_eq!(bed.sb.git(&["status", "--porcelain"]), "", "no local changes after the upgrade");
+    assert_eq!(
+        bed.sb.git(&["status", "--porcelain"]),
+        "",
+        "no local changes after the upgrade"
+    );
     // verify passed, restart ran
     assert_eq!(step(&r, "verify")["ok"], true);
     assert_eq!(step(&r, "verify")["report"]["data"]["failed"], 0);
@@ -230,23 +282,50 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
         assert_eq!(step(&r, "restart")["ok"], true);
     }
     // The set: env, dump, tree and a manifest whose checksums match.
-    for a in ["env", "env.meta.json", "db.meta.json", "tree", "tree.meta.json", "manifest.json"] {
+    for a in [
+        "env",
+        "env.meta.json",
+        "db.meta.json",
+        "tree",
+        "tree.meta.json",
+        "manifest.json",
+    ] {
         assert!(set.join(a).exists(), "{a} in the set");
     }
-    assert_eq!(std::fs::read(set.join("env")).unwrap(), std::fs::read(bed.sb.env_path()).unwrap());
-    let m: Value = serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read(set.join("env")).unwrap(),
+        std::fs::read(bed.sb.env_path()).unwrap()
+    );
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
     let arts = m["artifacts"].as_array().unwrap();
-    assert!(arts.iter().any(|a| a["name"].as_str().unwrap().starts_with("db.sql")));
+    assert!(arts
+        .iter()
+        .any(|a| a["name"].as_str().unwrap().starts_with("db.sql")));
     for a in arts.iter().filter(|a| a["kind"] == "file") {
         let bytes = std::fs::read(set.join(a["name"].as_str().unwrap())).unwrap();
-        assert_eq!(a["sha256"], dfkit::secret::sha256_hex(&bytes), "{}", a["name"]);
+        assert_eq!(
+            a["sha256"],
+            dfkit::secret::sha256_hex(&bytes),
+            "{}",
+            a["name"]
+        );
     }
     assert_eq!(m["old_commit"], bed.sb.tag_commit("v1"));
     assert_eq!(m["new_commit"], bed.sb.tag_commit("v2"));
     assert_eq!(std::fs::metadata(&set).unwrap().mode() & 0o777, 0o700);
 
     // Again: nothing to do, no new set, no maintenance window.
-    let r2 = bed.run(&["--into", bed.set("s2").to_str().unwrap(), "--user", user, "--group", group, "--skip", "restart"]);
+    let r2 = bed.run(&[
+        "--into",
+        bed.set("s2").to_str().unwrap(),
+        "--user",
+        user,
+        "--group",
+        group,
+        "--skip",
+        "restart",
+    ]);
     r2.assert_ok();
     assert!(!r2.changed(), "{}", r2.stdout);
     assert_eq!(step_names(&r2.data()["steps"]), ["lock", "preflight"]);
@@ -278,27 +357,54 @@ fn failing_v3_rolls_back(driver: &'static str) {
     assert_eq!(before.head, bed.sb.tag_commit("v2"));
     let events = bed.sb.tmp.path().join("events.jsonl");
     let r = bed.run(&[
-        "--ref", "v3", "--into", bed.set("s").to_str().unwrap(), "--skip", "restart",
-        "--events", events.to_str().unwrap(),
+        "--ref",
+        "v3",
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
     ]);
     r.assert_code(1);
     assert_eq!(r.data()["failed_step"], "migrate", "{}", r.stdout);
     assert_eq!(r.data()["rolled_back"], true, "{}", r.stdout);
     let rb = step_names(&r.data()["rollback"]);
-    assert_eq!(rb, ["git", "vendor", "database", "env", "clear", "perms", "up"], "{}", r.stdout);
-    assert!(r.data()["rollback"].as_array().unwrap().iter().all(|s| s["ok"] == true));
+    assert_eq!(
+        rb,
+        ["git", "vendor", "database", "env", "clear", "perms", "up"],
+        "{}",
+        r.stdout
+    );
+    assert!(r.data()["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ok"] == true));
     assert!(!bed.down(), "maintenance mode is off");
     assert!(!r.changed(), "rolled back: the install did not change");
     assert_same(&before, &bed.state());
     // The next run is not blocked: the journal went with the complete rollback.
-    let again = bed.run(&["--ref", "v2", "--skip", "restart", "--into", bed.set("again").to_str().unwrap()]);
+    let again = bed.run(&[
+        "--ref",
+        "v2",
+        "--skip",
+        "restart",
+        "--into",
+        bed.set("again").to_str().unwrap(),
+    ]);
     again.assert_ok();
     assert!(!again.changed(), "{}", again.stdout);
     // events: valid JSON Lines, with the rollback in them
     let text = std::fs::read_to_string(&events).unwrap();
     let kinds: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(kinds.contains(&"rollback_start".to_string()) && kinds.last().unwrap() == "summary");
 }
@@ -318,7 +424,7 @@ fn mariadb_failing_v3_is_rolled_back() {
 fn later_failures_roll_back() {
     for (tool, first, name) in [
         ("df-artisan", "clear", "clear"),
-        ("df-perms", "--user", "perms"),
+        ("df-perms", "--dir-mode", "perms"),
         ("df-restart", "--via", "restart"),
         ("df-verify", "--against", "verify"),
     ] {
@@ -329,10 +435,24 @@ fn later_failures_roll_back() {
         let (user, group) = me();
         let r = bed.run_env(
             &[
-                "--into", bed.set("s").to_str().unwrap(), "--user", &user, "--group", &group,
-                "--restart-mode", "restart", "--via", "systemd", "--service", "nginx", "--no-probe",
+                "--into",
+                bed.set("s").to_str().unwrap(),
+                "--user",
+                &user,
+                "--group",
+                &group,
+                "--restart-mode",
+                "restart",
+                "--via",
+                "systemd",
+                "--service",
+                "nginx",
+                "--no-probe",
             ],
-            &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap()), ("PATH", &path_with(&standins))],
+            &[
+                ("DFKIT_TOOLS_DIR", tools.to_str().unwrap()),
+                ("PATH", &path_with(&standins)),
+            ],
         );
         r.assert_code(1);
         assert_eq!(r.data()["failed_step"], name, "{}", r.stdout);
@@ -354,27 +474,52 @@ fn concurrent_run_exits_75() {
     let lock = dfkit::lock::Lock::acquire_in(&bed.locks, bed.root(), "df-upgrade").unwrap();
     let r = bed.run(&["--skip", "restart"]);
     r.assert_code(75);
-    assert!(r.json["msg"].as_str().unwrap().contains(&format!("pid {}", std::process::id())), "{}", r.stdout);
+    assert!(
+        r.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {}", std::process::id())),
+        "{}",
+        r.stdout
+    );
     drop(lock);
     assert_same(&before, &bed.state());
 }
 
 /// Start df-upgrade, wait for an event line, kill -9 it.
 fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
-    let mut c = bed.cmd(&["--into", bed.set("s").to_str().unwrap(), "--skip", "restart", "--events", events.to_str().unwrap()]);
+    let mut c = bed.cmd(&[
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
     c.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(events).unwrap_or_default();
-        if text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|v| pred(&v)) {
+        if text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| pred(&v))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the event never came: {text}");
-        assert!(child.try_wait().unwrap().is_none(), "df-upgrade ended before the event: {text}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "df-upgrade ended before the event: {text}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     child.wait().unwrap();
     // Let a step's child that outlived its parent finish (it is not ours to kill).
     std::thread::sleep(Duration::from_millis(1500));
@@ -385,9 +530,15 @@ fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
 #[test]
 fn killed_runs_are_recovered() {
     let points: [(&str, fn(&Value) -> bool); 3] = [
-        ("after backup", |v| v["event"] == "step_start" && v["step"] == "down"),
-        ("after git", |v| v["event"] == "step_end" && v["step"] == "git"),
-        ("in migrate", |v| v["event"] == "step_start" && v["step"] == "migrate"),
+        ("after backup", |v| {
+            v["event"] == "step_start" && v["step"] == "down"
+        }),
+        ("after git", |v| {
+            v["event"] == "step_end" && v["step"] == "git"
+        }),
+        ("in migrate", |v| {
+            v["event"] == "step_start" && v["step"] == "migrate"
+        }),
     ];
     for (when, pred) in points {
         let bed = Bed::new("sqlite", false);
@@ -398,7 +549,14 @@ fn killed_runs_are_recovered() {
         r.assert_code(75);
         let msg = r.json["msg"].as_str().unwrap();
         assert!(msg.contains("interrupted"), "{when}: {msg}");
-        assert!(r.json["error"]["hint"].as_str().unwrap().contains("df-upgrade recover"), "{when}: {}", r.stdout);
+        assert!(
+            r.json["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains("df-upgrade recover"),
+            "{when}: {}",
+            r.stdout
+        );
         let rec = bed.run(&["recover", "--skip", "restart"]);
         rec.assert_ok();
         assert_eq!(rec.data()["rolled_back"], true, "{when}: {}", rec.stdout);
@@ -417,7 +575,12 @@ fn preflight_refusals_change_nothing() {
     let bed = Bed::new("sqlite", false);
     let check = |what: &str, r: Run, code: i32, bed: &Bed, before: &State| {
         r.assert_code(code);
-        assert_eq!(r.data()["steps"][1]["name"], "preflight", "{what}: {}", r.stdout);
+        assert_eq!(
+            r.data()["steps"][1]["name"],
+            "preflight",
+            "{what}: {}",
+            r.stdout
+        );
         assert_eq!(r.data()["steps"][1]["ok"], false, "{what}");
         assert_same(before, &bed.state());
         assert!(!bed.sets.exists(), "{what}: no set");
@@ -428,22 +591,50 @@ fn preflight_refusals_change_nothing() {
     // a missing tool
     let tools = tools_dir(bed.sb.tmp.path(), None);
     std::fs::remove_file(tools.join("df-perms")).unwrap();
-    check("missing tool", bed.run_env(&["--into", into], &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap())]), 69, &bed, &before);
+    check(
+        "missing tool",
+        bed.run_env(
+            &["--into", into],
+            &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap())],
+        ),
+        69,
+        &bed,
+        &before,
+    );
     // a target that origin does not have
-    check("no such ref", bed.run(&["--into", into, "--ref", "v9"]), 66, &bed, &before);
+    check(
+        "no such ref",
+        bed.run(&["--into", into, "--ref", "v9"]),
+        66,
+        &bed,
+        &before,
+    );
     // maintenance mode left on
     std::fs::write(bed.root().join("storage/framework/down"), "{}").unwrap();
     let before_down = bed.state();
     let r = bed.run(&["--into", into]);
-    assert!(r.json["error"]["hint"].as_str().unwrap().contains("df-artisan up"));
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("df-artisan up"));
     check("maintenance on", r, 75, &bed, &before_down);
     std::fs::remove_file(bed.root().join("storage/framework/down")).unwrap();
     // an unfinished journal
     let jp = dfkit::journal::path_in(&bed.locks, bed.root());
-    let mut j = dfkit::journal::Journal { tool: "df-upgrade".into(), root: bed.root().display().to_string(), set: "/x".into(), step: "migrate".into(), ..Default::default() };
+    let mut j = dfkit::journal::Journal {
+        tool: "df-upgrade".into(),
+        root: bed.root().display().to_string(),
+        set: "/x".into(),
+        step: "migrate".into(),
+        ..Default::default()
+    };
     dfkit::journal::write(&jp, &mut j).unwrap();
     let r = bed.run(&["--into", into]);
-    assert!(r.json["msg"].as_str().unwrap().contains("`migrate`"), "{}", r.stdout);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains("`migrate`"),
+        "{}",
+        r.stdout
+    );
     check("journal", r, 75, &bed, &before);
     dfkit::journal::clear(&jp).unwrap();
     // an invalid APP_KEY
@@ -451,7 +642,13 @@ fn preflight_refusals_change_nothing() {
     let bad = env.replace(&bed.sb.app_key(), "base64:dG9vc2hvcnQ=");
     std::fs::write(bed.sb.env_path(), &bad).unwrap();
     let before_bad = bed.state();
-    check("bad APP_KEY", bed.run(&["--into", into]), 65, &bed, &before_bad);
+    check(
+        "bad APP_KEY",
+        bed.run(&["--into", into]),
+        65,
+        &bed,
+        &before_bad,
+    );
     std::fs::write(bed.sb.env_path(), &env).unwrap();
     // an unreachable database
     let dbfile = bed.sb.sqlite_path();
@@ -473,7 +670,15 @@ fn dry_run_changes_nothing_and_events_match_stdout() {
     let bed = Bed::new("sqlite", false);
     let before = bed.state();
     let events = bed.sb.tmp.path().join("dry.jsonl");
-    let r = bed.run(&["--dry-run", "--into", bed.set("s").to_str().unwrap(), "--skip", "restart", "--events", events.to_str().unwrap()]);
+    let r = bed.run(&[
+        "--dry-run",
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
     r.assert_ok();
     assert!(r.changed(), "would change");
     assert_same(&before, &bed.state());
@@ -482,7 +687,10 @@ fn dry_run_changes_nothing_and_events_match_stdout() {
     for name in ["backup", "down", "dump", "git", "composer", "migrate"] {
         let s = step(&r, name);
         assert_eq!(s["report"]["dry_run"], true, "{name}");
-        assert!(!s["report"]["data"]["plan"].is_null(), "{name} has its plan: {s}");
+        assert!(
+            !s["report"]["data"]["plan"].is_null(),
+            "{name} has its plan: {s}"
+        );
     }
     let lines: Vec<Value> = std::fs::read_to_string(&events)
         .unwrap()
@@ -509,7 +717,15 @@ fn keep_two_sets() {
     let mut made = Vec::new();
     for i in 0..4 {
         let name = format!("2026010{i}T000000Z");
-        let r = bed.run(&["--force", "--keep", "2", "--into", bed.set(&name).to_str().unwrap(), "--skip", "restart"]);
+        let r = bed.run(&[
+            "--force",
+            "--keep",
+            "2",
+            "--into",
+            bed.set(&name).to_str().unwrap(),
+            "--skip",
+            "restart",
+        ]);
         r.assert_ok();
         made.push(name);
     }
@@ -518,5 +734,12 @@ fn keep_two_sets() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["20200101T000000Z-incomplete", made[2].as_str(), made[3].as_str()]);
+    assert_eq!(
+        left,
+        [
+            "20200101T000000Z-incomplete",
+            made[2].as_str(),
+            made[3].as_str()
+        ]
+    );
 }

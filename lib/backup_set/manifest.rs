@@ -176,11 +176,23 @@ mod tests {
     fn manifest_round_trip_verify_and_prune() {
         let d = tempfile::tempdir().unwrap();
         let mut sets = Vec::new();
-        for name in ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z", "20260104T000000Z"] {
+        for name in [
+            "20260101T000000Z",
+            "20260102T000000Z",
+            "20260103T000000Z",
+            "20260104T000000Z",
+        ] {
             let set = BackupSet::create(Some(&d.path().join(name))).unwrap();
             std::fs::write(set.path("env"), "APP_KEY=x\n").unwrap();
             std::fs::create_dir(set.path("tree")).unwrap();
-            let m = Manifest::build(&set, "df-upgrade", Path::new("/opt/df"), Release::default(), BTreeMap::new()).unwrap();
+            let m = Manifest::build(
+                &set,
+                "df-upgrade",
+                Path::new("/opt/df"),
+                Release::default(),
+                BTreeMap::new(),
+            )
+            .unwrap();
             assert_eq!(m.artifacts.len(), 2);
             set.write_manifest(&m).unwrap();
             assert_eq!(set.read_manifest().unwrap(), m);
@@ -189,7 +201,10 @@ mod tests {
         }
         std::fs::write(sets[0].path("env"), "APP_KEY=y\n").unwrap();
         let m0 = sets[0].read_manifest().unwrap();
-        assert_eq!(m0.verify(&sets[0]).unwrap_err().kind, crate::ErrorKind::BadData);
+        assert_eq!(
+            m0.verify(&sets[0]).unwrap_err().kind,
+            crate::ErrorKind::BadData
+        );
         // An incomplete set is never pruned.
         let incomplete = BackupSet::create(Some(&d.path().join("20250101T000000Z"))).unwrap();
         let removed = prune_complete(&sets[3].dir, 2).unwrap();

@@ -179,8 +179,10 @@ impl<'a> Run<'a> {
         } else {
             "ok"
         };
-        self.ctx
-            .log(format!("{:<9} {state}: {} ({} ms)", s.name, s.msg, s.duration_ms));
+        self.ctx.log(format!(
+            "{:<9} {state}: {} ({} ms)",
+            s.name, s.msg, s.duration_ms
+        ));
     }
 
     /// Record a step that did not run.
@@ -488,11 +490,10 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         .filter(|t| crate::children::locate(t).is_err())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::unavailable(format!(
-            "dfkit tools missing: {}",
-            missing.join(", ")
-        ))
-        .with_hint("install all of dfkit's tools together (`make install`)"));
+        return Err(
+            Error::unavailable(format!("dfkit tools missing: {}", missing.join(", ")))
+                .with_hint("install all of dfkit's tools together (`make install`)"),
+        );
     }
     if !root.join("artisan").is_file() {
         return Err(Error::missing(format!(
@@ -520,17 +521,22 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         .clone_real()
         .run::<VerifyView>("df-verify", &args(["--only", "env", "--only", "database"]))?;
     let data = verify_data(&verify);
-    for c in data.failures() {
+    if let Some(c) = data.failures().first() {
         let kind = if c.name == "database" {
             ErrorKind::Unavailable
         } else {
             ErrorKind::BadData
         };
-        return Err(Error::new(kind, format!("preflight {}: {}", c.name, c.detail))
-            .with_hint(match c.name.as_str() {
-                "database" => "start the database or fix DB_* in .env (df-verify --only database)",
-                _ => "fix .env first (df-backup-env show names the line)",
-            }));
+        return Err(
+            Error::new(kind, format!("preflight {}: {}", c.name, c.detail)).with_hint(
+                match c.name.as_str() {
+                    "database" => {
+                        "start the database or fix DB_* in .env (df-verify --only database)"
+                    }
+                    _ => "fix .env first (df-backup-env show names the line)",
+                },
+            ),
+        );
     }
     if !verify.ok() && data.checks.is_empty() {
         return Err(child_error("df-verify", &verify));
@@ -540,12 +546,20 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let (_, target) = opts.target();
     let mut a = args(["update"]);
     a.extend(target);
-    let git = run.children.clone_dry().run::<GitView>("df-git-update", &a)?;
+    let git = run
+        .children
+        .clone_dry()
+        .run::<GitView>("df-git-update", &a)?;
     if !git.ok() {
         return Err(child_error("df-git-update", &git));
     }
     let g = git.report.data;
-    let git_moves = git.report.changed;
+    // "Already at the target" is about the commit: a checkout of the same commit by tag
+    // (branch → detached HEAD) changes nothing that matters.
+    let git_moves = match (&g.old_commit, &g.remote_commit) {
+        (Some(old), Some(target)) => old != target,
+        _ => git.report.changed,
+    };
     // Pending migrations before we start (a half-done earlier upgrade).
     let status = run
         .children
@@ -677,7 +691,10 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
     }
     run.child::<Value>(Step::Down, "df-artisan", args(["down"]))?;
     if opts.skipped(Step::Dump) {
-        run.skip(Step::Dump, "--skip dump: the database cannot be rolled back");
+        run.skip(
+            Step::Dump,
+            "--skip dump: the database cannot be rolled back",
+        );
     } else {
         let mut a = args(["dump"]);
         a.extend(run.set_args("--into"));
@@ -776,7 +793,12 @@ fn manifest(run: &mut Run) -> Result<()> {
         .steps
         .iter()
         .filter_map(|s| s.report.as_ref())
-        .filter_map(|r| Some((r["tool"].as_str()?.to_string(), r["version"].as_str()?.to_string())))
+        .filter_map(|r| {
+            Some((
+                r["tool"].as_str()?.to_string(),
+                r["version"].as_str()?.to_string(),
+            ))
+        })
         .collect();
     let m = crate::backup_set::manifest::Manifest::build(
         &set,
@@ -793,7 +815,11 @@ fn manifest(run: &mut Run) -> Result<()> {
     let r = set.write_manifest(&m);
     match r {
         Ok(p) => {
-            let msg = format!("{} artifacts, written to {}", m.artifacts.len(), p.display());
+            let msg = format!(
+                "{} artifacts, written to {}",
+                m.artifacts.len(),
+                p.display()
+            );
             run.own_step(Step::Manifest, true, false, msg, t0);
             Ok(())
         }
@@ -820,7 +846,10 @@ fn prune(run: &mut Run) {
             let msg = if removed.is_empty() {
                 format!("nothing to prune (keeping the newest {keep})")
             } else {
-                format!("removed {} older set(s), keeping the newest {keep}", removed.len())
+                format!(
+                    "removed {} older set(s), keeping the newest {keep}",
+                    removed.len()
+                )
             };
             run.data.pruned = removed.iter().map(|p| p.display().to_string()).collect();
             run.own_step(Step::Prune, true, false, msg, t0);
@@ -835,10 +864,9 @@ fn prune(run: &mut Run) {
 /// `--dry-run`: every child's plan, nested under its step; nothing changes.
 fn dry_run(mut run: Run) -> Result<Outcome> {
     let opts = run.opts;
-    let set = opts
-        .into
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp()));
+    let set = opts.into.clone().unwrap_or_else(|| {
+        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
+    });
     run.set = Some(set.clone());
     run.data.set = Some(set.display().to_string());
     let mut plan: Vec<(Step, &str, Vec<OsString>)> = Vec::new();
@@ -904,7 +932,11 @@ fn finish_err(mut run: Run, e: Error, failed: Option<&str>) -> Error {
     run.data.failed_step = failed.map(str::to_string);
     // The install changed only if a step changed it and no complete rollback undid it.
     let changed = run.data.rolled_back != Some(true)
-        && run.data.steps.iter().any(|s| s.changed && s.name != "down" && s.name != "up");
+        && run
+            .data
+            .steps
+            .iter()
+            .any(|s| s.changed && s.name != "down" && s.name != "up");
     run.emit(Event::Summary {
         ok: false,
         changed,
@@ -928,13 +960,22 @@ pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     });
     let _lock = match Lock::acquire(&opts.root, ctx.tool) {
         Ok(l) => {
-            run.own_step(Step::Lock, true, false, format!("holding {}", l.path().display()), t0);
+            run.own_step(
+                Step::Lock,
+                true,
+                false,
+                format!("holding {}", l.path().display()),
+                t0,
+            );
             l
         }
         Err(e) => return Err(finish_err(run, e, None)),
     };
     let Some(j) = journal::read(&run.journal_path)? else {
-        let msg = format!("no interrupted run of {}: nothing to recover", opts.root.display());
+        let msg = format!(
+            "no interrupted run of {}: nothing to recover",
+            opts.root.display()
+        );
         return Ok(finish_ok(run, false, msg));
     };
     run.set = Some(PathBuf::from(&j.set));

@@ -42,7 +42,13 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
             }
             None => {
                 ok = false;
-                record(run, "git", false, "the journal has no old commit to go back to".into(), None);
+                record(
+                    run,
+                    "git",
+                    false,
+                    "the journal has no old commit to go back to".into(),
+                    None,
+                );
             }
         }
     }
@@ -57,7 +63,12 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
         ok &= step(run, "vendor", "df-backup-env", a);
     }
     if j.reached(Step::Migrate.name()) {
-        let a = vec!["restore".into(), "--from".into(), set.clone(), "--replace".into()];
+        let a = vec![
+            "restore".into(),
+            "--from".into(),
+            set.clone(),
+            "--replace".into(),
+        ];
         ok &= step(run, "database", "df-dump-db", a);
     }
     if j.reached(Step::Backup.name()) && std::path::Path::new(&j.set).join("env").is_file() {

@@ -103,7 +103,9 @@ mod tests {
     #[test]
     fn skip_names() {
         assert_eq!(Step::parse_skippable("composer"), Ok(Step::Composer));
-        assert!(Step::parse_skippable("down").unwrap_err().contains("composer"));
+        assert!(Step::parse_skippable("down")
+            .unwrap_err()
+            .contains("composer"));
         assert!(Step::parse_skippable("nope").is_err());
         assert!(Step::ALL.windows(2).all(|w| w[0] < w[1]));
     }

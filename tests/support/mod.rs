@@ -3,6 +3,7 @@
 
 pub mod bins;
 pub mod gitbed;
+pub mod listing;
 pub mod sandbox;
 pub mod servers;
 pub mod trees;
