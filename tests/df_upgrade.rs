@@ -529,7 +529,8 @@ fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
 /// naming `df-upgrade recover`, which puts the exact pre-upgrade state back.
 #[test]
 fn killed_runs_are_recovered() {
-    let points: [(&str, fn(&Value) -> bool); 3] = [
+    type At = fn(&Value) -> bool;
+    let points: [(&str, At); 3] = [
         ("after backup", |v| {
             v["event"] == "step_start" && v["step"] == "down"
         }),
