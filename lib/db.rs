@@ -245,7 +245,7 @@ pub enum Role {
 pub fn find_program(driver: Driver, role: Role) -> Result<PathBuf> {
     let (names, package) = candidates(driver, role);
     for n in names {
-        if let Ok(p) = which::which(n) {
+        if let Some(p) = crate::exec::probe_program(n) {
             return Ok(p);
         }
     }

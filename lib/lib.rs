@@ -6,9 +6,11 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod checksum;
 pub mod children;
 pub mod db;
 pub mod dump;
+pub mod duration;
 pub mod env_backup;
 pub mod envfile;
 pub mod error;

@@ -53,9 +53,9 @@ struct Args {
     /// Run PHP as this user [default (as root): the owner of storage/; composer: the owner of the root]
     #[arg(long, global = true, value_name = "USER")]
     as_user: Option<String>,
-    /// Kill a command that runs longer than this many seconds
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 3600)]
-    timeout: u64,
+    /// Kill a command (and its children) that runs longer than this (seconds, or 30s, 2m, 1h)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "3600", value_parser = dfkit::duration::parse)]
+    timeout: Duration,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -203,7 +203,7 @@ fn main() -> ExitCode {
             php: args.php,
             composer: args.composer,
             as_user: args.as_user,
-            timeout: Duration::from_secs(args.timeout),
+            timeout: args.timeout,
         };
         dfkit::artisan::execute(ctx, &opts, action(args.cmd))
     })

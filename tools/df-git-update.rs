@@ -45,9 +45,9 @@ with `-`, an empty --to); 66 not a git checkout / no such branch, tag or commit;
 struct Args {
     #[command(flatten)]
     common: Common,
-    /// Seconds any single git command may take (fetches included)
-    #[arg(long, global = true, default_value_t = 900, value_name = "SECS")]
-    timeout: u64,
+    /// How long any single git command may take, fetches included (seconds, or 30s, 15m)
+    #[arg(long, global = true, default_value = "900", value_parser = dfkit::duration::parse, value_name = "DURATION")]
+    timeout: Duration,
     #[command(subcommand)]
     cmd: Sub,
 }
@@ -121,7 +121,7 @@ impl HasCommon for Args {
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-git-update", |ctx, args| {
         let root = dfkit::install::resolve_root(args.common.root.as_deref());
-        let timeout = Duration::from_secs(args.timeout);
+        let timeout = args.timeout;
         match args.cmd {
             Sub::Update {
                 branch,
