@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod backup_set;
 pub mod checksum;
 pub mod children;
+pub mod constraint;
 pub mod db;
 pub mod dump;
 pub mod duration;
