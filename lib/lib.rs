@@ -17,6 +17,7 @@ pub mod envfile;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod fsops;
 pub mod git;
 pub mod http;
 pub mod install;

@@ -28,11 +28,13 @@ Examples:
 
   # anything else
   df-artisan run -- route:list
+  df-artisan run --yes -- db:seed --class=Foo   # confirmable commands need --yes
   df-artisan --dry-run fresh --seed | jq .data.plan
 
-Exit codes: 0 ok, 1 a command failed (see error.hint), 64 usage (fresh/reset without
---yes), 65 bad config/database.php, 66 no install, 67 unknown --as-user, 69 php/composer
-missing or database unreachable, 77 the PHP user cannot read the install.";
+Exit codes: 0 ok, 1 a command failed (see error.hint), 64 usage (fresh/reset, or run of a
+confirmable command, without --yes), 65 bad config/database.php, 66 no install, 67 unknown
+--as-user, 69 php/composer missing or database unreachable, 77 the PHP user cannot read the
+install.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -155,8 +157,12 @@ enum Cmd {
     },
     /// DreamFactory version (config/app.php) and Laravel version (artisan --version)
     Version,
-    /// Any artisan command: run -- ARGS…
+    /// Any artisan command: run [--yes] -- ARGS… (secret-bearing options are masked)
     Run {
+        /// Yes, run a command that asks for confirmation in production (migrate*,
+        /// db:seed, db:wipe, key:generate, queue:clear)
+        #[arg(long)]
+        yes: bool,
         #[arg(last = true, required = true, value_name = "ARGS")]
         args: Vec<String>,
     },
@@ -192,7 +198,7 @@ fn action(cmd: Cmd) -> Action {
             Strict::Status => StrictAction::Status,
         }),
         Cmd::Version => Action::Version,
-        Cmd::Run { args } => Action::Run { args },
+        Cmd::Run { args, yes } => Action::Run { args, yes },
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod dotenv;
 pub mod gitbed;
 pub mod listing;
 pub mod sandbox;
