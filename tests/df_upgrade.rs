@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use support::bins::{self, Run};
 use support::sandbox::{Options, Sandbox};
 use support::servers::{self, DbSpec};
-use support::upgrade::{full_dump, install_listing, listing, push_failing_v3, tools_dir};
+use support::upgrade::{
+    full_dump, install_listing, listing, push_failing_v3, push_release, tools_dir,
+};
 
 const NASTY: &str = "up'g\"r #;:\\ $x";
 
@@ -610,6 +612,22 @@ fn preflight_refusals_change_nothing() {
         &bed,
         &before,
     );
+    // a target release whose composer.json needs a PHP this machine does not have
+    push_release(&bed.sb, "v9", "9.0.0", |work| {
+        let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
+        std::fs::write(
+            work.join("composer.json"),
+            cj.replace("\">=7.3\"", "\">=99.1\""),
+        )
+        .unwrap();
+    });
+    let r = bed.run(&["--into", into, "--ref", "v9"]);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains(">=99.1"),
+        "{}",
+        r.stdout
+    );
+    check("require.php", r, 78, &bed, &before);
     // maintenance mode left on
     std::fs::write(bed.root().join("storage/framework/down"), "{}").unwrap();
     let before_down = bed.state();

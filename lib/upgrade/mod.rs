@@ -35,7 +35,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 pub use steps::Step;
-use views::{ArtisanStatusView, GitView, VerifyView};
+use views::{ArtisanStatusView, ArtisanVersionView, GitView, VerifyView};
 
 /// How the web server is restarted after the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -560,6 +560,9 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         (Some(old), Some(target)) => old != target,
         _ => git.report.changed,
     };
+    if git_moves {
+        check_php(run, g.new_require_php.as_deref())?;
+    }
     // Pending migrations before we start (a half-done earlier upgrade).
     let status = run
         .children
@@ -586,6 +589,40 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         version: g.old_version.clone(),
         nothing_to_do: !git_moves && !pending && !perms_change,
     })
+}
+
+/// The target release's `require.php` against the PHP that runs artisan (78 when it is
+/// not satisfied: composer install and the new code would fail after `down`).
+fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
+    let Some(require) = require else {
+        return Ok(());
+    };
+    let v = run
+        .children
+        .clone_real()
+        .run::<ArtisanVersionView>("df-artisan", &args(["version"]))?;
+    if !v.ok() {
+        return Err(child_error("df-artisan", &v));
+    }
+    let Some(php) = v.report.data.php_version else {
+        run.ctx.warn(format!(
+            "could not tell PHP's version to check the target's require.php {require}"
+        ));
+        return Ok(());
+    };
+    match crate::constraint::satisfies(require, &php) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::config(format!(
+            "the target release requires PHP {require}; the installed PHP is {php}"
+        ))
+        .with_hint("install a PHP that satisfies it (and its extensions) first, or upgrade to an older release with --ref")),
+        None => {
+            run.ctx.warn(format!(
+                "could not check the target's require.php `{require}` against PHP {php}"
+            ));
+            Ok(())
+        }
+    }
 }
 
 fn verify_data(run: &ChildRun<VerifyView>) -> &VerifyView {

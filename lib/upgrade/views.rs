@@ -18,6 +18,8 @@ pub struct GitView {
     pub migrations_added: Vec<String>,
     /// `--dry-run`: the commit the target points at.
     pub remote_commit: Option<String>,
+    /// The target's composer.json `require.php`.
+    pub new_require_php: Option<String>,
     /// `status`.
     pub head: Option<String>,
     pub branch: Option<String>,
@@ -29,6 +31,13 @@ pub struct GitView {
 #[serde(default)]
 pub struct ArtisanStatusView {
     pub pending: Vec<String>,
+}
+
+/// df-artisan `version`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ArtisanVersionView {
+    pub php_version: Option<String>,
 }
 
 /// df-verify: its checks.

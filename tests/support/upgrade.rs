@@ -121,25 +121,18 @@ fn which(names: &[&str]) -> PathBuf {
         .unwrap_or_else(|| panic!("none of {names:?} installed"))
 }
 
-/// Push a release v3 (7.2.0) to origin's master: a migration that creates a table and
-/// then fails on bad SQL, and a composer.json change so composer install rewrites
-/// vendor/composer. Returns v3's commit.
-pub fn push_failing_v3(sb: &Sandbox) -> String {
-    let work = sb.tmp.path().join("v3src");
+/// Push a release `tag` (DreamFactory `version`) to origin's master: `edit` changes the
+/// work tree of a clone at origin's master (after config/app.php and composer.json's
+/// release got the new version); the lock file is refreshed, committed, tagged and
+/// pushed. Returns the new commit.
+pub fn push_release(sb: &Sandbox, tag: &str, version: &str, edit: impl FnOnce(&Path)) -> String {
+    let work = sb.tmp.path().join(format!("{tag}src"));
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .arg("-C")
             .arg(&work)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t.invalid",
-                "-c",
-                "commit.gpgsign=false",
-                "-c",
-                "tag.gpgsign=false",
-            ])
+            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+            .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
             .args(args)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
@@ -159,9 +152,59 @@ pub fn push_failing_v3(sb: &Sandbox) -> String {
         .output()
         .unwrap();
     assert!(out.status.success());
-    std::fs::write(
-        work.join("database/migrations/2024_09_01_000000_v3_fails_halfway.php"),
-        r#"<?php
+    let re = regex::Regex::new(r"'version' => '[^']*'").unwrap();
+    let app = std::fs::read_to_string(work.join("config/app.php")).unwrap();
+    let app = re
+        .replace(&app, format!("'version' => '{version}'").as_str())
+        .into_owned();
+    std::fs::write(work.join("config/app.php"), app).unwrap();
+    let re = regex::Regex::new(r#""release": "[^"]*""#).unwrap();
+    let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
+    let cj = re
+        .replace(&cj, format!("\"release\": \"{version}\"").as_str())
+        .into_owned();
+    std::fs::write(work.join("composer.json"), cj).unwrap();
+    edit(&work);
+    let out = Command::new("composer")
+        .args([
+            "update",
+            "--no-install",
+            "--no-dev",
+            "--ignore-platform-reqs",
+            "--quiet",
+            "--no-interaction",
+        ])
+        .arg(format!("--working-dir={}", work.display()))
+        .env("COMPOSER_ALLOW_SUPERUSER", "1")
+        .env("COMPOSER_DISABLE_NETWORK", "1")
+        .env("COMPOSER_HOME", sb.tmp.path().join(".composer-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "composer update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", &format!("DreamFactory {version}")]);
+    git(&["tag", "-a", tag, "-m", &format!("DreamFactory {version}")]);
+    git(&[
+        "push",
+        "-q",
+        "origin",
+        "refs/heads/master",
+        &format!("refs/tags/{tag}"),
+    ]);
+    git(&["rev-parse", "HEAD"])
+}
+
+/// Push a release v3 (7.2.0): a migration that creates a table and then fails on bad
+/// SQL, and a composer.json change so composer install rewrites vendor/composer.
+pub fn push_failing_v3(sb: &Sandbox) -> String {
+    push_release(sb, "v3", "7.2.0", |work| {
+        std::fs::write(
+            work.join("database/migrations/2024_09_01_000000_v3_fails_halfway.php"),
+            r#"<?php
 
 use Illuminate\Database\Migrations\Migration;
 use Illuminate\Database\Schema\Blueprint;
@@ -184,52 +227,20 @@ class V3FailsHalfway extends Migration
     }
 }
 "#,
-    )
-    .unwrap();
-    std::fs::write(
-        work.join("app/v3.php"),
-        "<?php\n// loaded by composer's autoload.files since 7.2.0\n",
-    )
-    .unwrap();
-    let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
-    let cj = cj
-        .replace(
+        )
+        .unwrap();
+        std::fs::write(
+            work.join("app/v3.php"),
+            "<?php\n// loaded by composer's autoload.files since 7.2.0\n",
+        )
+        .unwrap();
+        let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
+        let cj = cj.replace(
             "\"bootstrap/debian-laravel.php\"",
             "\"bootstrap/debian-laravel.php\",\n            \"app/v3.php\"",
-        )
-        .replace("\"release\": \"7.1.0\"", "\"release\": \"7.2.0\"");
-    std::fs::write(work.join("composer.json"), cj).unwrap();
-    let app = std::fs::read_to_string(work.join("config/app.php")).unwrap();
-    std::fs::write(
-        work.join("config/app.php"),
-        app.replace("'version' => '7.1.0'", "'version' => '7.2.0'"),
-    )
-    .unwrap();
-    let out = Command::new("composer")
-        .args([
-            "update",
-            "--no-install",
-            "--no-dev",
-            "--ignore-platform-reqs",
-            "--quiet",
-            "--no-interaction",
-        ])
-        .arg(format!("--working-dir={}", work.display()))
-        .env("COMPOSER_ALLOW_SUPERUSER", "1")
-        .env("COMPOSER_DISABLE_NETWORK", "1")
-        .env("COMPOSER_HOME", sb.tmp.path().join(".composer-home"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "composer update: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "DreamFactory 7.2.0"]);
-    git(&["tag", "-a", "v3", "-m", "DreamFactory 7.2.0"]);
-    git(&["push", "-q", "origin", "refs/heads/master", "refs/tags/v3"]);
-    git(&["rev-parse", "HEAD"])
+        );
+        std::fs::write(work.join("composer.json"), cj).unwrap();
+    })
 }
 
 /// A directory for DFKIT_TOOLS_DIR: a wrapper per tool that execs the real binary, except

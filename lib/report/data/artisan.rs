@@ -264,6 +264,8 @@ pub struct VersionData {
     pub df_version: Option<String>,
     /// Laravel's version (`artisan --version`).
     pub laravel_version: Option<String>,
+    /// The version of the PHP that runs artisan (`PHP_VERSION`).
+    pub php_version: Option<String>,
 }
 
 /// `run -- ARGS…`.
