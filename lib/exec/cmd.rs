@@ -165,17 +165,6 @@ impl Cmd {
         Error::new(kind, format!("cannot run {}: {e}", self.program.display()))
     }
 
-    /// Spawn with the given stdout (stderr captured through a pipe, stdin per [`Input`]).
-    ///
-    /// Kept only until df-dump-db's dump moves to [`Cmd::spawn`] (branch dumpw); then
-    /// remove it.
-    pub(crate) fn spawn_with_stdout(&self, stdout: Stdio) -> Result<std::process::Child> {
-        let mut c = self.command();
-        c.stdout(stdout).stderr(Stdio::piped());
-        c.stdin(self.stdin_stdio()?);
-        c.spawn().map_err(|e| self.spawn_err(e))
-    }
-
     fn stdin_stdio(&self) -> Result<Stdio> {
         Ok(match &self.input {
             Input::Null => Stdio::null(),
