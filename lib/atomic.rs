@@ -230,7 +230,9 @@ fn tidy(cur: PathBuf, path: &Path) -> PathBuf {
 
 /// What [`sweep_stale`] recognises: `.NAME.dfkit-TAG.PID` or `.NAME.dfkit-TAG.PID.N`,
 /// TAG being `tmp` (a file or tree being written), `old` (a tree moved aside while its
-/// replacement is made) or `restore` (a restore's target being built). Returns the PID.
+/// replacement is made) or `restore` (a restore's target being built), optionally followed
+/// by SQLite's `-journal`, `-wal` or `-shm` (the sidecars of a database being built under
+/// that name). Returns the PID.
 pub fn stale_name_pid(name: &str) -> Option<i32> {
     if !name.starts_with('.') {
         return None;
@@ -238,6 +240,10 @@ pub fn stale_name_pid(name: &str) -> Option<i32> {
     let at = name.rfind(".dfkit-")?;
     let rest = &name[at + ".dfkit-".len()..];
     let (tag, rest) = rest.split_once('.')?;
+    let rest = ["-journal", "-wal", "-shm"]
+        .iter()
+        .find_map(|s| rest.strip_suffix(s))
+        .unwrap_or(rest);
     if !matches!(tag, "tmp" | "old" | "restore") {
         return None;
     }
@@ -378,6 +384,12 @@ mod tests {
         assert_eq!(stale_name_pid(".tree.dfkit-tmp.77"), Some(77));
         assert_eq!(stale_name_pid(".tree.dfkit-old.77"), Some(77));
         assert_eq!(stale_name_pid(".db.sqlite.dfkit-restore.9"), Some(9));
+        assert_eq!(
+            stale_name_pid(".db.sqlite.dfkit-restore.9-journal"),
+            Some(9)
+        );
+        assert_eq!(stale_name_pid(".db.sqlite.dfkit-restore.9-wal"), Some(9));
+        assert_eq!(stale_name_pid(".db.sqlite.dfkit-restore.9-other"), None);
         assert_eq!(stale_name_pid(".env.dfkit-tmp.x.0"), None);
         assert_eq!(stale_name_pid("env.dfkit-tmp.12.0"), None);
         assert_eq!(stale_name_pid(".env.dfkit-other.12"), None);
@@ -388,9 +400,12 @@ mod tests {
     #[test]
     fn sweep_removes_only_dead_pids() {
         let d = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        // A pid no process has: the highest one free below pid_max.
+        let max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(32768);
+        let dead = (2..max).rev().find(|p| !pid_alive(*p)).unwrap();
         let me = std::process::id();
         let keep = [
             format!("..env.dfkit-tmp.{me}.0"),

@@ -337,6 +337,8 @@ fn permission_denied_reads_as_77_not_missing() {
     fs::create_dir(&root).unwrap();
     fs::write(root.join(".env"), env_text(OLD_KEY)).unwrap();
     fs::set_permissions(root.join(".env"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(root.join("artisan"), b"#!/usr/bin/env php\n").unwrap();
+    fs::create_dir(root.join("config")).unwrap();
     let set = tmp.path().join("set");
     tool(&[
         "--root",

@@ -90,6 +90,9 @@ impl Install {
         std::os::unix::fs::lchown(v.join("dangling"), Some(4242), Some(0)).unwrap();
         fs::set_permissions(v.join("laravel"), fs::Permissions::from_mode(0o2775)).unwrap();
         fs::write(root.join("app/a.php"), b"<?php // a\n").unwrap();
+        // What makes it an install (restore-tree refuses other directories).
+        fs::write(root.join("artisan"), b"#!/usr/bin/env php\n").unwrap();
+        fs::create_dir(root.join("config")).unwrap();
         fs::write(root.join("storage/logs/x.log"), b"log\n").unwrap();
         for (i, p) in [
             "vendor/autoload.php",
@@ -262,6 +265,27 @@ fn restore_tree_of_the_whole_tree_removes_what_the_snapshot_lacks_and_keeps_excl
     let r = f.run(&["restore-tree", "--from", f.set(), "--only", "../etc"]);
     r.assert_code(64);
     assert_eq!(describe(&f.root), now);
+}
+
+#[test]
+fn restore_tree_refuses_a_root_that_is_not_an_install() {
+    let f = Install::new();
+    f.run(&["snapshot", "--into", f.set()]).assert_ok();
+    let other = tempfile::tempdir().unwrap();
+    fs::write(other.path().join("keep"), b"x").unwrap();
+    let r = run(
+        TOOL,
+        [
+            "--root",
+            other.path().to_str().unwrap(),
+            "restore-tree",
+            "--from",
+            f.set(),
+        ],
+    );
+    r.assert_code(66);
+    hint_ok(&r);
+    assert!(other.path().join("keep").exists());
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub fn save(
     for w in &warnings {
         ctx.warn(w.clone());
     }
-    let sha = secret::sha256_hex(&bytes);
+    let sha = crate::checksum::sha256_hex(&bytes);
     let set_dir = match into {
         Some(d) => d.to_path_buf(),
         None => Path::new(backup_set::DEFAULT_BASE).join(backup_set::stamp()),
@@ -60,7 +60,7 @@ pub fn save(
             format!(
                 "{} already holds a different .env (sha256 {})",
                 dest.display(),
-                secret::sha256_hex(existing.as_deref().unwrap_or_default())
+                crate::checksum::sha256_hex(existing.as_deref().unwrap_or_default())
             ),
         )
         .with_hint("that backup may be the one you need: save into a new set, or add --replace"));
@@ -202,7 +202,7 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
     };
     let data = ShowData {
         env: path.display().to_string(),
-        sha256: secret::sha256_hex(&bytes),
+        sha256: crate::checksum::sha256_hex(&bytes),
         bytes: bytes.len() as u64,
         vars,
         entries,
@@ -340,7 +340,7 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
         Err(e) => return Err(Error::io("reading", env_path, e)),
     };
     let target = atomic::write_target(env_path)?;
-    let sha = secret::sha256_hex(&bytes);
+    let sha = crate::checksum::sha256_hex(&bytes);
     let changed = current.as_deref() != Some(&bytes[..]);
     let keep = env_path.with_file_name(format!(
         "{}.before-restore.{}",
@@ -365,7 +365,7 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
         if let Some(cur) = &current {
             data.previous = Some(PreviousEnv {
                 kept_at: keep.display().to_string(),
-                sha256: secret::sha256_hex(cur),
+                sha256: crate::checksum::sha256_hex(cur),
             });
         }
     }

@@ -82,7 +82,7 @@ impl Source {
             return Ok((bytes, None));
         };
         let meta: EnvMeta = set.read_meta(ENV_ARTIFACT)?;
-        let got = secret::sha256_hex(&bytes);
+        let got = crate::checksum::sha256_hex(&bytes);
         if meta.sha256 != got || meta.bytes != bytes.len() as u64 {
             return Err(Error::bad_data(format!(
                 "{} does not match its env.meta.json (sha256 {got}, {} bytes; expected {}, {} bytes)",

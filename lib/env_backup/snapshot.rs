@@ -111,10 +111,12 @@ pub fn snapshot(
         ".{TREE_ARTIFACT}.dfkit-old.{}",
         std::process::id()
     ));
+    let mut old_meta: Option<TreeMeta> = None;
     if present {
         // The meta goes first: a run killed from here on leaves a set that says its
         // snapshot is incomplete, never an old meta beside a new tree.
         if exists(&meta_path)? {
+            old_meta = set.read_meta(TREE_ARTIFACT).ok();
             std::fs::remove_file(&meta_path).map_err(|e| Error::io("removing", &meta_path, e))?;
         }
         std::fs::rename(&dest, &old).map_err(|e| Error::io("moving aside", &dest, e))?;
@@ -126,8 +128,11 @@ pub fn snapshot(
     let snap = match res {
         Ok(s) => s,
         Err(e) => {
-            if present {
-                let _ = std::fs::rename(&old, &dest);
+            // A failed replacement leaves the earlier snapshot as it was, meta included.
+            if present && std::fs::rename(&old, &dest).is_ok() {
+                if let Some(m) = &old_meta {
+                    let _ = set.write_meta(TREE_ARTIFACT, m);
+                }
             }
             return Err(e);
         }
@@ -226,6 +231,14 @@ fn targets(
         for dir in [tree_dir, root] {
             for e in std::fs::read_dir(dir).map_err(|e| Error::io("reading directory", dir, e))? {
                 let e = e.map_err(|e| Error::io("reading directory", dir, e))?;
+                // Another run's temporaries are not part of the install.
+                if e.file_name()
+                    .to_str()
+                    .and_then(atomic::stale_name_pid)
+                    .is_some()
+                {
+                    continue;
+                }
                 names.insert(PathBuf::from(e.file_name()));
             }
         }
@@ -301,7 +314,8 @@ pub fn restore_tree(
     from: &Path,
     only: &[PathBuf],
 ) -> Result<Outcome> {
-    let install = crate::install::Install::discover(root)?;
+    // It replaces and removes paths: the root must be an install, not, say, /etc.
+    let install = crate::install::Install::discover_checked(root)?;
     let root = install
         .root
         .canonicalize()
@@ -318,6 +332,13 @@ pub fn restore_tree(
         absolute(&set.dir).and_then(|s| s.strip_prefix(&root).ok().map(Path::to_path_buf))
     {
         left_out.push(rel);
+    }
+    if Path::new(&meta.root) != root {
+        ctx.warn(format!(
+            "the snapshot was taken of {}, and is restored into {}",
+            meta.root,
+            root.display()
+        ));
     }
     let (paths, kept) = targets(&root, &tree_dir, &only, &left_out)?;
     let mut data = RestoreTreeData {

@@ -215,10 +215,15 @@ impl EnvFile {
     /// line (never a secret value).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        // Lines per name, in order of first appearance (a map: no scan per entry).
+        // Names defined more than once, in order of first appearance, with their lines:
+        // one count per name first (a map: no scan per entry), lines only for duplicates.
+        let mut count: HashMap<&str, u32> = HashMap::with_capacity(self.entries.len());
+        for e in &self.entries {
+            *count.entry(e.name.as_str()).or_insert(0) += 1;
+        }
         let mut seen: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|e| count[e.name.as_str()] > 1) {
             match at.get(e.name.as_str()) {
                 Some(&i) => seen[i].1.push(e.line),
                 None => {

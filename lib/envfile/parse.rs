@@ -75,11 +75,11 @@ pub(super) fn is_valid_name(name: &str) -> bool {
 /// `EntryParser::parseName`.
 fn parse_name(name: &str) -> std::result::Result<String, String> {
     let mut name = name;
-    let chars: Vec<char> = name.chars().collect();
-    if chars.len() > 8
-        && name.starts_with("export")
-        && chars[6].is_ascii()
-        && is_ctype_space(chars[6] as u8)
+    // `export` is 6 ASCII bytes, so the 7th character is the 7th byte when it is ASCII.
+    if name.starts_with("export")
+        && name.len() > 6
+        && is_ctype_space(name.as_bytes()[6])
+        && name.chars().count() > 8
     {
         name = name[6..].trim_start_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
     }
@@ -125,10 +125,13 @@ pub(super) fn class(b: u8) -> Tok {
 
 /// `Lexer::lex`: runs of newlines, of other whitespace, of "other" bytes; the rest single.
 /// (phpdotenv caps runs at 1000 bytes; splitting a run never changes the result.)
-fn lex(v: &[u8]) -> Vec<(Tok, usize, usize)> {
-    let mut out = Vec::new();
+fn lex(v: &[u8]) -> impl Iterator<Item = (Tok, usize, usize)> + '_ {
+    // An iterator, not a list: no allocation per value.
     let mut i = 0;
-    while i < v.len() {
+    std::iter::from_fn(move || {
+        if i >= v.len() {
+            return None;
+        }
         let t = class(v[i]);
         let mut j = i + 1;
         if matches!(t, Tok::Newline | Tok::Space | Tok::Other) {
@@ -136,10 +139,10 @@ fn lex(v: &[u8]) -> Vec<(Tok, usize, usize)> {
                 j += 1;
             }
         }
-        out.push((t, i, j));
+        let tok = (t, i, j);
         i = j;
-    }
-    out
+        Some(tok)
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -283,8 +286,25 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
 }
 
 /// `Resolver::resolve`: `${NAME}` from the variables defined so far, right to left.
-fn resolve(raw: &RawValue, repo: &HashMap<String, String>, unresolved: &mut Vec<String>) -> String {
-    let chars = &raw.chars;
+/// A name's place in the loader's order and its current value (None: unset).
+struct Slot {
+    pos: usize,
+    value: Option<String>,
+}
+
+/// (Takes the value's bytes out of `raw`: nothing reads them afterwards.)
+fn resolve(
+    raw: &mut RawValue,
+    repo: &HashMap<String, Slot>,
+    unresolved: &mut Vec<String>,
+) -> String {
+    let chars = std::mem::take(&mut raw.chars);
+    if raw.vars.is_empty() {
+        // Nothing to expand (most values): the bytes become the string, no copy.
+        return String::from_utf8(chars)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+    let chars = &chars;
     let mut vars = raw.vars.clone();
     vars.sort_unstable_by(|a, b| b.cmp(a));
     // phpdotenv rebuilds the whole string at each `$`, right to left (quadratic). Here the
@@ -318,7 +338,7 @@ fn resolve(raw: &RawValue, repo: &HashMap<String, String>, unresolved: &mut Vec<
         }
         let name_bytes: Vec<u8> = (2..2 + n).filter_map(at).collect();
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        match repo.get(&name) {
+        match repo.get(&name).and_then(|s| s.value.as_ref()) {
             Some(val) => {
                 tail.truncate(len - (3 + n));
                 tail.extend(val.bytes().rev());
@@ -386,10 +406,11 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     let crlf = bytes.windows(2).any(|w| w == b"\r\n");
 
     // Lines::process — group physical lines into entries.
-    struct Group {
+    struct Group<'a> {
         first: usize,
         last: usize,
-        text: Vec<u8>,
+        /// The line itself, or a multi-line value's lines joined.
+        text: std::borrow::Cow<'a, [u8]>,
     }
     let mut groups = Vec::new();
     let mut ignored = Vec::new();
@@ -404,7 +425,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         let mut group = Group {
             first: idx,
             last: idx,
-            text: line.to_vec(),
+            text: std::borrow::Cow::Borrowed(line),
         };
         if multiline {
             buf.push(idx);
@@ -417,7 +438,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                 group = Group {
                     first: buf[0],
                     last: idx,
-                    text: parts.join(&b"\n"[..]),
+                    text: std::borrow::Cow::Owned(parts.join(&b"\n"[..])),
                 };
                 buf.clear();
             }
@@ -445,12 +466,15 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     }
 
     // EntryParser::parse on each entry, then the Loader (resolution, last wins).
-    let mut repo: HashMap<String, String> = HashMap::new();
-    // Names in order of first definition; `slot` finds a name's place in O(1).
+    // The loader's repository: name → its place in `order` and its value (None: unset).
+    // `order` holds names in order of first definition; one map, so no scan of earlier
+    // names per definition.
+    let mut repo: HashMap<String, Slot> = HashMap::new();
     let mut order: Vec<Option<String>> = Vec::new();
-    let mut slot: HashMap<String, usize> = HashMap::new();
-    let mut entries = Vec::new();
-    let mut pending = Vec::new();
+    // One pass: parse an entry, then load it. phpdotenv parses every entry before loading
+    // any, but a rejected entry rejects the whole file either way, and `${VAR}` only sees
+    // what is above it, so the values are the same — without a list of parsed entries.
+    let mut entries = Vec::with_capacity(groups.len());
     for g in &groups {
         let line_no = g.first + 1;
         let err = |message: String, hint: Option<String>| ParseError {
@@ -492,11 +516,9 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
             Some(v) => Some(parse_value(v).map_err(|(m, h)| err(format!("{name}: {m}"), h))?),
             None => None,
         };
-        pending.push((g, name, raw, eq, value_off));
-    }
-    for (g, name, raw, eq, value_off) in pending {
+        let mut raw = raw;
         let mut unresolved = Vec::new();
-        let value = raw.as_ref().map(|r| resolve(r, &repo, &mut unresolved));
+        let value = raw.as_mut().map(|r| resolve(r, &repo, &mut unresolved));
         let l0 = lines[g.first];
         let span = (l0.start, lines[g.last].end);
         let single = g.first == g.last;
@@ -543,18 +565,32 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                         }
                     }
                 }
-                if !repo.contains_key(&name) {
-                    // (Re)defined after an unset: it moves to the end, as a PHP array
-                    // key does. The old place becomes a hole: no scan of `order`.
-                    if let Some(old) = slot.insert(name.clone(), order.len()) {
-                        order[old] = None;
+                match repo.get_mut(&name) {
+                    Some(s) if s.value.is_some() => s.value = Some(v.clone()),
+                    Some(s) => {
+                        // Defined again after an unset: it moves to the end, as a PHP
+                        // array key does. The old place becomes a hole.
+                        order[s.pos] = None;
+                        s.pos = order.len();
+                        s.value = Some(v.clone());
+                        order.push(Some(name.clone()));
                     }
-                    order.push(Some(name.clone()));
+                    None => {
+                        repo.insert(
+                            name.clone(),
+                            Slot {
+                                pos: order.len(),
+                                value: Some(v.clone()),
+                            },
+                        );
+                        order.push(Some(name.clone()));
+                    }
                 }
-                repo.insert(name.clone(), v.clone());
             }
             None => {
-                repo.remove(&name);
+                if let Some(s) = repo.get_mut(&name) {
+                    s.value = None;
+                }
             }
         }
         entries.push(Entry {
@@ -573,7 +609,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     let vars: Vec<(String, String)> = order
         .into_iter()
         .flatten()
-        .filter_map(|n| repo.remove(&n).map(|v| (n, v)))
+        .filter_map(|n| repo.remove(&n).and_then(|s| s.value).map(|v| (n, v)))
         .collect();
     let index = vars
         .iter()
