@@ -15,11 +15,11 @@
 //! install back. A failure after `down` rolls back at once ([`rollback`]).
 //!
 //! This module imports report, exec (through children), backup_set, lock, journal and
-//! events — never the step modules: a wrapper composes binaries, never functions.
+//! events — never the step modules: a wrapper composes binaries, never functions. The
+//! children's reports are read as the typed data of [`crate::report::data`].
 
 pub mod rollback;
 pub mod steps;
-pub mod views;
 
 use crate::backup_set::BackupSet;
 use crate::children::{args, ChildRun, Children};
@@ -27,7 +27,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Events};
 use crate::journal::{self, Journal};
 use crate::lock::Lock;
+use crate::report::data::artisan::{StatusData, VersionData};
+use crate::report::data::git::UpdateData;
 use crate::report::data::upgrade::{StepReport, UpgradeData};
+use crate::report::data::verify::{Status, VerifyData};
 use crate::report::{Ctx, Outcome};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -35,7 +38,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 pub use steps::Step;
-use views::{ArtisanStatusView, ArtisanVersionView, GitView, VerifyView};
 
 /// How the web server is restarted after the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -519,9 +521,9 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let verify = run
         .children
         .clone_real()
-        .run::<VerifyView>("df-verify", &args(["--only", "env", "--only", "database"]))?;
-    let data = verify_data(&verify);
-    if let Some(c) = data.failures().first() {
+        .run::<VerifyData>("df-verify", &args(["--only", "env", "--only", "database"]))?;
+    let data = &verify.report.data;
+    if let Some(c) = data.checks.iter().find(|c| c.status == Status::Fail) {
         let kind = if c.name == "database" {
             ErrorKind::Unavailable
         } else {
@@ -549,15 +551,15 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let git = run
         .children
         .clone_dry()
-        .run::<GitView>("df-git-update", &a)?;
+        .run::<UpdateData>("df-git-update", &a)?;
     if !git.ok() {
         return Err(child_error("df-git-update", &git));
     }
     let g = git.report.data;
     // "Already at the target" is about the commit: a checkout of the same commit by tag
     // (branch → detached HEAD) changes nothing that matters.
-    let git_moves = match (&g.old_commit, &g.remote_commit) {
-        (Some(old), Some(target)) => old != target,
+    let git_moves = match &g.remote_commit {
+        Some(target) if !g.old_commit.is_empty() => &g.old_commit != target,
         _ => git.report.changed,
     };
     if git_moves {
@@ -567,7 +569,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let status = run
         .children
         .clone_real()
-        .run::<ArtisanStatusView>("df-artisan", &args(["status"]))?;
+        .run::<StatusData>("df-artisan", &args(["status"]))?;
     if !status.ok() {
         return Err(child_error("df-artisan", &status));
     }
@@ -584,7 +586,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         check_disk(run)?;
     }
     Ok(Preflight {
-        head: g.old_commit.clone(),
+        head: Some(g.old_commit.clone()).filter(|c| !c.is_empty()),
         branch: g.old_branch.clone(),
         version: g.old_version.clone(),
         nothing_to_do: !git_moves && !pending && !perms_change,
@@ -600,7 +602,7 @@ fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
     let v = run
         .children
         .clone_real()
-        .run::<ArtisanVersionView>("df-artisan", &args(["version"]))?;
+        .run::<VersionData>("df-artisan", &args(["version"]))?;
     if !v.ok() {
         return Err(child_error("df-artisan", &v));
     }
@@ -623,10 +625,6 @@ fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn verify_data(run: &ChildRun<VerifyView>) -> &VerifyView {
-    &run.report.data
 }
 
 /// The refusal after a killed run: 75, naming the step, the set and the way out.
@@ -740,13 +738,13 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
     let (_, target) = opts.target();
     let mut a = args(["update"]);
     a.extend(target);
-    let git = run.child::<GitView>(Step::Git, "df-git-update", a)?;
+    let git = run.child::<UpdateData>(Step::Git, "df-git-update", a)?;
     let g = git.report.data;
     run.data.new_commit = g.new_commit.clone();
     run.data.new_version = g.new_version.clone();
     if let Some(j) = run.journal.as_mut() {
-        if j.old_commit.is_none() {
-            j.old_commit = g.old_commit.clone();
+        if j.old_commit.is_none() && !g.old_commit.is_empty() {
+            j.old_commit = Some(g.old_commit.clone());
         }
     }
     let autoload = opts.root.join("vendor/autoload.php").is_file();
@@ -799,7 +797,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         if let Some(u) = &opts.url {
             a.extend(args(["--url", u.as_str()]));
         }
-        run.child::<VerifyView>(Step::Verify, "df-verify", a)?;
+        run.child::<VerifyData>(Step::Verify, "df-verify", a)?;
     }
     manifest(run)
 }

@@ -212,6 +212,10 @@ pub struct MaintenanceData {
     pub is_down: bool,
     /// `down` on a site already down: the bypass secret given replaced the one in force.
     pub secret_replaced: bool,
+    /// `up` when PHP could not run artisan (a broken vendor/, a fatal error at boot): the
+    /// maintenance files were removed directly, as `artisan up` does (a warning names the
+    /// artisan failure).
+    pub removed_directly: bool,
 }
 
 /// `repair`.
