@@ -6,7 +6,10 @@
 
 pub mod db_meta;
 pub mod env_meta;
+pub mod manifest;
 pub mod tree_meta;
+
+pub use manifest::prune_complete;
 
 use crate::atomic;
 use crate::error::{Error, ErrorKind, Result};

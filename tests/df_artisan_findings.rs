@@ -550,3 +550,31 @@ fn reports_deserialize_as_the_typed_data() {
         .iter()
         .any(|st| matches!(st, Step::File(f) if f.step == "move aside")));
 }
+
+/// `up` when PHP cannot boot (a broken vendor/ after a failed upgrade) still takes the
+/// site out of maintenance mode: the down file goes, and the report says how.
+#[test]
+fn up_when_artisan_cannot_boot_removes_the_down_file() {
+    let s = sandbox(None);
+    s.artisan(&["down"]).assert_ok();
+    let down = s.root.join("storage/framework/down");
+    assert!(down.exists());
+    let autoload = s.root.join("vendor/autoload.php");
+    let good = std::fs::read(&autoload).unwrap();
+    std::fs::write(&autoload, "<?php throw new Exception('broken vendor');\n").unwrap();
+    let r = s.artisan(&["up"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert!(!down.exists(), "maintenance mode is off");
+    assert_eq!(r.data()["removed_directly"], true);
+    assert_eq!(r.data()["is_down"], false);
+    let w = r.json["warnings"].to_string();
+    assert!(w.contains("removed storage/framework/down directly"), "{w}");
+    // With a working artisan, `up` is artisan's own.
+    std::fs::write(&autoload, good).unwrap();
+    s.artisan(&["down"]).assert_ok();
+    let r = s.artisan(&["up"]);
+    r.assert_ok();
+    assert_eq!(r.data()["removed_directly"], false);
+    assert!(!down.exists());
+}

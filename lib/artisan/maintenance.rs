@@ -181,6 +181,34 @@ pub(super) fn up(r: &mut Runner, d: &mut MaintenanceData) -> Result<(bool, Strin
     };
     d.is_down = down_file(r).exists();
     r.c.changed |= !d.is_down;
+    if !out.success() && d.is_down {
+        // artisan could not run (a broken vendor/, a fatal error at boot): a site must
+        // never stay in maintenance mode because of that, so do what `artisan up` does —
+        // remove the down file (and Laravel 8's pre-rendered maintenance page).
+        let failure = r.failure("up", &out);
+        for f in [
+            down_file(r),
+            r.root.join("storage/framework/maintenance.php"),
+        ] {
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(failure.context(format!("removing {}: {e}", f.display()))),
+            }
+        }
+        d.is_down = false;
+        d.removed_directly = true;
+        r.c.changed = true;
+        r.ctx.warn(format!(
+            "artisan up failed ({}); removed storage/framework/down directly",
+            failure.message
+        ));
+        return Ok((
+            true,
+            "maintenance mode off (artisan could not run: the down file was removed directly)"
+                .into(),
+        ));
+    }
     if !out.success() {
         return Err(r.failure("up", &out));
     }

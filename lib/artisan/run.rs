@@ -190,6 +190,19 @@ pub(super) fn version(r: &mut Runner, d: &mut VersionData) -> Result<(bool, Stri
     d.laravel_version = out
         .as_ref()
         .and_then(|o| output::parse_laravel_version(&o.combined()));
+    if !r.dry_run {
+        // The PHP that runs artisan: df-upgrade checks it against the target release's
+        // composer.json `require.php` before anything changes.
+        let php = r.php.php()?;
+        d.php_version = crate::exec::Cmd::resolved(&php)
+            .args(["-r", "echo PHP_VERSION;"])
+            .timeout(std::time::Duration::from_secs(30))
+            .run()
+            .ok()
+            .filter(|o| o.success())
+            .map(|o| o.stdout_str().trim().to_string())
+            .filter(|v| !v.is_empty());
+    }
     Ok((
         false,
         format!(

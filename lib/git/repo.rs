@@ -317,6 +317,15 @@ impl Git {
             .and_then(|t| crate::install::parse_version(&t)))
     }
 
+    /// The `require.php` constraint of a commit's composer.json (None: no composer.json or
+    /// no PHP requirement).
+    pub fn require_php_at(&self, commit: &str) -> Result<Option<String>> {
+        Ok(self
+            .maybe(["show", &format!("{commit}:composer.json")])?
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["require"]["php"].as_str().map(str::to_string)))
+    }
+
     /// A path inside the git directory (`git rev-parse --git-path`), absolute.
     pub fn git_path(&self, name: &str) -> Result<PathBuf> {
         let p = PathBuf::from(self.ok(["rev-parse", "--git-path", name])?);

@@ -345,6 +345,7 @@ fn update_plan(
     d.new_branch = dec.mv.branch.clone();
     d.detached = dec.mv.branch.is_none();
     d.new_version = g.version_at(&dec.mv.commit)?;
+    d.new_require_php = g.require_php_at(&dec.mv.commit)?;
     d.new_describe = g.maybe(["describe", "--tags", "--always", &dec.mv.commit])?;
     d.downgrade = g.is_downgrade(before, &dec.mv.commit, d.new_version.as_deref())?;
     d.remote_commit = Some(remote_commit.clone());

@@ -13,6 +13,7 @@ pub mod dump;
 pub mod git;
 pub mod perms;
 pub mod restart;
+pub mod upgrade;
 pub mod verify;
 
 /// Every tool's data schemas, as `(tool, subcommand, schema)`; the subcommand is `""` for
@@ -26,6 +27,7 @@ pub fn schemas() -> Vec<(&'static str, &'static str, schemars::Schema)> {
         ("df-git-update", git::schemas()),
         ("df-perms", perms::schemas()),
         ("df-restart", restart::schemas()),
+        ("df-upgrade", upgrade::schemas()),
         ("df-verify", verify::schemas()),
     ] {
         for (sub, schema) in list {

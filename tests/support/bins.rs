@@ -15,6 +15,7 @@ pub fn bin(name: &str) -> PathBuf {
         "df-artisan" => env!("CARGO_BIN_EXE_df-artisan"),
         "df-restart" => env!("CARGO_BIN_EXE_df-restart"),
         "df-verify" => env!("CARGO_BIN_EXE_df-verify"),
+        "df-upgrade" => env!("CARGO_BIN_EXE_df-upgrade"),
         other => panic!("unknown tool {other}"),
     })
 }

@@ -8,3 +8,4 @@ pub mod listing;
 pub mod sandbox;
 pub mod servers;
 pub mod trees;
+pub mod upgrade;

@@ -212,6 +212,10 @@ pub struct MaintenanceData {
     pub is_down: bool,
     /// `down` on a site already down: the bypass secret given replaced the one in force.
     pub secret_replaced: bool,
+    /// `up` when PHP could not run artisan (a broken vendor/, a fatal error at boot): the
+    /// maintenance files were removed directly, as `artisan up` does (a warning names the
+    /// artisan failure).
+    pub removed_directly: bool,
 }
 
 /// `repair`.
@@ -264,6 +268,8 @@ pub struct VersionData {
     pub df_version: Option<String>,
     /// Laravel's version (`artisan --version`).
     pub laravel_version: Option<String>,
+    /// The version of the PHP that runs artisan (`PHP_VERSION`).
+    pub php_version: Option<String>,
 }
 
 /// `run -- ARGS…`.

@@ -77,6 +77,11 @@ pub struct UpdateData {
     pub new_describe: Option<String>,
     /// DreamFactory's version in `new_commit`'s config/app.php.
     pub new_version: Option<String>,
+    /// `require.php` of `new_commit`'s composer.json (the PHP the target release needs);
+    /// set by `update --dry-run`, which df-upgrade's preflight checks against the
+    /// installed PHP before anything changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_require_php: Option<String>,
     /// HEAD is detached afterwards.
     pub detached: bool,
     /// `new_commit` is older than `old_commit` (an ancestor of it, or a lower version).

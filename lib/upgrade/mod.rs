@@ -1,0 +1,1059 @@
+//! df-upgrade: the guide's in-place minor upgrade as one command that never leaves the
+//! site broken.
+//!
+//! It composes the step tools — every step is one child run of a sibling binary through
+//! [`crate::children`], whose typed report is recorded before the next step starts:
+//!
+//! lock → preflight → backup (.env save + tree snapshot) → down → dump (taken while down,
+//! so nothing written between the dump and a rollback is lost) → git update → composer
+//! install (skipped when composer.lock did not change and vendor/autoload.php exists) →
+//! migrate --seed → clear → perms → up → restart (a graceful reload by default) → verify
+//! against the set → manifest.json (written last: a set without it is incomplete) → prune.
+//!
+//! A journal ([`crate::journal`]) records each step before it starts; a run killed at any
+//! point leaves it, and the next run refuses (75) until `df-upgrade recover` has put the
+//! install back. A failure after `down` rolls back at once ([`rollback`]).
+//!
+//! This module imports report, exec (through children), backup_set, lock, journal and
+//! events — never the step modules: a wrapper composes binaries, never functions. The
+//! children's reports are read as the typed data of [`crate::report::data`].
+
+pub mod rollback;
+pub mod steps;
+
+use crate::backup_set::BackupSet;
+use crate::children::{args, ChildRun, Children};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, Events};
+use crate::journal::{self, Journal};
+use crate::lock::Lock;
+use crate::report::data::artisan::{StatusData, VersionData};
+use crate::report::data::git::UpdateData;
+use crate::report::data::upgrade::{StepReport, UpgradeData};
+use crate::report::data::verify::{Status, VerifyData};
+use crate::report::{Ctx, Outcome};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+pub use steps::Step;
+
+/// How the web server is restarted after the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RestartMode {
+    /// A graceful reload: the site keeps answering (`df-restart --reload`).
+    #[default]
+    Reload,
+    /// A full restart (`df-restart`).
+    Restart,
+}
+
+/// What to upgrade to and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub root: PathBuf,
+    pub into: Option<PathBuf>,
+    pub branch: Option<String>,
+    pub ref_: Option<String>,
+    pub skip: Vec<Step>,
+    pub no_migrate: bool,
+    pub no_rollback: bool,
+    pub force: bool,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Modes passed to df-perms (`--dir-mode`, `--file-mode`).
+    pub dir_mode: String,
+    pub file_mode: String,
+    pub keep: usize,
+    pub events: Option<PathBuf>,
+    /// Flags passed to df-restart as they are (`--via`, `--service`, `--url`, …).
+    pub restart_args: Vec<OsString>,
+    pub restart_mode: RestartMode,
+    /// The health URL, also given to df-verify.
+    pub url: Option<String>,
+    /// Limit for each child run.
+    pub timeout: Duration,
+}
+
+impl Options {
+    fn target(&self) -> (String, Vec<OsString>) {
+        match (&self.ref_, &self.branch) {
+            (Some(r), _) => (format!("ref {r}"), args(["--ref", r.as_str()])),
+            (None, Some(b)) => (format!("branch {b}"), args(["--branch", b.as_str()])),
+            (None, None) => ("branch master".into(), args(["--branch", "master"])),
+        }
+    }
+
+    fn skipped(&self, s: Step) -> bool {
+        self.skip.contains(&s) || (s == Step::Migrate && self.no_migrate)
+    }
+
+    fn perms_args(&self) -> Vec<OsString> {
+        let mut a = args([
+            "--dir-mode",
+            self.dir_mode.as_str(),
+            "--file-mode",
+            self.file_mode.as_str(),
+        ]);
+        if let Some(u) = &self.user {
+            a.extend(args(["--user", u.as_str()]));
+        }
+        if let Some(g) = &self.group {
+            a.extend(args(["--group", g.as_str()]));
+        }
+        a
+    }
+
+    fn restart_cmd(&self) -> Vec<OsString> {
+        let mut a = self.restart_args.clone();
+        if self.restart_mode == RestartMode::Reload {
+            a.push("--reload".into());
+        }
+        if let Some(u) = &self.url {
+            a.extend(args(["--url", u.as_str()]));
+        }
+        a
+    }
+}
+
+/// A run in progress: the children, the report being built, the journal and events.
+pub(crate) struct Run<'a> {
+    ctx: &'a Ctx,
+    pub(crate) opts: &'a Options,
+    children: Children,
+    pub(crate) data: UpgradeData,
+    events: Events,
+    journal_path: PathBuf,
+    journal: Option<Journal>,
+    set: Option<PathBuf>,
+}
+
+impl<'a> Run<'a> {
+    fn new(ctx: &'a Ctx, opts: &'a Options, dry_run: bool) -> Result<Run<'a>> {
+        let events = match &opts.events {
+            Some(p) => Events::open(p)?,
+            None => Events::none(),
+        };
+        Ok(Run {
+            ctx,
+            opts,
+            children: Children::new(&opts.root, opts.timeout, dry_run),
+            data: UpgradeData {
+                root: opts.root.display().to_string(),
+                target: opts.target().0,
+                ..Default::default()
+            },
+            events,
+            journal_path: journal::path(&opts.root),
+            journal: None,
+            set: None,
+        })
+    }
+
+    fn emit(&mut self, e: Event) {
+        if let Err(err) = self.events.emit(e) {
+            self.ctx.warn(format!("writing the events file: {err}"));
+            self.events = Events::none();
+        }
+    }
+
+    /// Record in the journal that `step` is starting (before it starts).
+    fn journal_step(&mut self, step: Step) -> Result<()> {
+        if let Some(j) = self.journal.as_mut() {
+            if !j.step.is_empty() && !j.done.contains(&j.step) {
+                let prev = j.step.clone();
+                j.done.push(prev);
+            }
+            j.step = step.name().to_string();
+            journal::write(&self.journal_path, j)?;
+        }
+        Ok(())
+    }
+
+    fn log_step(&self, s: &StepReport) {
+        let state = if s.skipped {
+            "skipped"
+        } else if !s.ok {
+            "FAILED"
+        } else if s.changed {
+            "changed"
+        } else {
+            "ok"
+        };
+        self.ctx.log(format!(
+            "{:<9} {state}: {} ({} ms)",
+            s.name, s.msg, s.duration_ms
+        ));
+    }
+
+    /// Record a step that did not run.
+    fn skip(&mut self, step: Step, why: &str) {
+        let s = StepReport {
+            name: step.name().into(),
+            ok: true,
+            skipped: true,
+            msg: why.into(),
+            ..Default::default()
+        };
+        self.log_step(&s);
+        self.emit(Event::StepStart {
+            step: s.name.clone(),
+        });
+        self.emit(Event::StepEnd {
+            step: s.name.clone(),
+            ok: true,
+            changed: false,
+            skipped: true,
+            duration_ms: 0,
+            msg: s.msg.clone(),
+        });
+        self.data.steps.push(s);
+    }
+
+    /// Record one of the wrapper's own steps (no child).
+    fn own_step(&mut self, step: Step, ok: bool, changed: bool, msg: String, t0: Instant) {
+        let s = StepReport {
+            name: step.name().into(),
+            ok,
+            changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg,
+            report: None,
+        };
+        self.log_step(&s);
+        self.emit(Event::StepEnd {
+            step: s.name.clone(),
+            ok,
+            changed,
+            skipped: false,
+            duration_ms: s.duration_ms,
+            msg: s.msg.clone(),
+        });
+        self.data.steps.push(s);
+    }
+
+    /// Run one child as `step`: journal first, then the child, then the record. A child
+    /// that failed becomes an error carrying its kind, message and hint.
+    fn child<D: DeserializeOwned>(
+        &mut self,
+        step: Step,
+        tool: &str,
+        a: Vec<OsString>,
+    ) -> Result<ChildRun<D>> {
+        self.journal_step(step)?;
+        self.emit(Event::StepStart {
+            step: step.name().into(),
+        });
+        let t0 = Instant::now();
+        let run = self.children.run::<D>(tool, &a);
+        let run = match run {
+            Ok(r) => r,
+            Err(e) => {
+                self.own_step(step, false, false, e.message.clone(), t0);
+                return Err(e);
+            }
+        };
+        let s = StepReport {
+            name: step.name().into(),
+            ok: run.ok(),
+            changed: run.report.changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg: run.report.msg.clone(),
+            report: Some(run.raw.clone()),
+        };
+        self.log_step(&s);
+        self.emit(Event::StepEnd {
+            step: s.name.clone(),
+            ok: s.ok,
+            changed: s.changed,
+            skipped: false,
+            duration_ms: s.duration_ms,
+            msg: s.msg.clone(),
+        });
+        self.data.steps.push(s);
+        if !run.ok() {
+            return Err(child_error(tool, &run));
+        }
+        Ok(run)
+    }
+
+    fn set_args(&self, flag: &str) -> Vec<OsString> {
+        match &self.set {
+            Some(s) => vec![flag.into(), s.clone().into_os_string()],
+            None => vec![],
+        }
+    }
+}
+
+/// A failed child's report as our error: its kind, message and hint, named by tool.
+pub(crate) fn child_error<D>(tool: &str, run: &ChildRun<D>) -> Error {
+    let (kind, hint) = match &run.report.error {
+        Some(e) => (
+            ErrorKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == e.kind)
+                .unwrap_or(ErrorKind::StepFailed),
+            e.hint.clone(),
+        ),
+        None => (ErrorKind::StepFailed, None),
+    };
+    let mut err = Error::new(kind, format!("{tool}: {}", run.report.msg));
+    if let Some(h) = hint {
+        err = err.with_hint(h);
+    }
+    err
+}
+
+/// The upgrade. On failure after `down` it rolls back (unless `--no-rollback`) and
+/// reports the failing step and every rollback step, exit 1.
+pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
+    let dry = ctx.dry_run();
+    let mut run = Run::new(ctx, opts, dry)?;
+
+    // lock: one run per install. Taken before preflight, so the journal and maintenance
+    // checks cannot race another run.
+    run.emit(Event::StepStart {
+        step: "lock".into(),
+    });
+    let t0 = Instant::now();
+    let _lock = match Lock::acquire(&opts.root, ctx.tool) {
+        Ok(l) => {
+            let msg = format!("holding {}", l.path().display());
+            run.own_step(Step::Lock, true, false, msg, t0);
+            l
+        }
+        Err(e) => {
+            run.own_step(Step::Lock, false, false, e.message.clone(), t0);
+            return Err(finish_err(run, e, None));
+        }
+    };
+
+    let pre = match preflight(&mut run) {
+        Ok(p) => p,
+        Err(e) => return Err(finish_err(run, e, Some("preflight"))),
+    };
+    run.data.old_commit = pre.head.clone();
+    run.data.old_version = pre.version.clone();
+
+    if pre.nothing_to_do && !opts.force {
+        run.data.new_commit = pre.head.clone();
+        run.data.new_version = pre.version.clone();
+        let msg = format!(
+            "{} is already at {} ({}), nothing pending: nothing to do",
+            opts.root.display(),
+            run.data.target,
+            pre.version.as_deref().unwrap_or("unknown version")
+        );
+        return Ok(finish_ok(run, false, msg));
+    }
+
+    if dry {
+        return dry_run(run);
+    }
+
+    // The set and the journal: from here on a kill leaves a record.
+    let set = match &opts.into {
+        Some(d) => d.clone(),
+        None => PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp()),
+    };
+    run.set = Some(set.clone());
+    run.data.set = Some(set.display().to_string());
+    run.journal = Some(Journal {
+        tool: ctx.tool.into(),
+        root: opts.root.display().to_string(),
+        set: set.display().to_string(),
+        old_commit: pre.head.clone(),
+        old_branch: pre.branch.clone(),
+        pid: std::process::id(),
+        host: crate::lock::hostname(),
+        started_at: crate::report::now_rfc3339(),
+        ..Default::default()
+    });
+
+    match steps_after_preflight(&mut run) {
+        Ok(()) => {}
+        Err(e) => {
+            let failed = run
+                .data
+                .steps
+                .iter()
+                .rev()
+                .find(|s| !s.ok)
+                .map(|s| s.name.clone())
+                .or_else(|| run.journal.as_ref().map(|j| j.step.clone()));
+            let went_down = run
+                .journal
+                .as_ref()
+                .is_some_and(|j| j.reached(Step::Down.name()));
+            if went_down && !opts.no_rollback {
+                let reason = format!(
+                    "{} failed: {}",
+                    failed.as_deref().unwrap_or("a step"),
+                    e.message
+                );
+                let rolled = rollback::run(&mut run, &reason);
+                run.data.rolled_back = Some(rolled);
+                if rolled {
+                    let _ = run
+                        .journal
+                        .take()
+                        .map(|_| journal::clear(&run.journal_path));
+                }
+            } else if !went_down {
+                // Nothing changed yet: the journal has nothing to recover.
+                let _ = journal::clear(&run.journal_path);
+                run.journal = None;
+            }
+            let e = Error::new(ErrorKind::StepFailed, e.message.clone())
+                .with_hint(rollback_hint(&run, &e));
+            return Err(finish_err(run, e, failed.as_deref()));
+        }
+    }
+
+    // Done: the journal goes, older sets are pruned.
+    let _ = journal::clear(&run.journal_path);
+    run.journal = None;
+    prune(&mut run);
+    let msg = format!(
+        "upgraded {} from {} to {} ({} → {}); backup set {}",
+        opts.root.display(),
+        short(run.data.old_commit.as_deref()),
+        short(run.data.new_commit.as_deref()),
+        run.data.old_version.as_deref().unwrap_or("?"),
+        run.data.new_version.as_deref().unwrap_or("?"),
+        set.display()
+    );
+    Ok(finish_ok(run, true, msg))
+}
+
+fn rollback_hint(run: &Run, e: &Error) -> String {
+    let root = run.opts.root.display();
+    match run.data.rolled_back {
+        Some(true) => format!(
+            "the install was put back as it was; fix the cause and run again ({})",
+            e.hint.as_deref().unwrap_or("see the failing step's report")
+        ),
+        Some(false) => format!(
+            "the rollback did not finish; run `df-upgrade recover --root {root}` (the journal is kept)"
+        ),
+        None if run.opts.no_rollback && run.journal.is_some() => format!(
+            "--no-rollback: the install is left as the failing step left it, maintenance \
+             mode may be on; `df-upgrade recover --root {root}` puts it back"
+        ),
+        None => e
+            .hint
+            .clone()
+            .unwrap_or_else(|| "nothing was changed".into()),
+    }
+}
+
+fn short(c: Option<&str>) -> &str {
+    c.map(|c| &c[..c.len().min(12)]).unwrap_or("?")
+}
+
+/// What preflight learned.
+pub(crate) struct Preflight {
+    head: Option<String>,
+    branch: Option<String>,
+    version: Option<String>,
+    nothing_to_do: bool,
+}
+
+/// Refuse early, before anything changes: tools present, no unfinished journal, not in
+/// maintenance mode, .env and database sound, the target on origin, free disk.
+fn preflight(run: &mut Run) -> Result<Preflight> {
+    let t0 = Instant::now();
+    run.emit(Event::StepStart {
+        step: "preflight".into(),
+    });
+    let r = preflight_checks(run);
+    match &r {
+        Ok(p) => {
+            let msg = if p.nothing_to_do {
+                "all checks passed; nothing to upgrade".to_string()
+            } else {
+                "all checks passed".to_string()
+            };
+            run.own_step(Step::Preflight, true, false, msg, t0)
+        }
+        Err(e) => run.own_step(Step::Preflight, false, false, e.message.clone(), t0),
+    }
+    r
+}
+
+fn preflight_checks(run: &mut Run) -> Result<Preflight> {
+    let opts = run.opts;
+    let root = &opts.root;
+    let missing: Vec<&str> = crate::children::TOOLS
+        .into_iter()
+        .filter(|t| crate::children::locate(t).is_err())
+        .collect();
+    if !missing.is_empty() {
+        return Err(
+            Error::unavailable(format!("dfkit tools missing: {}", missing.join(", ")))
+                .with_hint("install all of dfkit's tools together (`make install`)"),
+        );
+    }
+    if !root.join("artisan").is_file() {
+        return Err(Error::missing(format!(
+            "no DreamFactory install at {} (no artisan file)",
+            root.display()
+        ))
+        .with_hint("pass --root DIR or set DF_ROOT"));
+    }
+    if let Some(j) = journal::read(&run.journal_path)? {
+        return Err(interrupted(&j, &run.journal_path));
+    }
+    if root.join("storage/framework/down").exists() {
+        return Err(Error::new(
+            ErrorKind::Temporary,
+            format!("{} is in maintenance mode already", root.display()),
+        )
+        .with_hint(
+            "an earlier run or a person put it down; if no upgrade is running, `df-artisan up` \
+             takes it out (check why it is down first)",
+        ));
+    }
+    // .env and the database, read-only, through df-verify's checks.
+    let verify = run
+        .children
+        .clone_real()
+        .run::<VerifyData>("df-verify", &args(["--only", "env", "--only", "database"]))?;
+    let data = &verify.report.data;
+    if let Some(c) = data.checks.iter().find(|c| c.status == Status::Fail) {
+        let kind = if c.name == "database" {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::BadData
+        };
+        return Err(
+            Error::new(kind, format!("preflight {}: {}", c.name, c.detail)).with_hint(
+                match c.name.as_str() {
+                    "database" => {
+                        "start the database or fix DB_* in .env (df-verify --only database)"
+                    }
+                    _ => "fix .env first (df-backup-env show names the line)",
+                },
+            ),
+        );
+    }
+    if !verify.ok() && data.checks.is_empty() {
+        return Err(child_error("df-verify", &verify));
+    }
+    // Where the target is: `update --dry-run` asks origin (ls-remote), changes nothing,
+    // and fails with 66 when the branch or tag is not there.
+    let (_, target) = opts.target();
+    let mut a = args(["update"]);
+    a.extend(target);
+    let git = run
+        .children
+        .clone_dry()
+        .run::<UpdateData>("df-git-update", &a)?;
+    if !git.ok() {
+        return Err(child_error("df-git-update", &git));
+    }
+    let g = git.report.data;
+    // "Already at the target" is about the commit: a checkout of the same commit by tag
+    // (branch → detached HEAD) changes nothing that matters.
+    let git_moves = match &g.remote_commit {
+        Some(target) if !g.old_commit.is_empty() => &g.old_commit != target,
+        _ => git.report.changed,
+    };
+    if git_moves {
+        check_php(run, g.new_require_php.as_deref())?;
+    }
+    // Pending migrations before we start (a half-done earlier upgrade).
+    let status = run
+        .children
+        .clone_real()
+        .run::<StatusData>("df-artisan", &args(["status"]))?;
+    if !status.ok() {
+        return Err(child_error("df-artisan", &status));
+    }
+    let pending = !status.report.data.pending.is_empty() && !opts.no_migrate;
+    let perms = run
+        .children
+        .clone_dry()
+        .run::<Value>("df-perms", &opts.perms_args())?;
+    if !perms.ok() {
+        return Err(child_error("df-perms", &perms));
+    }
+    let perms_change = perms.report.changed && !opts.skipped(Step::Perms);
+    if git_moves || pending || perms_change || opts.force {
+        check_disk(run)?;
+    }
+    Ok(Preflight {
+        head: Some(g.old_commit.clone()).filter(|c| !c.is_empty()),
+        branch: g.old_branch.clone(),
+        version: g.old_version.clone(),
+        nothing_to_do: !git_moves && !pending && !perms_change,
+    })
+}
+
+/// The target release's `require.php` against the PHP that runs artisan (78 when it is
+/// not satisfied: composer install and the new code would fail after `down`).
+fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
+    let Some(require) = require else {
+        return Ok(());
+    };
+    let v = run
+        .children
+        .clone_real()
+        .run::<VersionData>("df-artisan", &args(["version"]))?;
+    if !v.ok() {
+        return Err(child_error("df-artisan", &v));
+    }
+    let Some(php) = v.report.data.php_version else {
+        run.ctx.warn(format!(
+            "could not tell PHP's version to check the target's require.php {require}"
+        ));
+        return Ok(());
+    };
+    match crate::constraint::satisfies(require, &php) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::config(format!(
+            "the target release requires PHP {require}; the installed PHP is {php}"
+        ))
+        .with_hint("install a PHP that satisfies it (and its extensions) first, or upgrade to an older release with --ref")),
+        None => {
+            run.ctx.warn(format!(
+                "could not check the target's require.php `{require}` against PHP {php}"
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// The refusal after a killed run: 75, naming the step, the set and the way out.
+pub fn interrupted(j: &Journal, path: &Path) -> Error {
+    Error::new(
+        ErrorKind::Temporary,
+        format!(
+            "an earlier {} of {} was interrupted at step `{}` (pid {} on {}, started {}; backup set {})",
+            j.tool, j.root, j.step, j.pid, j.host, j.started_at, j.set
+        ),
+    )
+    .with_hint(format!(
+        "run `df-upgrade recover --root {}` to put the install back from the set (journal {})",
+        j.root,
+        path.display()
+    ))
+}
+
+/// The set's filesystem needs 2 × (database + tree).
+fn check_disk(run: &Run) -> Result<()> {
+    let opts = run.opts;
+    let base = opts
+        .into
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::backup_set::DEFAULT_BASE));
+    // The nearest existing ancestor is where the set will be made.
+    let mut probe = base.clone();
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p.to_path_buf(),
+            _ => {
+                probe = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    let st = nix::sys::statvfs::statvfs(&probe)
+        .map_err(|e| Error::io("checking free space on", &probe, e.into()))?;
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+    let tree = tree_bytes(&opts.root);
+    let db = sqlite_bytes(&opts.root);
+    let need = 2u64.saturating_mul(tree.saturating_add(db));
+    if free < need {
+        return Err(Error::new(
+            ErrorKind::CannotCreate,
+            format!(
+                "{} has {} MiB free; the backup set needs about {} MiB (2 × (database + tree))",
+                probe.display(),
+                free >> 20,
+                need >> 20
+            ),
+        )
+        .with_hint("free space there, or put the set elsewhere with --into DIR"));
+    }
+    Ok(())
+}
+
+/// Bytes in the install tree (not following links).
+fn tree_bytes(root: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                total = total.saturating_add(md.len());
+            }
+        }
+    }
+    total
+}
+
+/// A sqlite database inside the tree is counted with the tree; a server's size is not
+/// known here (the dump is usually far smaller than the tree's vendor/).
+fn sqlite_bytes(_root: &Path) -> u64 {
+    0
+}
+
+/// Everything after preflight, in order. An error leaves the journal at the failing step.
+fn steps_after_preflight(run: &mut Run) -> Result<()> {
+    let opts = run.opts;
+    let t_backup = Instant::now();
+    if opts.skipped(Step::Backup) {
+        run.skip(Step::Backup, "--skip backup: no .env copy or tree snapshot");
+    } else {
+        run.journal_step(Step::Backup)?;
+        let mut a = args(["save"]);
+        a.extend(run.set_args("--into"));
+        run.child::<Value>(Step::Backup, "df-backup-env", a)?;
+        let mut a = args(["snapshot"]);
+        a.extend(run.set_args("--into"));
+        run.child::<Value>(Step::Backup, "df-backup-env", a)?;
+        let _ = t_backup;
+    }
+    run.child::<Value>(Step::Down, "df-artisan", args(["down"]))?;
+    if opts.skipped(Step::Dump) {
+        run.skip(
+            Step::Dump,
+            "--skip dump: the database cannot be rolled back",
+        );
+    } else {
+        let mut a = args(["dump"]);
+        a.extend(run.set_args("--into"));
+        run.child::<Value>(Step::Dump, "df-dump-db", a)?;
+    }
+    let (_, target) = opts.target();
+    let mut a = args(["update"]);
+    a.extend(target);
+    let git = run.child::<UpdateData>(Step::Git, "df-git-update", a)?;
+    let g = git.report.data;
+    run.data.new_commit = g.new_commit.clone();
+    run.data.new_version = g.new_version.clone();
+    if let Some(j) = run.journal.as_mut() {
+        if j.old_commit.is_none() && !g.old_commit.is_empty() {
+            j.old_commit = Some(g.old_commit.clone());
+        }
+    }
+    let autoload = opts.root.join("vendor/autoload.php").is_file();
+    if opts.skipped(Step::Composer) {
+        run.skip(Step::Composer, "--skip composer");
+    } else if !g.composer_lock_changed && autoload && !opts.force {
+        run.skip(
+            Step::Composer,
+            "composer.lock unchanged and vendor/autoload.php present",
+        );
+    } else {
+        run.child::<Value>(Step::Composer, "df-artisan", args(["composer-install"]))?;
+    }
+    if opts.skipped(Step::Migrate) {
+        let why = if opts.no_migrate {
+            "--no-migrate: another node migrates the shared database"
+        } else {
+            "--skip migrate"
+        };
+        run.skip(Step::Migrate, why);
+    } else {
+        run.child::<Value>(Step::Migrate, "df-artisan", args(["migrate", "--seed"]))?;
+    }
+    if opts.skipped(Step::Clear) {
+        run.skip(Step::Clear, "--skip clear");
+    } else {
+        run.child::<Value>(Step::Clear, "df-artisan", args(["clear"]))?;
+    }
+    if opts.skipped(Step::Perms) {
+        run.skip(Step::Perms, "--skip perms");
+    } else {
+        run.child::<Value>(Step::Perms, "df-perms", opts.perms_args())?;
+    }
+    run.child::<Value>(Step::Up, "df-artisan", args(["up"]))?;
+    if opts.skipped(Step::Restart) {
+        run.skip(Step::Restart, "--skip restart");
+    } else {
+        run.child::<Value>(Step::Restart, "df-restart", opts.restart_cmd())?;
+    }
+    if opts.skipped(Step::Verify) {
+        run.skip(Step::Verify, "--skip verify");
+    } else {
+        let mut a = Vec::new();
+        if !opts.skipped(Step::Backup) && !opts.skipped(Step::Dump) {
+            a.extend(run.set_args("--against"));
+        }
+        if opts.no_migrate {
+            a.extend(args(["--skip", "migrations"]));
+        }
+        if let Some(u) = &opts.url {
+            a.extend(args(["--url", u.as_str()]));
+        }
+        run.child::<VerifyData>(Step::Verify, "df-verify", a)?;
+    }
+    manifest(run)
+}
+
+/// manifest.json, written last: the set is complete only with it.
+fn manifest(run: &mut Run) -> Result<()> {
+    run.journal_step(Step::Manifest)?;
+    run.emit(Event::StepStart {
+        step: "manifest".into(),
+    });
+    let t0 = Instant::now();
+    let Some(dir) = run.set.clone() else {
+        return Ok(());
+    };
+    if !dir.is_dir() {
+        run.own_step(
+            Step::Manifest,
+            true,
+            false,
+            "no backup set was written (--skip backup and dump)".into(),
+            t0,
+        );
+        return Ok(());
+    }
+    let set = BackupSet::open(&dir)?;
+    let tools: std::collections::BTreeMap<String, String> = run
+        .data
+        .steps
+        .iter()
+        .filter_map(|s| s.report.as_ref())
+        .filter_map(|r| {
+            Some((
+                r["tool"].as_str()?.to_string(),
+                r["version"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let m = crate::backup_set::manifest::Manifest::build(
+        &set,
+        run.ctx.tool,
+        &run.opts.root,
+        crate::backup_set::manifest::Release {
+            old_commit: run.data.old_commit.clone(),
+            new_commit: run.data.new_commit.clone(),
+            old_version: run.data.old_version.clone(),
+            new_version: run.data.new_version.clone(),
+        },
+        tools,
+    )?;
+    let r = set.write_manifest(&m);
+    match r {
+        Ok(p) => {
+            let msg = format!(
+                "{} artifacts, written to {}",
+                m.artifacts.len(),
+                p.display()
+            );
+            run.own_step(Step::Manifest, true, false, msg, t0);
+            Ok(())
+        }
+        Err(e) => {
+            run.own_step(Step::Manifest, false, false, e.message.clone(), t0);
+            Err(e)
+        }
+    }
+}
+
+/// `--keep N`: delete complete sets older than the newest N under the set's parent.
+fn prune(run: &mut Run) {
+    let t0 = Instant::now();
+    let keep = run.opts.keep;
+    let Some(set) = run.set.clone() else { return };
+    if keep == 0 {
+        return;
+    }
+    run.emit(Event::StepStart {
+        step: "prune".into(),
+    });
+    match crate::backup_set::prune_complete(&set, keep) {
+        Ok(removed) => {
+            let msg = if removed.is_empty() {
+                format!("nothing to prune (keeping the newest {keep})")
+            } else {
+                format!(
+                    "removed {} older set(s), keeping the newest {keep}",
+                    removed.len()
+                )
+            };
+            run.data.pruned = removed.iter().map(|p| p.display().to_string()).collect();
+            run.own_step(Step::Prune, true, false, msg, t0);
+        }
+        Err(e) => {
+            run.ctx.warn(format!("pruning old sets: {}", e.message));
+            run.own_step(Step::Prune, false, false, e.message, t0);
+        }
+    }
+}
+
+/// `--dry-run`: every child's plan, nested under its step; nothing changes.
+fn dry_run(mut run: Run) -> Result<Outcome> {
+    let opts = run.opts;
+    let set = opts.into.clone().unwrap_or_else(|| {
+        PathBuf::from(crate::backup_set::DEFAULT_BASE).join(crate::backup_set::stamp())
+    });
+    run.set = Some(set.clone());
+    run.data.set = Some(set.display().to_string());
+    let mut plan: Vec<(Step, &str, Vec<OsString>)> = Vec::new();
+    if !opts.skipped(Step::Backup) {
+        let mut a = args(["save", "--into"]);
+        a.push(set.clone().into());
+        plan.push((Step::Backup, "df-backup-env", a));
+        let mut a = args(["snapshot", "--into"]);
+        a.push(set.clone().into());
+        plan.push((Step::Backup, "df-backup-env", a));
+    }
+    plan.push((Step::Down, "df-artisan", args(["down"])));
+    if !opts.skipped(Step::Dump) {
+        let mut a = args(["dump", "--into"]);
+        a.push(set.clone().into());
+        plan.push((Step::Dump, "df-dump-db", a));
+    }
+    let (_, target) = opts.target();
+    let mut a = args(["update"]);
+    a.extend(target);
+    plan.push((Step::Git, "df-git-update", a));
+    if !opts.skipped(Step::Composer) {
+        plan.push((Step::Composer, "df-artisan", args(["composer-install"])));
+    }
+    if !opts.skipped(Step::Migrate) {
+        plan.push((Step::Migrate, "df-artisan", args(["migrate", "--seed"])));
+    }
+    if !opts.skipped(Step::Clear) {
+        plan.push((Step::Clear, "df-artisan", args(["clear"])));
+    }
+    if !opts.skipped(Step::Perms) {
+        plan.push((Step::Perms, "df-perms", opts.perms_args()));
+    }
+    plan.push((Step::Up, "df-artisan", args(["up"])));
+    if !opts.skipped(Step::Restart) {
+        plan.push((Step::Restart, "df-restart", opts.restart_cmd()));
+    }
+    for (step, tool, a) in plan {
+        // A child's dry run failing (e.g. its own checks) fails ours: the real run would.
+        run.child::<Value>(step, tool, a)?;
+    }
+    let msg = format!(
+        "would upgrade {} to {} (backup set {}); nothing changed",
+        opts.root.display(),
+        run.data.target,
+        set.display()
+    );
+    Ok(finish_ok(run, true, msg))
+}
+
+fn finish_ok(mut run: Run, changed: bool, msg: String) -> Outcome {
+    run.emit(Event::Summary {
+        ok: true,
+        changed,
+        msg: msg.clone(),
+        failed_step: None,
+        set: run.data.set.clone(),
+    });
+    Outcome::typed(changed, msg, &run.data)
+}
+
+fn finish_err(mut run: Run, e: Error, failed: Option<&str>) -> Error {
+    run.data.failed_step = failed.map(str::to_string);
+    // The install changed only if a step changed it and no complete rollback undid it.
+    let changed = run.data.rolled_back != Some(true)
+        && run
+            .data
+            .steps
+            .iter()
+            .any(|s| s.changed && s.name != "down" && s.name != "up");
+    run.emit(Event::Summary {
+        ok: false,
+        changed,
+        msg: e.message.clone(),
+        failed_step: run.data.failed_step.clone(),
+        set: run.data.set.clone(),
+    });
+    let mut v = serde_json::to_value(&run.data).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("changed".into(), Value::Bool(changed));
+    }
+    e.with_data(v)
+}
+
+/// `df-upgrade recover`: put the install back as the interrupted run's set recorded it.
+pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
+    let mut run = Run::new(ctx, opts, ctx.dry_run())?;
+    let t0 = Instant::now();
+    run.emit(Event::StepStart {
+        step: "lock".into(),
+    });
+    let _lock = match Lock::acquire(&opts.root, ctx.tool) {
+        Ok(l) => {
+            run.own_step(
+                Step::Lock,
+                true,
+                false,
+                format!("holding {}", l.path().display()),
+                t0,
+            );
+            l
+        }
+        Err(e) => return Err(finish_err(run, e, None)),
+    };
+    let Some(j) = journal::read(&run.journal_path)? else {
+        let msg = format!(
+            "no interrupted run of {}: nothing to recover",
+            opts.root.display()
+        );
+        return Ok(finish_ok(run, false, msg));
+    };
+    run.set = Some(PathBuf::from(&j.set));
+    run.data.set = Some(j.set.clone());
+    run.data.old_commit = j.old_commit.clone();
+    if ctx.dry_run() {
+        let msg = format!(
+            "would put {} back from {} (interrupted at `{}`)",
+            opts.root.display(),
+            j.set,
+            j.step
+        );
+        run.journal = Some(j);
+        // The children run with --dry-run: each rollback step reports its plan.
+        rollback::run(&mut run, "dry run of the recovery");
+        return Ok(finish_ok(run, true, msg));
+    }
+    let reason = format!("recovering the run interrupted at `{}`", j.step);
+    run.journal = Some(j);
+    let ok = rollback::run(&mut run, &reason);
+    run.data.rolled_back = Some(ok);
+    if ok {
+        journal::clear(&run.journal_path)?;
+        let msg = format!(
+            "put {} back from {}; maintenance mode is off",
+            opts.root.display(),
+            run.data.set.as_deref().unwrap_or("?")
+        );
+        Ok(finish_ok(run, true, msg))
+    } else {
+        let e = Error::step("recovery did not finish: see data.rollback for the failing step")
+            .with_hint("fix the cause named there and run `df-upgrade recover` again");
+        Err(finish_err(run, e, Some("recover")))
+    }
+}
+
+impl Children {
+    /// The same children, forced to really run (read-only checks in a dry run).
+    pub(crate) fn clone_real(&self) -> Children {
+        self.with_dry_run(false)
+    }
+    /// The same children with `--dry-run`.
+    pub(crate) fn clone_dry(&self) -> Children {
+        self.with_dry_run(true)
+    }
+}

@@ -1,0 +1,146 @@
+//! Putting the install back after a failed or interrupted upgrade.
+//!
+//! What is undone follows the journal ([`crate::journal`]): only what the run had
+//! started. Code goes back to the old commit (the stash the update made is kept), vendor/
+//! comes back from the tree snapshot when composer ran, the database is restored from the
+//! set's dump once the migrate step had started, and .env comes back from the set (a no-op
+//! when it did not change). Then caches are cleared, permissions fixed, maintenance mode
+//! taken off and the web server restarted. Each of these is a sibling tool's run; one that
+//! fails does not stop the others — above all, `up` always runs, so the site is never left
+//! in maintenance mode by the rollback.
+
+use super::{Run, Step};
+use crate::children::args;
+use crate::events::Event;
+use crate::report::data::upgrade::StepReport;
+use serde_json::Value;
+use std::ffi::OsString;
+use std::time::Instant;
+
+/// Run the rollback; true when every step of it succeeded.
+pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
+    run.ctx.log(format!("rolling back: {reason}"));
+    run.emit(Event::RollbackStart {
+        reason: reason.to_string(),
+    });
+    let Some(j) = run.journal.clone() else {
+        run.emit(Event::RollbackEnd { ok: true });
+        return true;
+    };
+    let set: OsString = j.set.clone().into();
+    let mut ok = true;
+
+    if j.reached(Step::Git.name()) {
+        match &j.old_commit {
+            Some(old) => {
+                let mut a = args(["rollback", "--to", old.as_str()]);
+                match &j.old_branch {
+                    Some(b) => a.extend(args(["--branch", b.as_str()])),
+                    None => a.push("--detach".into()),
+                }
+                ok &= step(run, "git", "df-git-update", a);
+            }
+            None => {
+                ok = false;
+                record(
+                    run,
+                    "git",
+                    false,
+                    "the journal has no old commit to go back to".into(),
+                    None,
+                );
+            }
+        }
+    }
+    if j.reached(Step::Composer.name()) {
+        let a = vec![
+            "restore-tree".into(),
+            "--from".into(),
+            set.clone(),
+            "--only".into(),
+            "vendor".into(),
+        ];
+        ok &= step(run, "vendor", "df-backup-env", a);
+    }
+    if j.reached(Step::Migrate.name()) {
+        let a = vec![
+            "restore".into(),
+            "--from".into(),
+            set.clone(),
+            "--replace".into(),
+        ];
+        ok &= step(run, "database", "df-dump-db", a);
+    }
+    if j.reached(Step::Backup.name()) && std::path::Path::new(&j.set).join("env").is_file() {
+        let a = vec!["restore".into(), "--from".into(), set.clone()];
+        ok &= step(run, "env", "df-backup-env", a);
+    }
+    if j.reached(Step::Down.name()) {
+        ok &= step(run, "clear", "df-artisan", args(["clear"]));
+        if !run.opts.skipped(Step::Perms) {
+            let a = run.opts.perms_args();
+            ok &= step(run, "perms", "df-perms", a);
+        }
+    }
+    // Always: the site must not stay in maintenance mode.
+    ok &= step(run, "up", "df-artisan", args(["up"]));
+    if j.reached(Step::Git.name()) && !run.opts.skipped(Step::Restart) {
+        let a = run.opts.restart_cmd();
+        ok &= step(run, "restart", "df-restart", a);
+    }
+    run.emit(Event::RollbackEnd { ok });
+    ok
+}
+
+/// One rollback step: a child run, recorded; false when it failed.
+fn step(run: &mut Run, name: &str, tool: &str, a: Vec<OsString>) -> bool {
+    let t0 = Instant::now();
+    match run.children.run::<Value>(tool, &a) {
+        Ok(r) => {
+            let ok = r.ok();
+            let msg = r.report.msg.clone();
+            record_timed(run, name, ok, r.report.changed, msg, Some(r.raw), t0);
+            ok
+        }
+        Err(e) => {
+            record_timed(run, name, false, false, e.message, None, t0);
+            false
+        }
+    }
+}
+
+fn record(run: &mut Run, name: &str, ok: bool, msg: String, report: Option<Value>) {
+    record_timed(run, name, ok, false, msg, report, Instant::now());
+}
+
+fn record_timed(
+    run: &mut Run,
+    name: &str,
+    ok: bool,
+    changed: bool,
+    msg: String,
+    report: Option<Value>,
+    t0: Instant,
+) {
+    let s = StepReport {
+        name: name.to_string(),
+        ok,
+        changed,
+        skipped: false,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        msg,
+        report,
+    };
+    run.ctx.log(format!(
+        "rollback {:<8} {}: {}",
+        s.name,
+        if ok { "ok" } else { "FAILED" },
+        s.msg
+    ));
+    run.emit(Event::RollbackStep {
+        step: s.name.clone(),
+        ok,
+        msg: s.msg.clone(),
+    });
+    run.data.rollback.push(s);
+}

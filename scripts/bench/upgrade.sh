@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# df-upgrade vs the guide's commands typed as a plain bash script, on the same sandbox.
+#
+#   scripts/bench/upgrade.sh              # builds target/release, prints a markdown table
+#   RUNS=5 scripts/bench/upgrade.sh
+#
+# For each run, two fresh SQLite sandboxes at release v1 (scripts/make-sandbox.sh):
+#   script:     cp -a (the tree backup), sqlite3 .dump, git stash / checkout master /
+#               pull origin master, chown -R / chmod -R 2775, composer install --no-dev
+#               --ignore-platform-reqs, artisan migrate --seed, cache:clear, config:clear
+#               (the guide takes no maintenance window: the site is exposed for the whole run)
+#   df-upgrade: --skip restart (no web server serves the sandbox); its maintenance window
+#               is the sum of its steps from `down` to `up`, from its own report.
+# Then the no-op: df-upgrade again on the upgraded sandbox, vs the script again.
+# Median, min and max of $RUNS. Not a test: nothing asserts on time.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+runs=${RUNS:-5}
+for p in jq git composer php sqlite3; do
+  command -v "$p" >/dev/null || { echo "upgrade.sh: needs $p" >&2; exit 69; }
+done
+(cd "$here" && cargo build --release --locked --quiet)
+bin=$here/target/release
+work=$(mktemp -d /var/tmp/dfkit-bench-upgrade.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export DFKIT_LOCK_DIR=$work/locks COMPOSER_ALLOW_SUPERUSER=1 COMPOSER_DISABLE_NETWORK=1
+user=$(id -un)
+group=$(id -gn)
+
+ms() { date +%s%3N; }
+
+guide() { # guide ROOT: the guide's commands, by hand
+  local root=$1
+  cp -a "$root" "$root.backup"
+  sqlite3 "$root/storage/databases/database.sqlite" .dump >"$root.backup.sql"
+  git -C "$root" stash -q || true
+  git -C "$root" checkout -q master
+  git -C "$root" pull -q origin master
+  chown -R "$user:$group" "$root/storage" "$root/bootstrap/cache"
+  chmod -R 2775 "$root/storage" "$root/bootstrap/cache"
+  (cd "$root" && composer install -q --no-dev --ignore-platform-reqs --no-interaction)
+  (cd "$root" && php artisan migrate --seed --force -q)
+  (cd "$root" && php artisan cache:clear -q && php artisan config:clear -q)
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%d", m}'; }
+minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%d–%d", mn, mx}'; }
+
+: >"$work/script" >"$work/dfk" >"$work/window" >"$work/noop_script" >"$work/noop_dfk"
+for ((i = 1; i <= runs; i++)); do
+  echo "upgrade.sh: run $i/$runs" >&2
+  a=$(SANDBOX_QUIET=1 "$here/scripts/make-sandbox.sh" "$work/a$i")
+  b=$(SANDBOX_QUIET=1 "$here/scripts/make-sandbox.sh" "$work/b$i")
+  sync
+  t0=$(ms); guide "$a"; t1=$(ms)
+  echo $((t1 - t0)) >>"$work/script"
+  t0=$(ms); guide "$a"; t1=$(ms)
+  echo $((t1 - t0)) >>"$work/noop_script"
+  t0=$(ms)
+  "$bin/df-upgrade" --root "$b" --user "$user" --group "$group" --skip restart -q \
+    --into "$work/sets$i/s" >"$work/r$i.json"
+  t1=$(ms)
+  echo $((t1 - t0)) >>"$work/dfk"
+  jq '[.data.steps as $s | ($s | map(.name) | index("down")) as $d | ($s | map(.name) | index("up")) as $u
+       | $s[$d:$u+1][] | .duration_ms] | add' "$work/r$i.json" >>"$work/window"
+  t0=$(ms)
+  "$bin/df-upgrade" --root "$b" --user "$user" --group "$group" --skip restart -q >"$work/n$i.json"
+  t1=$(ms)
+  jq -e '.changed == false' "$work/n$i.json" >/dev/null || { echo "upgrade.sh: the no-op run changed something" >&2; exit 1; }
+  echo $((t1 - t0)) >>"$work/noop_dfk"
+done
+
+s=$(median <"$work/script"); d=$(median <"$work/dfk"); w=$(median <"$work/window")
+ns=$(median <"$work/noop_script"); nd=$(median <"$work/noop_dfk")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
+echo "Sandbox v1 → v2 (SQLite), $runs runs, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)."
+echo
+echo "| measure | guide's script | df-upgrade | ratio | target |"
+echo "|---|---|---|---|---|"
+echo "| whole run, ms (median, min–max) | $s ($(minmax <"$work/script")) | $d ($(minmax <"$work/dfk")) | $(ratio "$d" "$s") | — |"
+echo "| maintenance window, ms | $s (no window: exposed the whole run) | $w ($(minmax <"$work/window")) | $(ratio "$w" "$s") | ≤ 0.5× |"
+echo "| no-op run, ms | $ns ($(minmax <"$work/noop_script")) | $nd ($(minmax <"$work/noop_dfk")) | $(ratio "$nd" "$ns") | ≤ 0.5× |"

@@ -1,0 +1,764 @@
+//! df-upgrade on real sandboxes (SQLite, MariaDB, PostgreSQL): the whole v1 → v2 upgrade,
+//! a failing v3 rolled back, failures forced in later steps, concurrent and killed runs
+//! with `recover`, preflight refusals, dry runs, events and retention. Each test asserts
+//! the state afterwards: git HEAD, the database (full dumps compared), .env's bytes,
+//! vendor/ (a listing with sha256s), maintenance mode, the backup set.
+
+mod support;
+use serde_json::Value;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::bins::{self, Run};
+use support::sandbox::{Options, Sandbox};
+use support::servers::{self, DbSpec};
+use support::upgrade::{
+    full_dump, install_listing, listing, push_failing_v3, push_release, tools_dir,
+};
+
+const NASTY: &str = "up'g\"r #;:\\ $x";
+
+/// A sandbox with its own lock directory and a place for sets.
+struct Bed {
+    sb: Sandbox,
+    db: Option<DbSpec>,
+    locks: PathBuf,
+    sets: PathBuf,
+}
+
+impl Bed {
+    fn new(driver: &'static str, at_v2: bool) -> Bed {
+        let db = match driver {
+            "mysql" => Some(servers::mariadb().new_database("up", NASTY)),
+            "pgsql" => Some(servers::postgres().new_database("up", NASTY)),
+            _ => None,
+        };
+        let sb = Sandbox::with(
+            driver,
+            db.as_ref(),
+            &Options {
+                at_v2,
+                ..Options::default()
+            },
+        );
+        let locks = sb.tmp.path().join("locks");
+        let sets = sb.tmp.path().join("sets");
+        Bed {
+            sb,
+            db,
+            locks,
+            sets,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        &self.sb.root
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bins::bin("df-upgrade"));
+        c.arg("--root").arg(self.root()).args(args);
+        c.env("DFKIT_LOCK_DIR", &self.locks);
+        c.env_remove("DFKIT_TOOLS_DIR");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        bins::run_command(self.cmd(args))
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        bins::run_command(c)
+    }
+
+    fn set(&self, name: &str) -> PathBuf {
+        self.sets.join(name)
+    }
+
+    fn dump(&self) -> String {
+        full_dump(&self.sb, self.db.as_ref())
+    }
+
+    fn down(&self) -> bool {
+        self.root().join("storage/framework/down").exists()
+    }
+
+    /// Everything a rollback must restore, to compare before and after.
+    fn state(&self) -> State {
+        State {
+            head: self.sb.head(),
+            dump: self.dump(),
+            env: std::fs::read(self.sb.env_path()).unwrap(),
+            vendor: listing(&self.root().join("vendor")),
+            tree: install_listing(self.root()),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct State {
+    head: String,
+    dump: String,
+    env: Vec<u8>,
+    vendor: std::collections::BTreeMap<String, String>,
+    tree: std::collections::BTreeMap<String, String>,
+}
+
+#[track_caller]
+fn assert_same(before: &State, after: &State) {
+    assert_eq!(before.head, after.head, "git HEAD");
+    assert_eq!(before.env, after.env, ".env bytes");
+    assert_same_map("vendor/", &before.vendor, &after.vendor);
+    assert_same_map("the install's files", &before.tree, &after.tree);
+    if before.dump != after.dump {
+        let b: Vec<&str> = before.dump.lines().collect();
+        let a: Vec<&str> = after.dump.lines().collect();
+        let only_b: Vec<_> = b.iter().filter(|l| !a.contains(l)).take(10).collect();
+        let only_a: Vec<_> = a.iter().filter(|l| !b.contains(l)).take(10).collect();
+        panic!("database differs:\nonly before: {only_b:#?}\nonly after: {only_a:#?}");
+    }
+}
+
+#[track_caller]
+fn assert_same_map(
+    what: &str,
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+) {
+    let diff: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| format!("{k}: {:?} -> {:?}", before.get(k), after.get(k)))
+        .collect();
+    assert!(diff.is_empty(), "{what} differs:\n{}", diff.join("\n"));
+}
+
+fn step<'a>(r: &'a Run, name: &str) -> &'a Value {
+    r.data()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {}", r.stdout))
+}
+
+fn step_names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn me() -> (String, String) {
+    let u = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap();
+    let g = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .unwrap()
+        .unwrap();
+    (u.name, g.name)
+}
+
+/// A PATH dir with a recording `systemctl` stand-in (no systemd runs here).
+fn systemctl_standin(dir: &Path) -> (PathBuf, PathBuf) {
+    let d = dir.join("standins");
+    std::fs::create_dir_all(&d).unwrap();
+    let log = d.join("systemctl.log");
+    let p = d.join("systemctl");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (d, log)
+}
+
+fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// v1 → v2: every step ran, the set is complete and its checksums match, HEAD is v2,
+/// v2's migration applied, storage/ owned as asked, maintenance off, restart ran, verify
+/// passed; the second run changes nothing and makes no set.
+fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
+    let bed = Bed::new(driver, false);
+    let set = bed.set("s1");
+    let (user, group) = ("www-data", "www-data");
+    let (standins, sysctl_log) = systemctl_standin(bed.sb.tmp.path());
+    let mut args: Vec<String> = vec![
+        "--into".into(),
+        set.display().to_string(),
+        "--user".into(),
+        user.into(),
+        "--group".into(),
+        group.into(),
+    ];
+    if restart {
+        args.extend(
+            [
+                "--restart-mode",
+                "restart",
+                "--via",
+                "systemd",
+                "--service",
+                "nginx",
+                "--no-probe",
+            ]
+            .map(String::from),
+        );
+    } else {
+        args.extend(["--skip".into(), "restart".into()]);
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = bed.run_env(&argv, &[("PATH", &path_with(&standins))]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(
+        step_names(&r.data()["steps"]),
+        [
+            "lock",
+            "preflight",
+            "backup",
+            "backup",
+            "down",
+            "dump",
+            "git",
+            "composer",
+            "migrate",
+            "clear",
+            "perms",
+            "up",
+            "restart",
+            "verify",
+            "manifest",
+            "prune"
+        ]
+    );
+    assert_eq!(bed.sb.head(), bed.sb.tag_commit("v2"));
+    assert_eq!(bed.sb.version(), "7.1.0");
+    assert_eq!(r.data()["new_version"], "7.1.0");
+    assert_eq!(r.data()["old_version"], "7.0.0");
+    assert!(!bed.down(), "maintenance mode is off");
+    let status = bed.sb.artisan_ok(&["migrate:status"]);
+    assert!(status.contains("create_app_table"), "{status}");
+    assert!(!status.contains("| No "), "nothing pending: {status}");
+    // storage/ as asked
+    let www = nix::unistd::User::from_name(user).unwrap().unwrap();
+    for p in ["storage", "storage/logs", "bootstrap/cache"] {
+        let m = std::fs::metadata(bed.root().join(p)).unwrap();
+        assert_eq!(m.uid(), www.uid.as_raw(), "{p} owner");
+        assert_eq!(m.mode() & 0o7777, 0o2775, "{p} mode");
+    }
+    // Files are not made executable (git tracks that bit: .gitignore files under storage/
+    // would show as local changes).
+    let f = std::fs::metadata(bed.root().join("storage/app/.gitignore")).unwrap();
+    assert_eq!(f.mode() & 0o7777, 0o664);
+    assert_eq!(
+        bed.sb.git(&["status", "--porcelain"]),
+        "",
+        "no local changes after the upgrade"
+    );
+    // verify passed, restart ran
+    assert_eq!(step(&r, "verify")["ok"], true);
+    assert_eq!(step(&r, "verify")["report"]["data"]["failed"], 0);
+    if restart {
+        let log = std::fs::read_to_string(&sysctl_log).unwrap();
+        assert!(log.contains("restart nginx"), "{log}");
+        assert_eq!(step(&r, "restart")["ok"], true);
+    }
+    // The set: env, dump, tree and a manifest whose checksums match.
+    for a in [
+        "env",
+        "env.meta.json",
+        "db.meta.json",
+        "tree",
+        "tree.meta.json",
+        "manifest.json",
+    ] {
+        assert!(set.join(a).exists(), "{a} in the set");
+    }
+    assert_eq!(
+        std::fs::read(set.join("env")).unwrap(),
+        std::fs::read(bed.sb.env_path()).unwrap()
+    );
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    let arts = m["artifacts"].as_array().unwrap();
+    assert!(arts
+        .iter()
+        .any(|a| a["name"].as_str().unwrap().starts_with("db.sql")));
+    for a in arts.iter().filter(|a| a["kind"] == "file") {
+        let bytes = std::fs::read(set.join(a["name"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            a["sha256"],
+            dfkit::secret::sha256_hex(&bytes),
+            "{}",
+            a["name"]
+        );
+    }
+    assert_eq!(m["old_commit"], bed.sb.tag_commit("v1"));
+    assert_eq!(m["new_commit"], bed.sb.tag_commit("v2"));
+    assert_eq!(std::fs::metadata(&set).unwrap().mode() & 0o777, 0o700);
+
+    // Again: nothing to do, no new set, no maintenance window.
+    let r2 = bed.run(&[
+        "--into",
+        bed.set("s2").to_str().unwrap(),
+        "--user",
+        user,
+        "--group",
+        group,
+        "--skip",
+        "restart",
+    ]);
+    r2.assert_ok();
+    assert!(!r2.changed(), "{}", r2.stdout);
+    assert_eq!(step_names(&r2.data()["steps"]), ["lock", "preflight"]);
+    assert!(!bed.set("s2").exists(), "a no-op run makes no set");
+    assert_eq!(r2.data()["set"], Value::Null);
+}
+
+#[test]
+fn sqlite_v1_to_v2_then_nothing_to_do() {
+    upgrade_v1_to_v2("sqlite", true);
+}
+
+#[test]
+fn mariadb_v1_to_v2_then_nothing_to_do() {
+    upgrade_v1_to_v2("mysql", false);
+}
+
+#[test]
+fn postgres_v1_to_v2_then_nothing_to_do() {
+    upgrade_v1_to_v2("pgsql", false);
+}
+
+/// A v3 whose migration fails half-way is rolled back: HEAD at v2, the database, .env,
+/// vendor/ and the files identical to before, maintenance off, exit 1 naming the step.
+fn failing_v3_rolls_back(driver: &'static str) {
+    let bed = Bed::new(driver, true);
+    push_failing_v3(&bed.sb);
+    let before = bed.state();
+    assert_eq!(before.head, bed.sb.tag_commit("v2"));
+    let events = bed.sb.tmp.path().join("events.jsonl");
+    let r = bed.run(&[
+        "--ref",
+        "v3",
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    r.assert_code(1);
+    assert_eq!(r.data()["failed_step"], "migrate", "{}", r.stdout);
+    assert_eq!(r.data()["rolled_back"], true, "{}", r.stdout);
+    let rb = step_names(&r.data()["rollback"]);
+    assert_eq!(
+        rb,
+        ["git", "vendor", "database", "env", "clear", "perms", "up"],
+        "{}",
+        r.stdout
+    );
+    assert!(r.data()["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ok"] == true));
+    assert!(!bed.down(), "maintenance mode is off");
+    assert!(!r.changed(), "rolled back: the install did not change");
+    assert_same(&before, &bed.state());
+    // The next run is not blocked: the journal went with the complete rollback.
+    let again = bed.run(&[
+        "--ref",
+        "v2",
+        "--skip",
+        "restart",
+        "--into",
+        bed.set("again").to_str().unwrap(),
+    ]);
+    again.assert_ok();
+    assert!(!again.changed(), "{}", again.stdout);
+    // events: valid JSON Lines, with the rollback in them
+    let text = std::fs::read_to_string(&events).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(kinds.contains(&"rollback_start".to_string()) && kinds.last().unwrap() == "summary");
+}
+
+#[test]
+fn sqlite_failing_v3_is_rolled_back() {
+    failing_v3_rolls_back("sqlite");
+}
+
+#[test]
+fn mariadb_failing_v3_is_rolled_back() {
+    failing_v3_rolls_back("mysql");
+}
+
+/// A failure forced in clear, perms, restart or verify also rolls back everything.
+#[test]
+fn later_failures_roll_back() {
+    for (tool, first, name) in [
+        ("df-artisan", "clear", "clear"),
+        ("df-perms", "--dir-mode", "perms"),
+        ("df-restart", "--via", "restart"),
+        ("df-verify", "--against", "verify"),
+    ] {
+        let bed = Bed::new("sqlite", false);
+        let before = bed.state();
+        let tools = tools_dir(bed.sb.tmp.path(), Some((tool, first)));
+        let (standins, _) = systemctl_standin(bed.sb.tmp.path());
+        let (user, group) = me();
+        let r = bed.run_env(
+            &[
+                "--into",
+                bed.set("s").to_str().unwrap(),
+                "--user",
+                &user,
+                "--group",
+                &group,
+                "--restart-mode",
+                "restart",
+                "--via",
+                "systemd",
+                "--service",
+                "nginx",
+                "--no-probe",
+            ],
+            &[
+                ("DFKIT_TOOLS_DIR", tools.to_str().unwrap()),
+                ("PATH", &path_with(&standins)),
+            ],
+        );
+        r.assert_code(1);
+        assert_eq!(r.data()["failed_step"], name, "{}", r.stdout);
+        assert_eq!(r.data()["rolled_back"], true, "{name}: {}", r.stdout);
+        assert!(!bed.down(), "{name}: maintenance off");
+        let after = bed.state();
+        assert_eq!(before.head, after.head, "{name}: HEAD");
+        assert_eq!(before.dump, after.dump, "{name}: database");
+        assert_eq!(before.env, after.env, "{name}: .env");
+        assert_same_map(name, &before.vendor, &after.vendor);
+    }
+}
+
+/// Hold the install's lock: a run exits 75 naming the holder, and changes nothing.
+#[test]
+fn concurrent_run_exits_75() {
+    let bed = Bed::new("sqlite", false);
+    let before = bed.state();
+    let lock = dfkit::lock::Lock::acquire_in(&bed.locks, bed.root(), "df-upgrade").unwrap();
+    let r = bed.run(&["--skip", "restart"]);
+    r.assert_code(75);
+    assert!(
+        r.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {}", std::process::id())),
+        "{}",
+        r.stdout
+    );
+    drop(lock);
+    assert_same(&before, &bed.state());
+}
+
+/// Start df-upgrade, wait for an event line, kill -9 it.
+fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
+    let mut c = bed.cmd(&[
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(events).unwrap_or_default();
+        if text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| pred(&v))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the event never came: {text}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "df-upgrade ended before the event: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // Let a step's child that outlived its parent finish (it is not ours to kill).
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// kill -9 after the backup, after git update, and in migrate: the next run exits 75
+/// naming `df-upgrade recover`, which puts the exact pre-upgrade state back.
+#[test]
+fn killed_runs_are_recovered() {
+    type At = fn(&Value) -> bool;
+    let points: [(&str, At); 3] = [
+        ("after backup", |v| {
+            v["event"] == "step_start" && v["step"] == "down"
+        }),
+        ("after git", |v| {
+            v["event"] == "step_end" && v["step"] == "git"
+        }),
+        ("in migrate", |v| {
+            v["event"] == "step_start" && v["step"] == "migrate"
+        }),
+    ];
+    for (when, pred) in points {
+        let bed = Bed::new("sqlite", false);
+        let before = bed.state();
+        let events = bed.sb.tmp.path().join("ev.jsonl");
+        kill_at(&bed, &events, pred);
+        let r = bed.run(&["--skip", "restart"]);
+        r.assert_code(75);
+        let msg = r.json["msg"].as_str().unwrap();
+        assert!(msg.contains("interrupted"), "{when}: {msg}");
+        assert!(
+            r.json["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains("df-upgrade recover"),
+            "{when}: {}",
+            r.stdout
+        );
+        let rec = bed.run(&["recover", "--skip", "restart"]);
+        rec.assert_ok();
+        assert_eq!(rec.data()["rolled_back"], true, "{when}: {}", rec.stdout);
+        assert!(!bed.down(), "{when}: maintenance off");
+        assert_same(&before, &bed.state());
+        // Recovered: a new run goes through.
+        let again = bed.run(&["recover"]);
+        again.assert_ok();
+        assert!(!again.changed(), "{when}: nothing left to recover");
+    }
+}
+
+/// Each preflight refusal has its own code, and changes nothing.
+#[test]
+fn preflight_refusals_change_nothing() {
+    let bed = Bed::new("sqlite", false);
+    let check = |what: &str, r: Run, code: i32, bed: &Bed, before: &State| {
+        r.assert_code(code);
+        assert_eq!(
+            r.data()["steps"][1]["name"],
+            "preflight",
+            "{what}: {}",
+            r.stdout
+        );
+        assert_eq!(r.data()["steps"][1]["ok"], false, "{what}");
+        assert_same(before, &bed.state());
+        assert!(!bed.sets.exists(), "{what}: no set");
+    };
+    let before = bed.state();
+    let into = bed.set("s");
+    let into = into.to_str().unwrap();
+    // a missing tool
+    let tools = tools_dir(bed.sb.tmp.path(), None);
+    std::fs::remove_file(tools.join("df-perms")).unwrap();
+    check(
+        "missing tool",
+        bed.run_env(
+            &["--into", into],
+            &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap())],
+        ),
+        69,
+        &bed,
+        &before,
+    );
+    // a target that origin does not have
+    check(
+        "no such ref",
+        bed.run(&["--into", into, "--ref", "v9"]),
+        66,
+        &bed,
+        &before,
+    );
+    // a target release whose composer.json needs a PHP this machine does not have
+    push_release(&bed.sb, "v9", "9.0.0", |work| {
+        let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
+        std::fs::write(
+            work.join("composer.json"),
+            cj.replace("\">=7.3\"", "\">=99.1\""),
+        )
+        .unwrap();
+    });
+    let r = bed.run(&["--into", into, "--ref", "v9"]);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains(">=99.1"),
+        "{}",
+        r.stdout
+    );
+    check("require.php", r, 78, &bed, &before);
+    // maintenance mode left on
+    std::fs::write(bed.root().join("storage/framework/down"), "{}").unwrap();
+    let before_down = bed.state();
+    let r = bed.run(&["--into", into]);
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("df-artisan up"));
+    check("maintenance on", r, 75, &bed, &before_down);
+    std::fs::remove_file(bed.root().join("storage/framework/down")).unwrap();
+    // an unfinished journal
+    let jp = dfkit::journal::path_in(&bed.locks, bed.root());
+    let mut j = dfkit::journal::Journal {
+        tool: "df-upgrade".into(),
+        root: bed.root().display().to_string(),
+        set: "/x".into(),
+        step: "migrate".into(),
+        ..Default::default()
+    };
+    dfkit::journal::write(&jp, &mut j).unwrap();
+    let r = bed.run(&["--into", into]);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains("`migrate`"),
+        "{}",
+        r.stdout
+    );
+    check("journal", r, 75, &bed, &before);
+    dfkit::journal::clear(&jp).unwrap();
+    // an invalid APP_KEY
+    let env = std::fs::read_to_string(bed.sb.env_path()).unwrap();
+    let bad = env.replace(&bed.sb.app_key(), "base64:dG9vc2hvcnQ=");
+    std::fs::write(bed.sb.env_path(), &bad).unwrap();
+    let before_bad = bed.state();
+    check(
+        "bad APP_KEY",
+        bed.run(&["--into", into]),
+        65,
+        &bed,
+        &before_bad,
+    );
+    std::fs::write(bed.sb.env_path(), &env).unwrap();
+    // an unreachable database
+    let dbfile = bed.sb.sqlite_path();
+    let moved = dbfile.with_extension("moved");
+    std::fs::rename(&dbfile, &moved).unwrap();
+    std::fs::create_dir(&dbfile).unwrap(); // a directory where the database should be
+    let r = bed.run(&["--into", into]);
+    std::fs::remove_dir(&dbfile).unwrap();
+    std::fs::rename(&moved, &dbfile).unwrap();
+    r.assert_code(69);
+    assert!(!bed.sets.exists());
+    assert_same(&before, &bed.state());
+}
+
+/// --dry-run changes nothing and nests every child's plan under its step; --events is
+/// valid JSON Lines whose steps match stdout's.
+#[test]
+fn dry_run_changes_nothing_and_events_match_stdout() {
+    let bed = Bed::new("sqlite", false);
+    let before = bed.state();
+    let events = bed.sb.tmp.path().join("dry.jsonl");
+    let r = bed.run(&[
+        "--dry-run",
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    r.assert_ok();
+    assert!(r.changed(), "would change");
+    assert_same(&before, &bed.state());
+    assert!(!bed.down());
+    assert!(!bed.set("s").exists());
+    for name in ["backup", "down", "dump", "git", "composer", "migrate"] {
+        let s = step(&r, name);
+        assert_eq!(s["report"]["dry_run"], true, "{name}");
+        assert!(
+            !s["report"]["data"]["plan"].is_null(),
+            "{name} has its plan: {s}"
+        );
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ended: Vec<String> = lines
+        .iter()
+        .filter(|v| v["event"] == "step_end")
+        .map(|v| v["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ended, step_names(&r.data()["steps"]));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["ok"], r.json["ok"]);
+    assert_eq!(summary["msg"], r.json["msg"]);
+}
+
+/// --keep 2 after four runs leaves the two newest complete sets, and an incomplete one.
+#[test]
+fn keep_two_sets() {
+    let bed = Bed::new("sqlite", false);
+    std::fs::create_dir_all(bed.set("20200101T000000Z-incomplete")).unwrap();
+    let mut made = Vec::new();
+    for i in 0..4 {
+        let name = format!("2026010{i}T000000Z");
+        let r = bed.run(&[
+            "--force",
+            "--keep",
+            "2",
+            "--into",
+            bed.set(&name).to_str().unwrap(),
+            "--skip",
+            "restart",
+        ]);
+        r.assert_ok();
+        made.push(name);
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&bed.sets)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "20200101T000000Z-incomplete",
+            made[2].as_str(),
+            made[3].as_str()
+        ]
+    );
+}
