@@ -6,6 +6,7 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod bundle;
 pub mod children;
 pub mod db;
 pub mod dump;
