@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod migrate;
+pub mod remote;
 pub mod sandbox;
 pub mod servers;
 pub mod upgrade;
