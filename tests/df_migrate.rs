@@ -79,7 +79,7 @@ fn real_move(driver: &'static str, encrypt: bool) {
     let new = Instance::new(driver, true);
     assert_ne!(old.sb.app_key(), new.sb.app_key());
     old.sql(&format!(
-        "INSERT INTO role (name, description, is_active) VALUES ('{MARKER}', 'from the old host', 1)"
+        "INSERT INTO role (name, description) VALUES ('{MARKER}', 'from the old host')"
     ));
     let tables = ["user", "role", "service", "event_script"];
     let old_counts = counts(&old, &tables);

@@ -14,7 +14,9 @@ pub fn listing(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let md = std::fs::symlink_metadata(&p).unwrap();
@@ -62,15 +64,33 @@ pub fn full_dump(sb: &Sandbox, db: Option<&DbSpec>) -> String {
             .unwrap(),
         ("mysql", Some(db)) => Command::new(which(&["mariadb-dump", "mysqldump"]))
             .arg("--no-defaults")
-            .args(["-h", &db.host, "-P", &db.port.to_string(), "-u", &db.username])
-            .args(["--skip-comments", "--skip-dump-date", "--single-transaction"])
+            .args([
+                "-h",
+                &db.host,
+                "-P",
+                &db.port.to_string(),
+                "-u",
+                &db.username,
+            ])
+            .args([
+                "--skip-comments",
+                "--skip-dump-date",
+                "--single-transaction",
+            ])
             .arg("--no-tablespaces")
             .arg(&db.database)
             .env("MYSQL_PWD", &db.password)
             .output()
             .unwrap(),
         ("pgsql", Some(db)) => Command::new("pg_dump")
-            .args(["-h", &db.host, "-p", &db.port.to_string(), "-U", &db.username])
+            .args([
+                "-h",
+                &db.host,
+                "-p",
+                &db.port.to_string(),
+                "-U",
+                &db.username,
+            ])
             .args(["--no-owner", "--no-privileges", "-d", &db.database])
             .env("PGPASSWORD", &db.password)
             .env_remove("PGPASSFILE")
@@ -85,7 +105,11 @@ pub fn full_dump(sb: &Sandbox, db: Option<&DbSpec>) -> String {
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| !l.starts_with("-- Dump completed") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .filter(|l| {
+            !l.starts_with("-- Dump completed")
+                && !l.starts_with("\\restrict")
+                && !l.starts_with("\\unrestrict")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -106,12 +130,25 @@ pub fn push_failing_v3(sb: &Sandbox) -> String {
         let out = Command::new("git")
             .arg("-C")
             .arg(&work)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t.invalid",
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "tag.gpgsign=false",
+            ])
             .args(args)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let out = Command::new("git")
@@ -149,23 +186,45 @@ class V3FailsHalfway extends Migration
 "#,
     )
     .unwrap();
-    std::fs::write(work.join("app/v3.php"), "<?php\n// loaded by composer's autoload.files since 7.2.0\n").unwrap();
+    std::fs::write(
+        work.join("app/v3.php"),
+        "<?php\n// loaded by composer's autoload.files since 7.2.0\n",
+    )
+    .unwrap();
     let cj = std::fs::read_to_string(work.join("composer.json")).unwrap();
     let cj = cj
-        .replace("\"bootstrap/debian-laravel.php\"", "\"bootstrap/debian-laravel.php\",\n            \"app/v3.php\"")
+        .replace(
+            "\"bootstrap/debian-laravel.php\"",
+            "\"bootstrap/debian-laravel.php\",\n            \"app/v3.php\"",
+        )
         .replace("\"release\": \"7.1.0\"", "\"release\": \"7.2.0\"");
     std::fs::write(work.join("composer.json"), cj).unwrap();
     let app = std::fs::read_to_string(work.join("config/app.php")).unwrap();
-    std::fs::write(work.join("config/app.php"), app.replace("'version' => '7.1.0'", "'version' => '7.2.0'")).unwrap();
+    std::fs::write(
+        work.join("config/app.php"),
+        app.replace("'version' => '7.1.0'", "'version' => '7.2.0'"),
+    )
+    .unwrap();
     let out = Command::new("composer")
-        .args(["update", "--no-install", "--no-dev", "--ignore-platform-reqs", "--quiet", "--no-interaction"])
+        .args([
+            "update",
+            "--no-install",
+            "--no-dev",
+            "--ignore-platform-reqs",
+            "--quiet",
+            "--no-interaction",
+        ])
         .arg(format!("--working-dir={}", work.display()))
         .env("COMPOSER_ALLOW_SUPERUSER", "1")
         .env("COMPOSER_DISABLE_NETWORK", "1")
         .env("COMPOSER_HOME", sb.tmp.path().join(".composer-home"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "composer update: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "composer update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "DreamFactory 7.2.0"]);
     git(&["tag", "-a", "v3", "-m", "DreamFactory 7.2.0"]);
