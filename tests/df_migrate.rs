@@ -81,6 +81,10 @@ fn real_move(driver: &'static str, encrypt: bool) {
     old.sql(&format!(
         "INSERT INTO role (name, description) VALUES ('{MARKER}', 'from the old host')"
     ));
+    // A JWT secret on the old host moves too (the new .env has none).
+    let mut env = std::fs::read_to_string(old.sb.env_path()).unwrap();
+    env.push_str("JWT_SECRET=old-host-jwt-secret-77\n");
+    std::fs::write(old.sb.env_path(), env).unwrap();
     let tables = ["user", "role", "service", "event_script"];
     let old_counts = counts(&old, &tables);
     let new_env_before = std::fs::read_to_string(new.sb.env_path()).unwrap();
@@ -103,10 +107,10 @@ fn real_move(driver: &'static str, encrypt: bool) {
             .arg(&key)
             .output()
             .unwrap();
-        extra = vec![
-            "--recipient".into(),
-            String::from_utf8(public.stdout).unwrap().trim().into(),
-        ];
+        let recipients = old.sb.tmp.path().join("recipients.txt");
+        let public = String::from_utf8(public.stdout).unwrap();
+        std::fs::write(&recipients, format!("# the new host\n\n{public}")).unwrap();
+        extra = vec!["--recipients-file".into(), recipients.display().to_string()];
     }
     let extra_s: Vec<&str> = extra.iter().map(String::as_str).collect();
     let bundle = old.export("bundle.tar", &extra_s);
@@ -114,6 +118,13 @@ fn real_move(driver: &'static str, encrypt: bool) {
         std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The private temp set beside the bundle is gone.
+    let left: Vec<_> = std::fs::read_dir(bundle.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".df-migrate."))
+        .collect();
+    assert!(left.is_empty(), "export left {left:?}");
     let bytes = std::fs::read(&bundle).unwrap();
     let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     let app_key = old.sb.app_key();
@@ -223,6 +234,10 @@ fn real_move(driver: &'static str, encrypt: bool) {
         "1"
     );
     assert_eq!(new.sb.app_key(), app_key);
+    assert_eq!(
+        new.sb.env_value("JWT_SECRET").as_deref(),
+        Some("old-host-jwt-secret-77")
+    );
     let secret = new.sb.read_secret();
     assert!(
         secret.status.success(),
@@ -384,6 +399,16 @@ fn import_needs_yes_and_dry_run_changes_nothing() {
     let set = new.sets().join("s1");
     new.run(&["import", bundle.to_str().unwrap()])
         .assert_code(64);
+    let never = old.sb.tmp.path().join("never.tar");
+    old.run(&[
+        "export",
+        "--into",
+        never.to_str().unwrap(),
+        "--recipient",
+        "age1nope",
+    ])
+    .assert_code(64);
+    assert!(!never.exists());
     let r = new.run(&[
         "import",
         bundle.to_str().unwrap(),
@@ -495,6 +520,89 @@ fn restore_failing_half_way_rolls_back() {
 #[test]
 fn verify_failure_rolls_back_database_and_env() {
     failure_rolls_back("verify");
+}
+
+/// A run killed in `migrate`: the next import exits 75 naming `df-migrate recover`, which
+/// puts the new instance's database and .env back and sweeps the plaintext staging.
+#[test]
+fn killed_import_is_refused_then_recovered() {
+    let old = Instance::new("sqlite", false);
+    let new = Instance::new("sqlite", true);
+    let bundle = old.export("bundle.tar", &[]);
+    let before = state(&new);
+    let dir = new.sb.tmp.path().join("w");
+    let tools = tools_dir(&dir, None);
+    let real = support::bins::bin("df-artisan");
+    script(
+        &tools,
+        "df-artisan",
+        &format!(
+            "if [ \"$1\" = migrate ]; then kill -9 $PPID; exit 1; fi\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    );
+    let set = new.sets().join("s1");
+    let args = [
+        "import",
+        bundle.to_str().unwrap(),
+        "--yes",
+        "--into",
+        set.to_str().unwrap(),
+        "--skip",
+        "restart",
+    ];
+    let mut c = new.cmd(&args);
+    c.env("DFKIT_TOOLS_DIR", &tools);
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(new.sb.app_key(), old.sb.app_key(), "the keys step had run");
+
+    let r = new.run(&args);
+    r.assert_code(75);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains("`migrate`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.json["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("df-migrate recover"),
+        "{}",
+        r.stdout
+    );
+
+    let r = new.run(&["recover", "--skip", "restart"]);
+    r.assert_ok();
+    let rb: Vec<&str> = r.data()["rollback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(rb.contains(&"database") && rb.contains(&"env"), "{rb:?}");
+    let after = state(&new);
+    assert_eq!(after.1, before.1, "the database differs after recover");
+    assert_eq!(after.2, before.2, ".env differs after recover");
+    let left: Vec<_> = std::fs::read_dir(new.sets())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        [std::ffi::OsString::from("s1")],
+        "the plaintext staging is still there"
+    );
+    // And the import now runs.
+    new.run(&args).assert_ok();
+    assert_eq!(new.sb.app_key(), old.sb.app_key());
 }
 
 /// push over ssh:// to a real sshd: the far side's sha256 verified; a copy damaged on
@@ -661,3 +769,4 @@ fn push_to_kubernetes_records_exact_commands() {
 }
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;

@@ -103,23 +103,6 @@ fn os(p: &Path) -> OsString {
     p.as_os_str().to_os_string()
 }
 
-/// The refusal after a killed import: 75, naming the step, the set and the way out.
-fn interrupted(j: &Journal, path: &Path) -> Error {
-    Error::new(
-        ErrorKind::Temporary,
-        format!(
-            "an earlier {} of {} was interrupted at step `{}` (pid {} on {}, started {}; backup set {})",
-            j.tool, j.root, j.step, j.pid, j.host, j.started_at, j.set
-        ),
-    )
-    .with_hint(format!(
-        "run `{} recover --root {}` to put the install back from the set (journal {})",
-        j.tool,
-        j.root,
-        path.display()
-    ))
-}
-
 /// Import the bundle into the install at `opts.root`.
 pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
     let dry = ctx.dry_run();
@@ -136,7 +119,9 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
         bundle: opts.bundle.display().to_string(),
         ..Default::default()
     };
-    let r = import_steps(&mut run, opts, &set, &mut data);
+    // The lock is held until the rollback, if any, is done.
+    let mut lock: Option<Lock> = None;
+    let r = import_steps(&mut run, opts, &set, &mut data, &mut lock);
     let ok = r.is_ok();
     let mut result = r.map(|msg| (msg, !dry));
     if let Err(e) = &result {
@@ -158,7 +143,9 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
                 let _ = journal::clear(&run.journal_path);
                 run.journal = None;
             }
-        } else if !changed_something {
+        } else if !changed_something && run.journal.is_some() {
+            // Only this run's own journal: a refused run (lock held, an interrupted run
+            // found) must leave the other run's record alone.
             let _ = journal::clear(&run.journal_path);
             run.journal = None;
         }
@@ -184,7 +171,7 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
             e.kind
         };
         result = Err(Error::new(kind, e.message.clone()).with_hint(hint));
-    } else {
+    } else if run.journal.take().is_some() {
         let _ = journal::clear(&run.journal_path);
     }
     data.steps = std::mem::take(&mut run.steps);
@@ -227,15 +214,16 @@ fn import_steps(
     opts: &ImportOptions,
     set: &Path,
     data: &mut ImportData,
+    lock: &mut Option<Lock>,
 ) -> Result<String> {
     let dry = run.ctx.dry_run();
     let root = opts.root.clone();
     // lock: one run per install (shared with df-upgrade).
-    let _lock = run.own("lock", |_| {
+    *lock = Some(run.own("lock", |_| {
         let l = Lock::acquire(&root, "df-migrate")?;
         let msg = format!("holding {}", l.path().display());
         Ok((l, false, msg))
-    })?;
+    })?);
     // The bundle, verified and unpacked: the staging set lives beside the new set.
     let parent = crate::atomic::parent_dir(set);
     let staging_parent = if dry { std::env::temp_dir() } else { parent };
@@ -365,7 +353,7 @@ fn preflight(run: &mut Run, opts: &ImportOptions, m: &crate::bundle::Manifest) -
         .with_hint("install the new instance first, then pass --root DIR"));
     }
     if let Some(j) = journal::read(&run.journal_path)? {
-        return Err(interrupted(&j, &run.journal_path));
+        return Err(crate::upgrade::interrupted(&j, &run.journal_path));
     }
     let missing: Vec<&str> = crate::children::TOOLS
         .into_iter()
@@ -474,10 +462,16 @@ pub fn recover(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
     }
     if ok {
         journal::clear(&run.journal_path)?;
+        let swept = sweep_staging(Path::new(data.set.as_deref().unwrap_or("")));
         let msg = format!(
-            "put {} back from {}",
+            "put {} back from {}{}",
             opts.root.display(),
-            data.set.as_deref().unwrap_or("?")
+            data.set.as_deref().unwrap_or("?"),
+            if swept > 0 {
+                format!("; removed {swept} staging dir(s) the killed run left")
+            } else {
+                String::new()
+            }
         );
         Ok(Outcome::typed(true, msg, &data))
     } else {
@@ -485,4 +479,18 @@ pub fn recover(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
             .with_hint("fix the cause named there and run `df-migrate recover` again");
         Err(e.with_data(serde_json::to_value(&data).unwrap_or(Value::Null)))
     }
+}
+
+/// Remove the staging dirs (`.df-migrate.*`, the bundle's plaintext) a killed import left
+/// beside its set; returns how many.
+fn sweep_staging(set: &Path) -> usize {
+    let parent = crate::atomic::parent_dir(set);
+    let Ok(rd) = std::fs::read_dir(&parent) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".df-migrate."))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+        .count()
 }
