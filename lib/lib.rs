@@ -31,6 +31,7 @@ pub mod tree;
 pub mod upgrade;
 pub mod users;
 pub mod verify;
+pub mod wrapper;
 
 pub use error::{Error, ErrorKind, Result};
 pub use report::{Ctx, Outcome};
