@@ -4,6 +4,7 @@
 //! Every artifact and meta file is written atomically ([`crate::atomic`]). A set
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
+pub mod db_meta;
 pub mod manifest;
 
 pub use manifest::prune_complete;

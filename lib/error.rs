@@ -110,11 +110,26 @@ impl fmt::Display for ErrorKind {
 /// A failure with its kind, a one-line message, an optional hint for the
 /// operator, the cause chain, and optionally the partial `data` the tool had
 /// gathered (e.g. where a stash was left) so the report still says it.
+///
+/// The chain reads the same whatever built the error (anyhow-style): each layer's own
+/// text, outermost first, the root cause last, and `message` is the layers joined with
+/// ": ". An error of one layer ([`Error::new`]) has an empty chain; each
+/// [`Error::context`] (one per I/O boundary: "backing up .env") adds a layer in front.
+///
+/// ```
+/// use dfkit::Error;
+/// let e = Error::io("reading", "/x/.env".as_ref(), std::io::ErrorKind::NotFound.into())
+///     .context("backing up .env");
+/// assert_eq!(e.chain, ["backing up .env", "reading /x/.env", "entity not found"]);
+/// assert_eq!(e.message, e.chain.join(": "));
+/// ```
 #[derive(Debug)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// What to do about it; never an empty string (see [`Error::with_hint`]).
     pub hint: Option<String>,
+    /// The layers, outermost first (empty for a one-layer error).
     pub chain: Vec<String>,
     /// Boxed to keep `Result<T, Error>` small.
     pub data: Option<Box<Value>>,
@@ -134,9 +149,11 @@ impl Error {
         }
     }
 
-    /// Attach a hint: what the operator should do next.
+    /// Attach a hint: what the operator should do next. An empty (or blank) hint means
+    /// none: the report's `hint` is a string or null, never "".
     pub fn with_hint(mut self, hint: impl Into<String>) -> Error {
-        self.hint = Some(hint.into());
+        let hint = hint.into();
+        self.hint = (!hint.trim().is_empty()).then_some(hint);
         self
     }
 
@@ -146,10 +163,14 @@ impl Error {
         self
     }
 
-    /// Prefix the message with what we were doing ("backing up .env: …").
+    /// Add an outer layer: what we were doing ("backing up .env"). The message becomes
+    /// `backing up .env: <old message>` and the layer goes first in the chain.
     pub fn context(mut self, what: impl Into<String>) -> Error {
         let what = what.into();
-        self.chain.insert(0, self.message.clone());
+        if self.chain.is_empty() {
+            self.chain.push(self.message.clone());
+        }
+        self.chain.insert(0, what.clone());
         self.message = format!("{what}: {}", self.message);
         self
     }
@@ -166,7 +187,12 @@ impl Error {
             kind,
             message: format!("{e:#}"),
             hint: None,
-            chain: e.chain().map(|c| c.to_string()).collect(),
+            // One layer has no chain (as Error::new); more: outermost first, as anyhow.
+            chain: if e.chain().count() > 1 {
+                e.chain().map(|c| c.to_string()).collect()
+            } else {
+                Vec::new()
+            },
             data: None,
         }
     }
@@ -177,11 +203,12 @@ impl Error {
         if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
             kind = ErrorKind::Io;
         }
+        let layer = format!("{what} {}", path.display());
         Error {
             kind,
-            message: format!("{what} {}: {e}", path.display()),
+            message: format!("{layer}: {e}"),
             hint: None,
-            chain: vec![e.to_string()],
+            chain: vec![layer, e.to_string()],
             data: None,
         }
     }
@@ -254,6 +281,23 @@ impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for std::resu
     }
 }
 
+/// `.context("backing up .env")` on a dfkit [`Result`]: adds the outer layer to the
+/// error (see [`Error::context`]), anyhow-style, at each I/O boundary.
+pub trait ErrorContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    /// [`ErrorContext::context`] with the text built only on failure.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> ErrorContext<T> for Result<T> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.context(what))
+    }
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| e.context(what()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +307,8 @@ mod tests {
         let codes: Vec<u8> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
         assert_eq!(codes, vec![1, 64, 65, 66, 67, 69, 70, 73, 74, 75, 77, 78]);
         let mut names: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        // dedup only drops adjacent repeats: sort first.
+        names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 12);
     }
@@ -291,5 +337,58 @@ mod tests {
         let e = Error::from(e);
         assert_eq!(e.kind, ErrorKind::PermissionDenied);
         assert!(e.message.contains("opening /opt/df/.env"));
+    }
+
+    /// Every constructor gives the same shape: layers outermost first, root cause last,
+    /// message = layers joined with ": ".
+    #[test]
+    fn chain_reads_outer_to_inner_whatever_the_constructor() {
+        let io = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let root = io().to_string();
+        let built = [
+            Error::io("reading", std::path::Path::new("/x/.env"), io()).context("backing up .env"),
+            Err::<(), _>(io())
+                .kind_ctx(ErrorKind::PermissionDenied, || "reading /x/.env")
+                .unwrap_err()
+                .context("backing up .env"),
+            Error::from(anyhow::Error::from(io()).context("reading /x/.env"))
+                .context("backing up .env"),
+            Error::new(ErrorKind::PermissionDenied, root.clone())
+                .context("reading /x/.env")
+                .context("backing up .env"),
+        ];
+        for e in built {
+            assert_eq!(
+                e.chain,
+                ["backing up .env", "reading /x/.env", root.as_str()],
+                "{e:?}"
+            );
+            assert_eq!(e.message, e.chain.join(": "));
+            assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        }
+        let r: Result<()> = Err(Error::io("reading", std::path::Path::new("/x/.env"), io()));
+        let e = r
+            .with_context(|| "backing up .env".to_string())
+            .unwrap_err();
+        assert_eq!(
+            e.chain,
+            ["backing up .env", "reading /x/.env", root.as_str()]
+        );
+        // One layer: no chain; a context makes it two.
+        let e = Error::usage("bad flag");
+        assert!(e.chain.is_empty());
+        let e = Error::from_anyhow(anyhow::anyhow!("bad flag"), ErrorKind::Usage);
+        assert!(e.chain.is_empty());
+        assert_eq!(e.context("parsing").chain, ["parsing", "bad flag"]);
+    }
+
+    #[test]
+    fn empty_hint_is_none() {
+        assert_eq!(Error::usage("x").with_hint("").hint, None);
+        assert_eq!(Error::usage("x").with_hint("  ").hint, None);
+        assert_eq!(
+            Error::usage("x").with_hint("do y").hint.as_deref(),
+            Some("do y")
+        );
     }
 }

@@ -49,6 +49,43 @@ impl Install {
         }
     }
 
+    /// Like [`Install::discover`], then [`Install::require_markers`]: for every tool that
+    /// changes files in the install.
+    pub fn discover_checked(flag: Option<&Path>) -> Result<Install> {
+        let install = Install::discover(flag)?;
+        install.require_markers()?;
+        Ok(install)
+    }
+
+    /// Refuse (exit 66) a root that is not a DreamFactory (Laravel) install before anything
+    /// is changed: it must hold `artisan`, `.env` or `.env-dist`, and `config/`. Without
+    /// this check `--root /etc` would be taken at its word.
+    pub fn require_markers(&self) -> Result<()> {
+        let r = &self.root;
+        let mut missing = Vec::new();
+        if !r.join("artisan").is_file() {
+            missing.push("artisan");
+        }
+        if !r.join(".env").is_file() && !r.join(".env-dist").is_file() {
+            missing.push(".env (or .env-dist)");
+        }
+        if !r.join("config").is_dir() {
+            missing.push("config/");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::missing(format!(
+            "no DreamFactory install at {}: it has no {}",
+            r.display(),
+            missing.join(", no ")
+        ))
+        .with_hint(
+            "pass --root DIR naming the install (the directory holding artisan, .env and config/), \
+             or set DF_ROOT; usually /opt/dreamfactory",
+        ))
+    }
+
     /// An install at `root` without checking it exists.
     pub fn at(root: impl Into<PathBuf>) -> Install {
         Install { root: root.into() }
@@ -93,6 +130,35 @@ mod tests {
             Some("2.0.0")
         );
         assert_eq!(parse_version("'name' => 'x'"), None);
+    }
+
+    #[test]
+    fn a_directory_without_the_markers_is_not_an_install() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let check = || Install::at(r).require_markers();
+        let e = check().unwrap_err();
+        assert_eq!(e.kind.exit_code(), 66);
+        assert!(
+            e.message.starts_with("no DreamFactory install at"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("artisan") && e.message.contains("config/"));
+        std::fs::write(r.join("artisan"), "<?php").unwrap();
+        std::fs::create_dir(r.join("config")).unwrap();
+        assert!(check().unwrap_err().message.contains(".env"));
+        std::fs::write(r.join(".env-dist"), "").unwrap();
+        check().unwrap();
+        std::fs::remove_file(r.join(".env-dist")).unwrap();
+        std::fs::write(r.join(".env"), "").unwrap();
+        check().unwrap();
+        std::fs::remove_dir(r.join("config")).unwrap();
+        std::fs::write(r.join("config"), "").unwrap();
+        assert!(check().unwrap_err().message.contains("config/"));
+        // /etc is a directory, but not an install.
+        let e = Install::discover_checked(Some(Path::new("/etc"))).unwrap_err();
+        assert_eq!(e.kind.exit_code(), 66);
     }
 
     #[test]

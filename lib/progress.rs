@@ -52,7 +52,6 @@ impl Progress {
                 bar.set_style(style);
             }
             bar.set_prefix(ctx.tool);
-            bar.enable_steady_tick(Duration::from_millis(200));
             Mode::Bar(bar)
         } else {
             Mode::Plain {
@@ -61,7 +60,9 @@ impl Progress {
         };
         let what = what.into();
         if let Mode::Bar(b) = &mode {
+            // The message first, so the first frame already names the work.
             b.set_message(what.clone());
+            b.enable_steady_tick(Duration::from_millis(200));
         }
         Progress {
             tool: ctx.tool,

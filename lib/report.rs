@@ -246,7 +246,8 @@ pub fn envelope(
             json!({
                 "kind": e.kind.as_str(),
                 "message": e.message,
-                "hint": e.hint,
+                // A string or null, never "" (even if a caller set the field directly).
+                "hint": e.hint.as_deref().filter(|h| !h.trim().is_empty()),
                 "chain": e.chain,
                 "exit_code": e.kind.exit_code(),
             }),
@@ -309,14 +310,7 @@ where
                     eprintln!("{tool}: {line}");
                 }
             }
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
-            let err = Error::new(ErrorKind::Usage, first)
-                .with_hint(format!("run `{tool} --help` for usage and examples"));
+            let err = usage_error(tool, &rendered);
             let res = Err(err);
             let v = envelope(
                 tool,
@@ -370,9 +364,82 @@ where
     }
 }
 
+/// The usage error for clap's rendered message: `msg` is its first paragraph on one line
+/// (so a missing required argument is named: clap puts the names on the lines after
+/// "the following required arguments were not provided:"); the hint points at the
+/// `--help` of the (sub)command that was used, with no placeholder in it.
+fn usage_error(tool: &str, rendered: &str) -> Error {
+    let msg = rendered
+        .trim_start()
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let msg = msg.trim_start_matches("error: ").trim().to_string();
+    let msg = if msg.is_empty() {
+        "invalid arguments".to_string()
+    } else {
+        msg
+    };
+    // "Usage: df-dump-db restore [OPTIONS] --from <DIR>" -> "df-dump-db restore".
+    let mut command = vec![tool.to_string()];
+    if let Some(usage) = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage:"))
+    {
+        command.extend(
+            usage
+                .split_whitespace()
+                .skip(1)
+                .take_while(|w| {
+                    w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !w.starts_with('-')
+                })
+                .map(str::to_string),
+        );
+    }
+    Error::new(ErrorKind::Usage, msg).with_hint(format!(
+        "run `{} --help` for usage and examples",
+        command.join(" ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_error_names_the_missing_argument_and_the_subcommand() {
+        let rendered = "error: the following required arguments were not provided:\n  \
+                        --from <DIR>\n  --to <FILE>\n\nUsage: df-dump-db restore --from <DIR> \
+                        --to <FILE>\n\nFor more information, try '--help'.\n";
+        let e = usage_error("df-dump-db", rendered);
+        assert_eq!(e.kind, ErrorKind::Usage);
+        assert_eq!(
+            e.message,
+            "the following required arguments were not provided: --from <DIR> --to <FILE>"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("run `df-dump-db restore --help` for usage and examples")
+        );
+        let e = usage_error(
+            "df-perms",
+            "error: unexpected argument '--x' found\n\n  tip: to pass '--x' as a value, use \
+             '-- --x'\n\nUsage: df-perms [OPTIONS]\n",
+        );
+        assert_eq!(e.message, "unexpected argument '--x' found");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("run `df-perms --help` for usage and examples")
+        );
+        assert_eq!(usage_error("df-x", "").message, "invalid arguments");
+    }
 
     #[test]
     fn envelope_has_every_key_in_order() {
@@ -414,5 +481,9 @@ mod tests {
         assert_eq!(v["error"]["kind"], "bad_data");
         assert_eq!(v["error"]["exit_code"], 65);
         assert_eq!(v["error"]["hint"], "fix it");
+        let mut e = Error::bad_data("x");
+        e.hint = Some(String::new());
+        let v = envelope("df-x", false, "t", 1, &Err(e), vec![]);
+        assert_eq!(v["error"]["hint"], Value::Null);
     }
 }

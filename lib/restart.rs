@@ -408,7 +408,7 @@ pub struct Options {
 
 /// A program on PATH, or in the sbin directories PATH often lacks under cron and sudo.
 fn find(name: &str) -> Option<PathBuf> {
-    if let Ok(p) = which::which(name) {
+    if let Some(p) = crate::exec::probe_program(name) {
         return Some(p);
     }
     ["/usr/sbin", "/sbin", "/usr/local/sbin"]

@@ -5,10 +5,7 @@
 //! `sha256:` + the first 12 hex digits of the value's SHA-256 — equal fingerprints
 //! prove two hosts share an APP_KEY without showing it.
 
-use sha2::{Digest, Sha256};
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
 use std::sync::Mutex;
 
 /// `sha256:` + 12 hex digits of a secret's SHA-256.
@@ -37,44 +34,8 @@ pub fn is_secret_key(name: &str) -> bool {
         .any(|s| up.contains(s))
 }
 
-/// Lowercase hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lowercase hex SHA-256 of a file, streamed. Returns (hex, bytes read).
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let f = std::fs::File::open(path)?;
-    sha256_reader(f)
-}
-
-/// Lowercase hex SHA-256 of a reader, streamed. Returns (hex, bytes read).
-pub fn sha256_reader(mut r: impl Read) -> std::io::Result<(String, u64)> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n_total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-        n_total += n as u64;
-    }
-    Ok((hex(&h.finalize()), n_total))
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+// moved to checksum; callers move at integration
+pub use crate::checksum::{hex, sha256_file, sha256_hex, sha256_reader};
 
 static REGISTRY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

@@ -435,7 +435,8 @@ impl Verifier<'_> {
         }
     }
 
-    /// Run a df-artisan action (PHP as the owner of storage/, nothing left root-owned).
+    /// Run a df-artisan action: PHP as the owner of storage/, without the sweep (a check
+    /// only reads; root-owned files stay as they are).
     /// `Err(check)` is a skip when php is missing, else a failure, named later.
     fn artisan(&self, action: crate::artisan::Action) -> std::result::Result<Value, Box<Check>> {
         let php = self
@@ -460,7 +461,8 @@ impl Verifier<'_> {
             timeout: self.opts.timeout,
         };
         // df-artisan's own dry-run flag must be off: df-verify's --dry-run never gets here.
-        match crate::artisan::execute(self.ctx, &opts, action) {
+        // A check only reads: PHP runs as df-artisan runs it, without the sweep.
+        match crate::artisan::execute_without_sweep(self.ctx, &opts, action) {
             Ok(o) => {
                 // The runner hands root-owned files under storage/ back to their owner
                 // after PHP ran: the only change df-verify can make, and it says so.

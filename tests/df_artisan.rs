@@ -100,24 +100,7 @@ impl Sbx {
     }
 
     fn set_env(&self, key: &str, value: &str) {
-        let p = self.root.join(".env");
-        let text = std::fs::read_to_string(&p).unwrap();
-        let mut found = false;
-        let mut out: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with(&format!("{key}=")) {
-                    found = true;
-                    format!("{key}={value}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        if !found {
-            out.push(format!("{key}={value}"));
-        }
-        std::fs::write(&p, out.join("\n") + "\n").unwrap();
+        support::dotenv::set_env(&self.root, key, value);
     }
 }
 
@@ -560,7 +543,12 @@ fn strict_mode_edits_one_literal() {
 
         let r = st(&["--dry-run", "off"]);
         assert!(r.assert_ok().changed());
-        assert_eq!(r.data()["plan"][0]["to"], "false");
+        // data.plan is the shared PlanItem shape (was `{step, path, line, from, to}`).
+        assert_eq!(r.data()["plan"][0]["action"], "edit");
+        assert!(r.data()["plan"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("becomes false"));
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), on);
 
         let r = st(&["off"]);

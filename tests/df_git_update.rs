@@ -1,219 +1,14 @@
 //! df-git-update against real git: a bare origin with releases v1 and v2 and a checkout
-//! of it, as scripts/make-sandbox.sh builds them (v2 adds a migration, bumps the version
+//! of it (tests/support/gitbed.rs builds them: v2 adds a migration, bumps the version
 //! 7.0.0 → 7.1.0 and changes composer.lock). Assertions are on the repository afterwards:
 //! HEAD, branch, file bytes, the stash list.
 
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::bins::{run_command, Run};
-
-const V2_MIGRATION: &str = "database/migrations/2024_06_01_000000_add_limits_table.php";
-
-/// The test bed: origin.git, the install, and a private HOME whose git config must
-/// never be written.
-struct Bed {
-    tmp: tempfile::TempDir,
-    origin: PathBuf,
-    root: PathBuf,
-    home: PathBuf,
-    v1: String,
-    v2: String,
-}
-
-fn app_php(version: &str) -> String {
-    format!(
-        "<?php\n\nreturn [\n    'name' => env('APP_NAME', 'DreamFactory'),\n    'version'                      => '{version}',\n    'env' => env('APP_ENV', 'production'),\n];\n"
-    )
-}
-
-impl Bed {
-    fn global_config(&self) -> PathBuf {
-        self.home.join("gitconfig-global")
-    }
-
-    /// git as a person would run it in the test (any directory is safe; private HOME).
-    fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "safe.directory=*", "-C"])
-            .arg(dir)
-            .args(args)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", self.global_config())
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("LC_ALL", "C")
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} in {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim_end()
-            .to_string()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        self.git_in(&self.root, args)
-    }
-
-    fn head(&self) -> String {
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    /// The current branch, None when detached.
-    fn branch(&self) -> Option<String> {
-        let out = Command::new("git")
-            .args(["-c", "safe.directory=*", "-C"])
-            .arg(&self.root)
-            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", self.global_config())
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
-    }
-
-    fn stash_list(&self) -> String {
-        self.git(&["stash", "list", "--format=%H %gs"])
-    }
-
-    fn porcelain(&self) -> String {
-        self.git(&["status", "--porcelain=v1", "--untracked-files=all"])
-    }
-
-    fn read(&self, rel: &str) -> Vec<u8> {
-        std::fs::read(self.root.join(rel)).unwrap()
-    }
-
-    fn write(&self, rel: &str, bytes: &[u8]) {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-
-    /// Run the tool against this install with the private HOME.
-    fn tool(&self, args: &[&str]) -> Run {
-        let mut c = Command::new(support::bins::bin("df-git-update"));
-        c.args(args)
-            .arg("--root")
-            .arg(&self.root)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", self.global_config())
-            .env_remove("GIT_SSH_COMMAND")
-            .env_remove("DF_ROOT");
-        run_command(c)
-    }
-
-    /// Everything about the checkout that an update could change, for before/after equality.
-    fn snapshot(&self) -> (String, Option<String>, String, String, String) {
-        (
-            self.head(),
-            self.branch(),
-            self.stash_list(),
-            self.porcelain(),
-            self.git(&[
-                "for-each-ref",
-                "--format=%(refname) %(objectname)",
-                "refs/heads",
-                "refs/tags",
-            ]),
-        )
-    }
-}
-
-/// origin.git (bare; master at v2; tags v1, v2) and dreamfactory/ at v1 on master.
-fn bed() -> Bed {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let seed = tmp.path().join("seed");
-    let origin = tmp.path().join("origin.git");
-    let root = tmp.path().join("dreamfactory");
-    let mut b = Bed {
-        origin: origin.clone(),
-        root: root.clone(),
-        home,
-        v1: String::new(),
-        v2: String::new(),
-        tmp,
-    };
-    std::fs::create_dir(&seed).unwrap();
-    b.git_in(&seed, &["init", "-q", "-b", "master"]);
-    let put = |rel: &str, text: &str| {
-        let p = seed.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    put("config/app.php", &app_php("7.0.0"));
-    put("composer.json", "{\"require\": {\"php\": \">=8.1\"}}\n");
-    put(
-        "composer.lock",
-        "{\"content-hash\": \"v1\", \"packages\": []}\n",
-    );
-    put(
-        "database/migrations/2014_10_12_000000_create_user_table.php",
-        "<?php // create user\n",
-    );
-    put("public/index.php", "<?php // front controller v1\n");
-    put(".gitignore", "/vendor/\n/.env\n");
-    b.git_in(&seed, &["add", "-A"]);
-    b.git_in(&seed, &["commit", "-q", "-m", "release 7.0.0"]);
-    b.git_in(&seed, &["tag", "-a", "-m", "7.0.0", "v1"]);
-    put("config/app.php", &app_php("7.1.0"));
-    put(
-        "composer.lock",
-        "{\"content-hash\": \"v2\", \"packages\": []}\n",
-    );
-    put(V2_MIGRATION, "<?php // add limits\n");
-    b.git_in(&seed, &["add", "-A"]);
-    b.git_in(&seed, &["commit", "-q", "-m", "release 7.1.0"]);
-    b.git_in(&seed, &["tag", "-a", "-m", "7.1.0", "v2"]);
-    b.git_in(
-        b.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            origin.to_str().unwrap(),
-        ],
-    );
-    b.git_in(
-        b.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            origin.to_str().unwrap(),
-            root.to_str().unwrap(),
-        ],
-    );
-    b.git(&["reset", "-q", "--hard", "v1"]);
-    b.v1 = b.git(&["rev-parse", "v1^{commit}"]);
-    b.v2 = b.git(&["rev-parse", "v2^{commit}"]);
-    assert_eq!(b.branch().as_deref(), Some("master"));
-    assert_eq!(b.head(), b.v1);
-    b
-}
-
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
+use support::bins::run_command;
+use support::gitbed::{app_php, bed, commands, strs, V2_MIGRATION};
 #[test]
 fn update_stashes_local_edit_reaches_v2_and_is_idempotent() {
     let b = bed();
@@ -407,12 +202,20 @@ fn tree_owned_by_another_user_updates_without_writing_git_config() {
     );
     let b = bed();
     b.write("public/index.php", b"<?php // local\n");
+    // The local origin belongs to the same user (git, run as that user, refuses a
+    // repository owned by another one), and the user can reach both.
     let status = Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(&b.root)
+        .arg(&b.origin)
         .status()
         .unwrap();
     assert!(status.success());
+    std::fs::set_permissions(
+        b.tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     // Plain git (no exception) refuses this tree: the test is meaningful.
     let plain = Command::new("git")
         .arg("-C")
@@ -429,15 +232,11 @@ fn tree_owned_by_another_user_updates_without_writing_git_config() {
     r.assert_ok();
     assert_eq!(b.head(), b.v2);
     assert_eq!(r.data()["new_version"], "7.1.0");
-    assert!(
-        r.json["warnings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("chown -R 65534:65534")),
-        "{}",
-        r.stdout
-    );
+    // git ran as the owner: nothing in the tree (.git included) became root's, so there is
+    // nothing to chown back (this replaces the old "chown -R 65534:65534" warning).
+    assert_eq!(r.data()["run_as"], "nobody");
+    let root_owned = support::gitbed::owned_by(&b.root, 0);
+    assert!(root_owned.is_empty(), "root-owned: {root_owned:?}");
     assert!(!b.global_config().exists(), "global git config written");
     assert!(!b.home.join(".gitconfig").exists());
     assert!(!b.home.join(".config/git/config").exists());
@@ -557,15 +356,17 @@ fn dry_run_plans_without_changing_anything() {
     r.assert_ok();
     assert!(r.changed());
     assert_eq!(r.json["dry_run"], true);
-    let plan = strs(&r.data()["plan"]);
+    // data.plan is the shared PlanItem shape: the command lines are in `command`.
+    let plan = commands(&r.data()["plan"]);
     assert!(plan[0].contains(" fetch --tags origin "), "{plan:?}");
     assert!(plan.iter().any(|p| p.contains(" stash push ")), "{plan:?}");
     assert!(
         plan.iter().any(|p| p.contains(" merge --ff-only ")),
         "{plan:?}"
     );
+    // git's own ownership check (CVE-2022-24765) is never switched off.
     assert!(
-        plan.iter().all(|p| p.contains("safe.directory=")),
+        plan.iter().all(|p| !p.contains("safe.directory")),
         "{plan:?}"
     );
     assert_eq!(r.data()["remote_commit"], b.v2.as_str());

@@ -600,8 +600,11 @@ fn killed_import_is_refused_then_recovered() {
         [std::ffi::OsString::from("s1")],
         "the plaintext staging is still there"
     );
-    // And the import now runs.
-    new.run(&args).assert_ok();
+    // And the import now runs (into a new set: s1 holds the instance's pre-import state).
+    let set2 = new.sets().join("s2");
+    let mut args2 = args;
+    args2[4] = set2.to_str().unwrap();
+    new.run(&args2).assert_ok();
     assert_eq!(new.sb.app_key(), old.sb.app_key());
 }
 

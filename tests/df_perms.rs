@@ -63,6 +63,9 @@ fn bed() -> Bed {
         "<?php return ['version' => '7.7.0'];",
     )
     .unwrap();
+    // The markers of an install (df-perms refuses a root without them).
+    fs::write(root.join("artisan"), "<?php // artisan").unwrap();
+    fs::write(root.join(".env"), "APP_ENV=local\n").unwrap();
     fs::set_permissions(s.join("logs"), fs::Permissions::from_mode(0o700)).unwrap();
     fs::set_permissions(s.join("framework/views"), fs::Permissions::from_mode(0o755)).unwrap();
     Bed {
@@ -430,10 +433,38 @@ fn dry_then_real(args: &[&str], file_mode: u32) {
         before,
         "--dry-run wrote something"
     );
+    // data.plan has the shape every tool shares: per target a chown and a chmod step.
     let plan = dry.data()["plan"].as_array().unwrap();
-    assert_eq!(plan.len(), 2);
-    assert_eq!(plan[0]["target"], "storage");
-    assert_eq!(plan[0]["file_mode"], format!("{file_mode:04o}"));
+    let steps: Vec<(String, String)> = plan
+        .iter()
+        .map(|p| {
+            (
+                p["action"].as_str().unwrap().to_string(),
+                p["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let storage = fs::canonicalize(b.root.join("storage")).unwrap();
+    let cache = fs::canonicalize(b.root.join("bootstrap/cache")).unwrap();
+    let (storage, cache) = (storage.display().to_string(), cache.display().to_string());
+    assert_eq!(
+        steps,
+        [
+            ("chown".to_string(), storage.clone()),
+            ("chmod".to_string(), storage),
+            ("chown".to_string(), cache.clone()),
+            ("chmod".to_string(), cache),
+        ]
+    );
+    assert!(
+        plan[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{file_mode:04o} on other entries")),
+        "{}",
+        plan[1]
+    );
+    assert_eq!(dry.data()["targets"][0]["target"], "storage");
     assert!(dry.json["msg"].as_str().unwrap().contains("would change"));
 
     let real = b.run(args);
@@ -443,11 +474,17 @@ fn dry_then_real(args: &[&str], file_mode: u32) {
         assert_eq!(dry.data()[k], real.data()[k], "{k}");
     }
     for i in 0..2 {
-        for (would, did) in [("would_chown", "chowned"), ("would_chmod", "chmodded")] {
-            assert_eq!(
-                dry.data()["plan"][i][would],
-                real.data()["targets"][i][did],
-                "{did} of target {i}"
+        for did in ["chowned", "chmodded"] {
+            let would = dry.data()["targets"][i][did].clone();
+            assert_eq!(would, real.data()["targets"][i][did], "{did} of target {i}");
+            // The plan's detail names the same number.
+            let step = &plan[2 * i + usize::from(did == "chmodded")];
+            assert!(
+                step["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!(" on {would} of ")),
+                "{step}"
             );
         }
     }
@@ -627,4 +664,155 @@ fn an_unchangeable_entry_fails_the_run_after_doing_the_rest() {
     // Once the file can be changed, a re-run finishes the job.
     b.run(&["--user", "www-data"]).assert_ok();
     assert_eq!(meta(&stuck), (WWW, WWW, 0o2775));
+}
+
+#[test]
+fn a_root_that_is_not_an_install_is_refused_before_anything_changes() {
+    assert!(nix::unistd::geteuid().is_root(), "runs as root (CI does)");
+    // The reproduction, as a dry run so that a regression cannot touch /etc.
+    let ssh = meta(Path::new("/etc/ssh"));
+    let r = run(
+        "df-perms",
+        [
+            "--root",
+            "/etc",
+            "--target",
+            "ssh",
+            "--user",
+            "www-data",
+            "--dry-run",
+        ],
+    );
+    r.assert_code(66);
+    assert_eq!(r.error_kind(), "missing_input");
+    let msg = r.json["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("no DreamFactory install at /etc"), "{msg}");
+    assert_eq!(meta(Path::new("/etc/ssh")), ssh);
+    // The real run on an /etc-like tree: refused, nothing changed.
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = tmp.path().join("etc");
+    fs::create_dir_all(etc.join("ssh")).unwrap();
+    fs::write(etc.join("ssh/sshd_config"), "x").unwrap();
+    let before = snapshot(&etc);
+    let root = etc.display().to_string();
+    let r = run(
+        "df-perms",
+        ["--root", &root, "--target", "ssh", "--user", "www-data"],
+    );
+    r.assert_code(66);
+    assert_eq!(snapshot(&etc), before);
+    // Each marker is needed: artisan, .env or .env-dist, config/.
+    let b = bed();
+    for (marker, dir) in [("artisan", false), (".env", false), ("config", true)] {
+        let p = b.root.join(marker);
+        let kept = tmp.path().join("kept");
+        fs::rename(&p, &kept).unwrap();
+        let before = snapshot_all(&b.targets());
+        let r = b.run(&["--user", "www-data"]);
+        r.assert_code(66);
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(marker),
+            "{marker}: {}",
+            r.json
+        );
+        assert_eq!(snapshot_all(&b.targets()), before, "{marker}");
+        fs::rename(&kept, &p).unwrap();
+        assert_eq!(p.is_dir(), dir);
+    }
+    // .env-dist stands in for .env (a fresh checkout).
+    fs::rename(b.root.join(".env"), b.root.join(".env-dist")).unwrap();
+    b.run(&["--user", "www-data"]).assert_ok();
+    assert_eq!(meta(&b.root.join("storage/logs")), (WWW, WWW, 0o2775));
+}
+
+#[test]
+fn the_report_reads_back_as_typed_data() {
+    use dfkit::report::data::perms::PermsData;
+    use dfkit::report::Report;
+    let b = bed();
+    symlink("/etc/passwd", b.root.join("storage/app/pw")).unwrap();
+    fs::hard_link(
+        b.root.join("storage/logs/old.log"),
+        b.root.join("storage/logs/old.log.1"),
+    )
+    .unwrap();
+    let dry = b.run(&["--user", "www-data", "--dry-run"]);
+    dry.assert_ok();
+    let d: Report<PermsData> = serde_json::from_str(&dry.stdout).unwrap();
+    let plan = d.data.plan.as_ref().expect("a dry run has a plan");
+    assert!(plan
+        .iter()
+        .all(|p| p.action == "chown" || p.action == "chmod"));
+    assert_eq!(d.data.owner_from, "flags");
+    assert_eq!(d.data.owner.as_ref().unwrap().uid, Some(WWW));
+    assert_eq!(d.data.skipped_by_reason.hard_link, 2);
+    assert_eq!(d.data.skipped_entries.len(), 2);
+    assert!(d
+        .data
+        .skipped_entries
+        .iter()
+        .all(|e| e.reason == "hard_link"));
+    assert_eq!(d.data.targets.len(), 2);
+    assert_eq!(d.data.targets[0].owner.user.as_deref(), Some("www-data"));
+    let real = b.run(&["--user", "www-data"]);
+    real.assert_ok();
+    let r: Report<PermsData> = serde_json::from_str(&real.stdout).unwrap();
+    assert!(r.data.plan.is_none() && r.data.changed.is_none());
+    assert_eq!(r.data.chowned, d.data.chowned);
+    assert_eq!(r.data.chmodded, d.data.chmodded);
+    assert_eq!(r.data.scanned, d.data.scanned);
+    // Re-serialized, the typed data is the report's data, field for field.
+    assert_eq!(serde_json::to_value(&r.data).unwrap(), *real.data());
+}
+
+#[test]
+fn a_walk_on_a_terminal_shows_progress_and_stdout_stays_one_object() {
+    let b = bed();
+    let many = b.root.join("storage/framework/cache/data/many");
+    fs::create_dir_all(&many).unwrap();
+    for i in 0..9000 {
+        fs::write(many.join(format!("f{i}")), "").unwrap();
+    }
+    let out = b.root.parent().unwrap().join("out.json");
+    let log = b.root.parent().unwrap().join("pty.log");
+    // `script` gives the tool a pseudo-terminal for stderr; stdout goes to a file.
+    let cmd = format!(
+        "{} --root {} --user www-data > {}",
+        support::bins::bin("df-perms").display(),
+        b.root_arg(),
+        out.display()
+    );
+    let st = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1) from bsdutils");
+    assert!(st.success());
+    let shown = String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned();
+    assert!(
+        shown.contains("df-perms: examining") && shown.contains("entries"),
+        "{shown}"
+    );
+    let stdout = fs::read_to_string(&out).unwrap();
+    assert_eq!(stdout.matches('\n').count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(u(&v["data"]["scanned"]) > 9000);
+    assert_eq!(meta(&many.join("f8999")), (WWW, WWW, 0o2775));
+    // --quiet: no progress at all.
+    let st = Command::new("script")
+        .args(["-qec", &format!("{cmd} --quiet")])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let shown = String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned();
+    assert!(!shown.contains("examining"), "{shown}");
 }

@@ -28,11 +28,13 @@ Examples:
 
   # anything else
   df-artisan run -- route:list
+  df-artisan run --yes -- db:seed --class=Foo   # confirmable commands need --yes
   df-artisan --dry-run fresh --seed | jq .data.plan
 
-Exit codes: 0 ok, 1 a command failed (see error.hint), 64 usage (fresh/reset without
---yes), 65 bad config/database.php, 66 no install, 67 unknown --as-user, 69 php/composer
-missing or database unreachable, 77 the PHP user cannot read the install.";
+Exit codes: 0 ok, 1 a command failed (see error.hint), 64 usage (fresh/reset, or run of a
+confirmable command, without --yes), 65 bad config/database.php, 66 no install, 67 unknown
+--as-user, 69 php/composer missing or database unreachable, 77 the PHP user cannot read the
+install.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,9 +55,9 @@ struct Args {
     /// Run PHP as this user [default (as root): the owner of storage/; composer: the owner of the root]
     #[arg(long, global = true, value_name = "USER")]
     as_user: Option<String>,
-    /// Kill a command that runs longer than this many seconds
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 3600)]
-    timeout: u64,
+    /// Kill a command (and its children) that runs longer than this (seconds, or 30s, 2m, 1h)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "3600", value_parser = dfkit::duration::parse)]
+    timeout: Duration,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -155,8 +157,12 @@ enum Cmd {
     },
     /// DreamFactory version (config/app.php) and Laravel version (artisan --version)
     Version,
-    /// Any artisan command: run -- ARGS…
+    /// Any artisan command: run [--yes] -- ARGS… (secret-bearing options are masked)
     Run {
+        /// Yes, run a command that asks for confirmation in production (migrate*,
+        /// db:seed, db:wipe, key:generate, queue:clear)
+        #[arg(long)]
+        yes: bool,
         #[arg(last = true, required = true, value_name = "ARGS")]
         args: Vec<String>,
     },
@@ -192,7 +198,7 @@ fn action(cmd: Cmd) -> Action {
             Strict::Status => StrictAction::Status,
         }),
         Cmd::Version => Action::Version,
-        Cmd::Run { args } => Action::Run { args },
+        Cmd::Run { args, yes } => Action::Run { args, yes },
     }
 }
 
@@ -203,7 +209,7 @@ fn main() -> ExitCode {
             php: args.php,
             composer: args.composer,
             as_user: args.as_user,
-            timeout: Duration::from_secs(args.timeout),
+            timeout: args.timeout,
         };
         dfkit::artisan::execute(ctx, &opts, action(args.cmd))
     })

@@ -47,6 +47,12 @@ enum Sub {
         /// Strip MariaDB's sandbox-mode first line so MySQL clients accept the dump
         #[arg(long)]
         portable: bool,
+        /// Replace the dump the set already holds (refused otherwise: exit 73)
+        #[arg(long)]
+        replace: bool,
+        /// Kill the dump program after this long ("90m", "2h", seconds)
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = dfkit::duration::parse)]
+        timeout: std::time::Duration,
     },
     /// Restore a set's dump into the database named by .env (or --database)
     Restore {
@@ -65,7 +71,7 @@ enum Sub {
     },
     /// Check a set's dump: sha256, full decompression, completion trailer
     Verify {
-        /// The backup set directory
+        /// The backup set directory (or its db.sql.zst)
         #[arg(long, value_name = "SET")]
         from: PathBuf,
     },
@@ -86,6 +92,8 @@ fn main() -> ExitCode {
                 env,
                 compress,
                 portable,
+                replace,
+                timeout,
             } => dfkit::dump::dump(
                 ctx,
                 &DumpOptions {
@@ -95,6 +103,8 @@ fn main() -> ExitCode {
                     compress: Compression::parse(&compress)
                         .ok_or_else(|| dfkit::Error::usage("--compress: zstd, gzip or none"))?,
                     portable,
+                    replace,
+                    timeout: Some(timeout),
                 },
             ),
             Sub::Restore {

@@ -24,9 +24,15 @@ Examples:
   # How far behind origin is the install?
   df-git-update status --fetch | jq '{version: .data.version, behind: .data.behind}'
 
-Exit codes: 0 ok; 1 a git step failed (e.g. origin was force-pushed: not a fast-forward;
-a stash re-apply conflicted); 66 not a git checkout / no such branch, tag or commit;
-69 remote unreachable or git missing; 78 git refuses the repository (ownership).";
+Run as root, git runs as the owner of the checkout (its hooks and config are that user's
+code, never run as root).
+
+Exit codes: 0 ok; 1 a git step failed or was refused before anything changed (origin was
+force-pushed: not a fast-forward; untracked files in the way; local commits would be left
+on no branch; a stash re-apply failed); 64 usage (not a configured remote, a name starting
+with `-`, an empty --to); 66 not a git checkout / no such branch, tag or commit;
+69 remote unreachable or git missing; 75 a git lock file exists (index.lock);
+78 git refuses the repository (ownership).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,9 +45,9 @@ a stash re-apply conflicted); 66 not a git checkout / no such branch, tag or com
 struct Args {
     #[command(flatten)]
     common: Common,
-    /// Seconds any single git command may take (fetches included)
-    #[arg(long, global = true, default_value_t = 900, value_name = "SECS")]
-    timeout: u64,
+    /// How long any single git command may take, fetches included (seconds, or 30s, 15m)
+    #[arg(long, global = true, default_value = "900", value_parser = dfkit::duration::parse, value_name = "DURATION")]
+    timeout: Duration,
     #[command(subcommand)]
     cmd: Sub,
 }
@@ -65,6 +71,10 @@ enum Sub {
         /// `git stash pop` the stashed edits after a successful update
         #[arg(long)]
         reapply_stash: bool,
+        /// Go ahead even when local commits would be left on no branch (e.g. a hotfix
+        /// committed on a detached HEAD); they are kept on refs/dfkit/left/… and reported
+        #[arg(long)]
+        leave_local_commits: bool,
     },
     /// Return to a recorded commit (local edits are stashed first, never discarded)
     Rollback {
@@ -83,6 +93,10 @@ enum Sub {
         /// `git stash pop` the stashed edits afterwards
         #[arg(long)]
         reapply_stash: bool,
+        /// Go ahead even when local commits would be left on no branch; they are kept on
+        /// refs/dfkit/left/… and reported
+        #[arg(long)]
+        leave_local_commits: bool,
     },
     /// Branch, HEAD, version, local changes and commits behind the remote (read-only)
     Status {
@@ -107,7 +121,7 @@ impl HasCommon for Args {
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-git-update", |ctx, args| {
         let root = dfkit::install::resolve_root(args.common.root.as_deref());
-        let timeout = Duration::from_secs(args.timeout);
+        let timeout = args.timeout;
         match args.cmd {
             Sub::Update {
                 branch,
@@ -115,6 +129,7 @@ fn main() -> ExitCode {
                 remote,
                 include_untracked,
                 reapply_stash,
+                leave_local_commits,
             } => {
                 let target = match ref_ {
                     Some(r) => Target::Ref(r),
@@ -125,6 +140,7 @@ fn main() -> ExitCode {
                     remote,
                     include_untracked,
                     reapply_stash,
+                    leave_local_commits,
                     timeout,
                 };
                 dfkit::git::update(ctx, &root, &o)
@@ -135,6 +151,7 @@ fn main() -> ExitCode {
                 detach,
                 include_untracked,
                 reapply_stash,
+                leave_local_commits,
             } => {
                 let o = RollbackOpts {
                     to,
@@ -142,6 +159,7 @@ fn main() -> ExitCode {
                     detach,
                     include_untracked,
                     reapply_stash,
+                    leave_local_commits,
                     timeout,
                 };
                 dfkit::git::rollback(ctx, &root, &o)

@@ -22,7 +22,9 @@ Examples:
 Without --user/--group each target keeps the owner of its own top directory and
 everything inside is given that owner. --user alone uses the user's primary group;
 --group alone changes only the group. Symlinks are never followed (their own owner is
-set, their mode never), other filesystems and multiply hard-linked files are skipped.";
+set, their mode never), other filesystems and multiply hard-linked files are skipped.
+The root must be a DreamFactory install (it holds artisan, .env or .env-dist, and
+config/): anything else is refused with exit 66 before anything changes.";
 
 #[derive(Parser, Debug)]
 #[command(

@@ -81,10 +81,10 @@ struct Args {
     #[arg(long, value_name = "TEXT")]
     expect_body: Option<String>,
     /// How long to keep probing (30, 30s, 500ms, 2m)
-    #[arg(long, default_value = "30s", value_parser = restart::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = dfkit::duration::parse, value_name = "DURATION")]
     timeout: Duration,
     /// Limit for each restart command, and kubectl's `rollout status --timeout`
-    #[arg(long, default_value = "120s", value_parser = restart::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "120s", value_parser = dfkit::duration::parse, value_name = "DURATION")]
     restart_timeout: Duration,
     /// Skip the health probe
     #[arg(long)]

@@ -64,9 +64,9 @@ struct Args {
     /// The php binary [default: php on PATH]
     #[arg(long, value_name = "PATH")]
     php: Option<PathBuf>,
-    /// Seconds allowed for each artisan command and for the HTTP probe
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    timeout: u64,
+    /// Time allowed for each artisan command and for the HTTP probe (seconds, or 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = dfkit::duration::parse)]
+    timeout: Duration,
 }
 
 impl HasCommon for Args {
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
             only: args.only,
             skip: args.skip,
             php: args.php,
-            timeout: Duration::from_secs(args.timeout.max(1)),
+            timeout: args.timeout,
         };
         verify::verify(ctx, &install, &opts)
     })

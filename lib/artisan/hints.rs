@@ -147,6 +147,30 @@ pub fn diagnose(output: &str) -> Option<Diagnosis> {
         return Some(diag("composer_unresolvable", hint));
     }
 
+    if output.contains("does not contain valid JSON")
+        || (output.contains("composer.json") && output.contains("Parse error on line"))
+    {
+        return Some(diag(
+            "composer_json_invalid",
+            "composer.json is not valid JSON (error.message names the line): fix it \
+             (`git diff composer.json`, `composer validate`), then rerun; nothing was removed",
+        ));
+    }
+    static DOWNLOAD: OnceLock<Regex> = OnceLock::new();
+    if re(
+        &DOWNLOAD,
+        r#"(?i)could not be downloaded|failed to download|network (is )?disabled|could not resolve host|curl error \d+|failed to clone"#,
+    )
+    .is_match(output)
+    {
+        return Some(diag(
+            "composer_download_failed",
+            "composer could not download packages: check the network, proxy (HTTPS_PROXY) and \
+             the repositories in composer.json; `composer clear-cache` (repair runs it) empties \
+             the download cache, so an offline host cannot reinstall what it no longer has",
+        ));
+    }
+
     static AUTH: OnceLock<Regex> = OnceLock::new();
     if re(
         &AUTH,
@@ -337,6 +361,18 @@ mod tests {
         assert_eq!(
             id("SQLSTATE[HY000] [1049] Unknown database 'df'"),
             Some("database_missing")
+        );
+    }
+
+    #[test]
+    fn composer_failures() {
+        let t = "In JsonFile.php line 347:\n  \"./composer.json\" does not contain valid JSON\n  Parse error on line 1:\nclear-cache [--gc]";
+        let d = diagnose(t).unwrap();
+        assert_eq!(d.id, "composer_json_invalid");
+        assert!(d.hint.contains("composer.json"));
+        assert_eq!(
+            id("  - Installing psr/log (3.0.0): Failed to download psr/log from dist: The \"https://api.github.com/x\" file could not be downloaded"),
+            Some("composer_download_failed")
         );
     }
 

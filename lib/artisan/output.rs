@@ -181,6 +181,87 @@ pub fn parse_composer(output: &str) -> ComposerReport {
     r
 }
 
+/// The line (or lines) of a failed command's output that say why it failed, rather
+/// than its last line, which is often noise: composer's usage synopsis after an
+/// exception (`install [--prefer-source] …`), "Read <…troubleshooting.md>", a stack
+/// frame. In order: composer's first problem, the message of a console exception block
+/// (`In JsonFile.php line 347:` + message), a line naming a known failure, the last
+/// line that is none of the noise.
+pub fn failure_cause(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let meaningful =
+        |l: &&str| !l.is_empty() && !l.starts_with("at ") && !l.starts_with('#') && !is_synopsis(l);
+    // composer: "Problem 1" then "- Root composer.json requires x/y, it could not be found …"
+    if let Some(i) = lines.iter().position(|l| l.starts_with("Problem 1")) {
+        if let Some(b) = lines[i + 1..].iter().find(|l| l.starts_with("- ")) {
+            return format!(
+                "requirements could not be resolved: {}",
+                b.trim_start_matches("- ")
+            );
+        }
+    }
+    static BLOCK: OnceLock<Regex> = OnceLock::new();
+    let block = re(
+        &BLOCK,
+        r"^(In \S+ line \d+:|\[[A-Za-z0-9_\\]+(Exception|Error)\])$",
+    );
+    if let Some(i) = lines.iter().rposition(|l| block.is_match(l)) {
+        let msg: Vec<&str> = lines[i + 1..]
+            .iter()
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.is_empty() && !is_synopsis(l))
+            .take(4)
+            .copied()
+            .collect();
+        if !msg.is_empty() {
+            return msg.join(" ");
+        }
+    }
+    if let Some(l) = lines
+        .iter()
+        .filter(|l| meaningful(l))
+        .find(|l| super::hints::diagnose(l).is_some())
+    {
+        return l.to_string();
+    }
+    lines
+        .iter()
+        .rfind(|l| meaningful(l) && !l.starts_with("Read <"))
+        .or_else(|| lines.iter().rfind(|l| !l.is_empty()))
+        .unwrap_or(&"")
+        .to_string()
+}
+
+/// A Symfony console usage synopsis: `clear-cache [--gc]`, `install [--prefer-source] …`.
+fn is_synopsis(line: &str) -> bool {
+    static SYN: OnceLock<Regex> = OnceLock::new();
+    re(
+        &SYN,
+        r"^[a-z][a-z0-9:-]*( \[-[^\]]*\]| <[a-z-]+>)+( \[--\] \[?<[a-z-]+>.*)?$",
+    )
+    .is_match(line)
+}
+
+/// Lines of a (successful) run's output that report a permission problem: PHP's
+/// "failed to open stream: Permission denied", Laravel's "Failed to clear cache. Make
+/// sure you have the appropriate permissions.", "… could not be opened …".
+pub fn permission_errors(text: &str) -> Vec<String> {
+    static PERM: OnceLock<Regex> = OnceLock::new();
+    let perm = re(
+        &PERM,
+        r"(?i)permission denied|appropriate permissions|could not be opened in append mode|operation not permitted|is not writable|must be (present and )?writable",
+    );
+    let mut out: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| perm.is_match(l))
+        .map(|l| l.chars().take(300).collect())
+        .collect();
+    out.dedup();
+    out.truncate(20);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +384,44 @@ mod tests {
                 "installing monolog/monolog (3.5.0)"
             ]
         );
+    }
+
+    #[test]
+    fn failure_cause_skips_noise() {
+        // composer after an exception prints its usage synopsis last.
+        let t = "In JsonFile.php line 347:\n  \"./composer.json\" does not contain valid JSON\n  Parse error on line 1:\n  ...: { \"php\": \">=7.3\", }\n\nclear-cache [--gc]\n";
+        let c = failure_cause(t);
+        assert!(
+            c.starts_with("\"./composer.json\" does not contain valid JSON"),
+            "{c}"
+        );
+        assert!(c.contains("Parse error on line 1"), "{c}");
+        assert!(is_synopsis("clear-cache [--gc]"));
+        assert!(is_synopsis(
+            "install [--prefer-source] [--prefer-dist] [--dry-run] [--] [<packages>...]"
+        ));
+        assert!(!is_synopsis("Nothing to migrate."));
+        // composer's unresolvable requirements: the first problem, not "Read <…>".
+        let t = "Your requirements could not be resolved to an installable set of packages.\n\n  Problem 1\n    - Root composer.json requires nonexistent/pkg, it could not be found in any version.\n\nRead <https://getcomposer.org/doc/articles/troubleshooting.md> for further common problems.\n";
+        let c = failure_cause(t);
+        assert!(
+            c.contains("nonexistent/pkg") && c.contains("could not be resolved"),
+            "{c}"
+        );
+        // A known failure line wins over the trace.
+        let t = "  SQLSTATE[HY000] [2002] Connection refused\n\n  at /usr/share/php/x.php:1\n  #0 foo\n";
+        assert_eq!(
+            failure_cause(t),
+            "SQLSTATE[HY000] [2002] Connection refused"
+        );
+        assert_eq!(failure_cause("a\nlast words\n\n"), "last words");
+    }
+
+    #[test]
+    fn permission_errors_are_found() {
+        let t = "Failed to clear cache. Make sure you have the appropriate permissions.\nok\nPHP Warning:  file_put_contents(/x/storage/logs/a.log): Failed to open stream: Permission denied in /x.php on line 3\n";
+        let e = permission_errors(t);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(permission_errors("Application cache cleared!").is_empty());
     }
 }

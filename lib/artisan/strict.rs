@@ -143,38 +143,113 @@ pub struct StrictSite {
     pub expr: String,
 }
 
-/// Find the mysql connection's top-level `'strict'` entry.
+/// The token index of the array opened by `KEY => [` or `KEY => array(` at `i` (the
+/// key's token), if that is what follows the key.
+fn array_after_key(toks: &[Token], i: usize) -> Option<usize> {
+    if toks.get(i + 1).map(|t| &t.tok) != Some(&Tok::Arrow) {
+        return None;
+    }
+    match toks.get(i + 2).map(|t| &t.tok) {
+        Some(Tok::Open(b'[')) => Some(i + 2),
+        Some(Tok::Word(w))
+            if w.eq_ignore_ascii_case("array")
+                && toks.get(i + 3).map(|t| &t.tok) == Some(&Tok::Open(b'(')) =>
+        {
+            Some(i + 3)
+        }
+        _ => None,
+    }
+}
+
+/// The key of the array that directly contains token `i`, if it has a string key.
+fn enclosing_key(toks: &[Token], i: usize) -> Option<&str> {
+    let mut depth = 0usize;
+    let mut j = i;
+    while j > 0 {
+        j -= 1;
+        match toks[j].tok {
+            Tok::Close(_) => depth += 1,
+            Tok::Open(_) if depth > 0 => depth -= 1,
+            Tok::Open(c) => {
+                // `'key' => [` or `'key' => array(`
+                let k = if c == b'(' {
+                    j.checked_sub(3)?
+                } else {
+                    j.checked_sub(2)?
+                };
+                return match &toks[k].tok {
+                    Tok::Str(s) if array_after_key(toks, k) == Some(j) => Some(s.as_str()),
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of the `'strict' => VALUE` entry whose key is token `i`.
+fn site_at(src: &str, toks: &[Token], i: usize) -> Result<StrictSite> {
+    // The value runs to the next comma or closing bracket at this depth.
+    let vstart = i + 2;
+    let mut j = vstart;
+    let mut d = 0usize;
+    while j < toks.len() {
+        match toks[j].tok {
+            Tok::Open(_) => d += 1,
+            Tok::Close(_) if d == 0 => break,
+            Tok::Close(_) => d -= 1,
+            Tok::Comma if d == 0 => break,
+            _ => {}
+        }
+        j += 1;
+    }
+    if j == vstart {
+        return Err(Error::bad_data(
+            "config/database.php: the mysql 'strict' entry has no value",
+        ));
+    }
+    let (start, end) = (toks[vstart].start, toks[j - 1].end);
+    let value = match (&toks[vstart].tok, j - vstart) {
+        (Tok::Word(w), 1) if w.eq_ignore_ascii_case("true") => Some(true),
+        (Tok::Word(w), 1) if w.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    };
+    Ok(StrictSite {
+        value,
+        start,
+        end,
+        line: src[..start].matches('\n').count() + 1,
+        expr: src[start..end].to_string(),
+    })
+}
+
+/// Find the mysql connection's top-level `'strict'` entry: the one PHP evaluates. In a
+/// PHP array literal the last of duplicate keys wins, so that is the last `'strict'` of
+/// the last `'mysql'` array among the `'connections'` (of any `'mysql'` array when
+/// the file has no `'connections'` key).
 pub fn find(src: &str) -> Result<StrictSite> {
     let toks = tokenize(src);
-    // `'mysql' => [` or `'mysql' => array(`: the connection's array.
-    let mut open = None;
+    let mut any = None;
+    let mut in_connections = None;
     for i in 0..toks.len() {
-        if toks[i].tok == Tok::Str("mysql".into())
-            && toks.get(i + 1).map(|t| &t.tok) == Some(&Tok::Arrow)
-        {
-            match toks.get(i + 2).map(|t| &t.tok) {
-                Some(Tok::Open(b'[')) => {
-                    open = Some(i + 2);
-                    break;
-                }
-                Some(Tok::Word(w))
-                    if w.eq_ignore_ascii_case("array")
-                        && toks.get(i + 3).map(|t| &t.tok) == Some(&Tok::Open(b'(')) =>
-                {
-                    open = Some(i + 3);
-                    break;
-                }
-                _ => {}
+        if toks[i].tok != Tok::Str("mysql".into()) {
+            continue;
+        }
+        if let Some(open) = array_after_key(&toks, i) {
+            any = Some(open);
+            if enclosing_key(&toks, i) == Some("connections") {
+                in_connections = Some(open);
             }
         }
     }
-    let open = open.ok_or_else(|| {
+    let open = in_connections.or(any).ok_or_else(|| {
         Error::bad_data("config/database.php has no 'mysql' connection array")
             .with_hint("strict-mode only applies to the mysql connection (MySQL/MariaDB)")
     })?;
     let mut depth = 0usize;
-    let mut i = open;
-    while i < toks.len() {
+    let mut last = None;
+    for i in open..toks.len() {
         match &toks[i].tok {
             Tok::Open(_) => depth += 1,
             Tok::Close(_) => {
@@ -188,50 +263,21 @@ pub fn find(src: &str) -> Result<StrictSite> {
                     && s == "strict"
                     && toks.get(i + 1).map(|t| &t.tok) == Some(&Tok::Arrow) =>
             {
-                // The value runs to the next comma or closing bracket at this depth.
-                let vstart = i + 2;
-                let mut j = vstart;
-                let mut d = 0usize;
-                while j < toks.len() {
-                    match toks[j].tok {
-                        Tok::Open(_) => d += 1,
-                        Tok::Close(_) if d == 0 => break,
-                        Tok::Close(_) => d -= 1,
-                        Tok::Comma if d == 0 => break,
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                if j == vstart {
-                    return Err(Error::bad_data(
-                        "config/database.php: the mysql 'strict' entry has no value",
-                    ));
-                }
-                let (start, end) = (toks[vstart].start, toks[j - 1].end);
-                let value = match (&toks[vstart].tok, j - vstart) {
-                    (Tok::Word(w), 1) if w.eq_ignore_ascii_case("true") => Some(true),
-                    (Tok::Word(w), 1) if w.eq_ignore_ascii_case("false") => Some(false),
-                    _ => None,
-                };
-                return Ok(StrictSite {
-                    value,
-                    start,
-                    end,
-                    line: src[..start].matches('\n').count() + 1,
-                    expr: src[start..end].to_string(),
-                });
+                last = Some(i);
             }
             _ => {}
         }
-        i += 1;
     }
-    Err(
-        Error::bad_data("config/database.php: the mysql connection has no 'strict' entry")
-            .with_hint(
-                "add `'strict' => true,` (or false) to the 'mysql' connection by hand; \
-                 without it the server's own sql_mode applies",
-            ),
-    )
+    match last {
+        Some(i) => site_at(src, &toks, i),
+        None => Err(Error::bad_data(
+            "config/database.php: the mysql connection has no 'strict' entry",
+        )
+        .with_hint(
+            "add `'strict' => true,` (or false) to the 'mysql' connection by hand; \
+                     without it the server's own sql_mode applies",
+        )),
+    }
 }
 
 /// The file with the mysql `'strict'` literal set to `on`, and whether that changed it.
@@ -345,6 +391,25 @@ return [
         let src = "<?php return [\"connections\" => [\"mysql\" => [\"strict\"\t=>\tTRUE]]];";
         let (out, _, _) = set(src, false).unwrap();
         assert_eq!(out, src.replace("TRUE", "FALSE"));
+    }
+
+    #[test]
+    fn the_key_php_uses_wins() {
+        // Duplicate keys: PHP keeps the last one, so that is the one to edit.
+        let src = "<?php return ['connections' => [\n  'mysql' => [\n    'strict' => true,\n    'engine' => null,\n    'strict' => false,\n  ],\n]];\n";
+        let s = find(src).unwrap();
+        assert_eq!((s.value, s.line), (Some(false), 5));
+        let (out, changed, _) = set(src, true).unwrap();
+        assert!(changed);
+        assert_eq!(out, src.replace("'strict' => false,", "'strict' => true,"));
+        // A duplicate 'mysql' connection: the last one; a 'mysql' key elsewhere is not it.
+        let src = "<?php return ['redis' => ['mysql' => ['strict' => false]], 'connections' => ['mysql' => ['strict' => false], 'mysql' => ['strict' => true]], 'x' => ['mysql' => ['strict' => false]]];";
+        let s = find(src).unwrap();
+        assert_eq!(s.value, Some(true));
+        assert_eq!(&src[s.start - 12..s.end], "'strict' => true");
+        // Old array() syntax inside 'connections'.
+        let src = "<?php return array('connections' => array('mysql' => array('strict' => TRUE), 'mysql' => array('strict' => FALSE)));";
+        assert_eq!(find(src).unwrap().value, Some(false));
     }
 
     #[test]

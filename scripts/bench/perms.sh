@@ -27,7 +27,9 @@ fi
 work=$(mktemp -d /var/tmp/dfkit-bench-perms.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root=$work/df
-mkdir -p "$root/bootstrap/cache"
+mkdir -p "$root/bootstrap/cache" "$root/config"
+# The markers of an install: df-perms refuses a root without them.
+touch "$root/artisan" "$root/.env"
 echo "perms.sh: building the tree in $root" >&2
 for ((i = 0; i < top_dirs; i++)); do
   for ((j = 0; j < 10; j++)); do

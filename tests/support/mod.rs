@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod dotenv;
+pub mod gitbed;
 pub mod migrate;
 pub mod remote;
 pub mod sandbox;
 pub mod servers;
+pub mod trees;
 pub mod upgrade;

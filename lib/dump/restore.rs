@@ -1,0 +1,469 @@
+//! `df-dump-db restore`.
+
+use super::proc::recorded_argv;
+use super::restore_feed::{client_error_text, stream_into};
+use super::restore_mysql::Swapped;
+use super::sqlsrv::{tsql_ident, tsql_string};
+use super::stored::{check_sha, open_stored, Stored};
+use super::RestoreOptions;
+use crate::backup_set::compare_row_counts;
+use crate::db::{self, Driver, Role, Session, Settings};
+use crate::error::{Error, ErrorKind, Result};
+use crate::report::data::dump::RestoreData;
+use crate::report::{Ctx, Outcome};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// SQL that empties the target before a `--replace` restore.
+pub(super) fn drop_sql(session: &Session) -> Result<Option<String>> {
+    Ok(match session.settings.driver {
+        Driver::Mysql => {
+            let rows = session.query(
+                "SELECT table_type, table_name FROM information_schema.tables \
+                 WHERE table_schema = DATABASE();",
+            )?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut sql = String::from("SET FOREIGN_KEY_CHECKS=0;\n");
+            for r in rows.iter().filter(|r| r.len() == 2) {
+                let what = if r[0] == "VIEW" { "VIEW" } else { "TABLE" };
+                sql.push_str(&format!(
+                    "DROP {what} IF EXISTS {};\n",
+                    db::quote_table(Driver::Mysql, &r[1])
+                ));
+            }
+            Some(sql)
+        }
+        // Every user schema goes (the dump recreates it); public is emptied in place
+        // because it belongs to the database and the dump does not create it.
+        Driver::Pgsql => Some(
+            r#"DO $dfkit$ DECLARE r record; BEGIN
+  FOR r IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') AND nspname NOT LIKE 'pg\_%' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+  END LOOP;
+  FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE',
+      CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                     WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.relname);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS sig, p.prokind FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'public' LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE',
+      CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.sig);
+  END LOOP;
+  FOR r IN SELECT t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE n.nspname = 'public' AND (t.typtype IN ('e', 'd')
+             OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')) LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE',
+      CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.typname);
+  END LOOP;
+END $dfkit$;
+"#
+            .to_string(),
+        ),
+        _ => None,
+    })
+}
+
+/// With `DFKIT_RESTORE_PHASES` set, the time of each phase goes to stderr on the way
+/// out (scripts/bench.sh and docs/benchmarks.md use it to see where the time goes).
+struct Phases {
+    on: bool,
+    last: std::time::Instant,
+    marks: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            on: std::env::var_os("DFKIT_RESTORE_PHASES").is_some(),
+            last: std::time::Instant::now(),
+            marks: Vec::new(),
+        }
+    }
+    fn mark(&mut self, name: &'static str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            self.marks
+                .push((name, (now - self.last).as_secs_f64() * 1000.0));
+            self.last = now;
+        }
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(n, ms)| format!("{n}={ms:.1}ms"))
+                .collect();
+            eprintln!("df-dump-db restore phases: {}", parts.join(" "));
+        }
+    }
+}
+
+/// What the target looked like and how the restore went, for `data`.
+fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
+    RestoreData {
+        driver: settings.driver.to_string(),
+        database: settings.database.clone(),
+        from: st.path.to_string_lossy().into_owned(),
+        sha256: sha.to_string(),
+        replaced_tables: replaced,
+        atomicity: match settings.driver {
+            Driver::Pgsql => "transaction",
+            Driver::Sqlite => "rename",
+            Driver::Sqlsrv => "native",
+            Driver::Mysql => "none",
+        }
+        .to_string(),
+        ..RestoreData::default()
+    }
+}
+
+fn data_value(d: &RestoreData) -> Value {
+    serde_json::to_value(d).unwrap_or_else(|_| json!({}))
+}
+
+/// The meta's row counts as a map (none for sqlsrv).
+pub(super) fn meta_counts(st: &Stored) -> BTreeMap<String, u64> {
+    st.meta.row_counts.clone().unwrap_or_default()
+}
+
+/// `df-dump-db restore`.
+pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
+    let mut phases = Phases::new();
+    let st = open_stored(&o.from)?;
+    let sha = check_sha(&st)?;
+    phases.mark("sha256");
+    let mut settings = Settings::load(&o.root, o.env.as_deref())?;
+    if let Some(name) = &o.database {
+        settings = settings.with_database(name, &o.root);
+    }
+    if settings.driver != st.driver {
+        return Err(Error::config(format!(
+            "the set holds a {} dump but .env says DB_CONNECTION={}",
+            st.driver, settings.driver
+        ))
+        .with_hint("restore on an instance using the same database driver"));
+    }
+    match st.driver {
+        Driver::Sqlsrv => restore_sqlsrv(ctx, o, &settings, &st),
+        Driver::Sqlite => super::restore_sqlite::restore_sqlite(ctx, o, &settings, &st, &sha),
+        Driver::Mysql | Driver::Pgsql => restore_server(ctx, o, &settings, &st, &sha, &mut phases),
+    }
+}
+
+/// mysql and pgsql.
+///
+/// pgsql: psql runs `BEGIN` and the drop (`-c`), then reads the dump from stdin; dfkit
+/// writes `COMMIT;` only after the whole stream was sent and checked, so a kill of
+/// dfkit, a failed check or an error leaves the transaction open at psql's end of
+/// input, and it is rolled back. The dump's line numbers are stdin's.
+///
+/// mysql: DDL commits implicitly, so no transaction can cover a replace; instead the
+/// whole dump is read first (trailer, size, longest statement against the server's
+/// `max_allowed_packet`), then imported into a scratch database and swapped in
+/// ([`super::restore_mysql`]); without the right to create one, the old tables are
+/// dropped and the dump imported.
+fn restore_server(
+    ctx: &Ctx,
+    o: &RestoreOptions,
+    settings: &Settings,
+    st: &Stored,
+    sha: &str,
+    phases: &mut Phases,
+) -> Result<Outcome> {
+    let session = Session::open(settings)?;
+    session.ping()?;
+    let existing = session.tables()?;
+    if !existing.is_empty() && !o.replace {
+        return Err(Error::new(
+            ErrorKind::CannotCreate,
+            format!(
+                "{} is not empty ({} tables); not restoring over it",
+                settings.describe(),
+                existing.len()
+            ),
+        )
+        .with_hint(
+            "pass --replace to drop its tables first, or --database NAME for an empty one",
+        ));
+    }
+    let mut data = data_of(settings, st, sha, existing.len());
+    let drop = if existing.is_empty() {
+        None
+    } else {
+        drop_sql(&session)?
+    };
+    let client = session.command(Role::Client)?;
+    let client = match st.driver {
+        // The client's own packet limit is 16 MiB by default; the server's is checked below.
+        Driver::Mysql => client
+            .args(["--batch", "--max-allowed-packet=1073741824"])
+            .arg(session.database_arg()),
+        _ => {
+            let mut c = client.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN"]);
+            if let Some(sql) = &drop {
+                c = c.arg("-c").arg(sql);
+            }
+            c.args(["-f", "-"]).arg(session.database_arg())
+        }
+    };
+    let argv = recorded_argv(&client, &session);
+    if ctx.dry_run() {
+        return Ok(Outcome::new(
+            true,
+            format!(
+                "would restore {} into {}",
+                st.path.display(),
+                settings.describe()
+            ),
+            json!({"plan": {"commands": [argv.join(" ")], "replace": o.replace,
+                   "drop_tables": existing}}),
+        ));
+    }
+    if st.driver == Driver::Mysql {
+        ctx.log(format!(
+            "checking {} before touching {}",
+            st.path.display(),
+            settings.describe()
+        ));
+        phases.mark("connect");
+        let scanned =
+            super::restore_feed::prescan(st).map_err(|e| e.with_data(data_value(&data)))?;
+        phases.mark("prescan");
+        data.longest_statement_bytes = Some(scanned.longest_line);
+        check_packet(&session, st, &scanned).map_err(|e| e.with_data(data_value(&data)))?;
+        if drop.is_some() {
+            match super::restore_mysql::replace_via_scratch(
+                ctx,
+                &session,
+                settings,
+                st,
+                &meta_counts(st),
+            ) {
+                Ok(Swapped::Done) => {
+                    phases.mark("scratch_import_swap");
+                    data.changed = true;
+                    data.atomicity = "swap".into();
+                    let r = finish_restore(&session, settings, st, data);
+                    phases.mark("count");
+                    return r;
+                }
+                Ok(Swapped::NoScratch(why)) => ctx.warn(format!(
+                    "not atomic: {why}; dropping the old tables first instead \
+                     (grant ALL ON `{}\\_dfkit\\_%`.* to the database user for an all-or-nothing replace)",
+                    settings.database.replace('_', "\\_")
+                )),
+                Err(e) => return Err(e.with_data(data_value(&data))),
+            }
+        }
+        if let Some(sql) = &drop {
+            ctx.log(format!(
+                "dropping {} tables in {}",
+                existing.len(),
+                settings.describe()
+            ));
+            session.query(sql)?;
+        }
+    }
+    ctx.log(format!(
+        "restoring {} into {}",
+        st.path.display(),
+        settings.describe()
+    ));
+    let commit: &[u8] = if st.driver == Driver::Pgsql {
+        b"COMMIT;\n"
+    } else {
+        b""
+    };
+    phases.mark("prepare");
+    let fed = stream_into(&client, b"", st, commit)?;
+    phases.mark("import");
+    // mysql changed the target as soon as it dropped or imported anything.
+    data.changed = st.driver == Driver::Mysql;
+    if let Some(e) = fed.withheld {
+        if st.driver == Driver::Pgsql {
+            let msg = format!(
+                "{}; nothing was committed: {} is as it was",
+                e.message,
+                settings.describe()
+            );
+            let mut err = Error::new(e.kind, msg);
+            err.hint = e.hint;
+            return Err(err.with_data(data_value(&data)));
+        }
+        return Err(e.with_data(data_value(&data)));
+    }
+    let out = fed.out;
+    if !out.success() || (st.driver == Driver::Pgsql && !fed.committed) {
+        let e = import_error(settings, &out);
+        let kept = if st.driver == Driver::Pgsql {
+            format!(
+                "; nothing was committed: {} is as it was",
+                settings.describe()
+            )
+        } else {
+            String::new()
+        };
+        let mut err = Error::new(
+            e.kind,
+            format!(
+                "importing into {} failed ({}): {}{kept}",
+                settings.describe(),
+                out.status_text(),
+                client_error_text(&out),
+            ),
+        );
+        let low = out.combined().to_ascii_lowercase();
+        let hint = if st.driver == Driver::Mysql
+            && (low.contains("gone away")
+                || low.contains("max_allowed_packet")
+                || low.contains("packet bigger"))
+        {
+            Some(PACKET_HINT.to_string())
+        } else if st.driver == Driver::Pgsql && low.contains("psql:<stdin>:") {
+            Some("psql:<stdin>:N is line N of the decompressed dump (df-dump-db verify checks it; zstd -dc SET/db.sql.zst | sed -n Np shows it)".to_string())
+        } else {
+            e.hint.clone()
+        };
+        if let Some(h) = hint {
+            err = err.with_hint(h);
+        }
+        return Err(err.with_data(data_value(&data)));
+    }
+    data.changed = true;
+    let r = finish_restore(&session, settings, st, data);
+    phases.mark("count");
+    r
+}
+
+/// A failed import is the dump's statement failing (1), unless the server went away
+/// (69): the credentials and the database were already checked by the ping, so the
+/// classifier's "does not exist" (a column, a type) must not read as a missing database.
+pub(super) fn import_error(settings: &Settings, out: &crate::exec::Output) -> Error {
+    let e = db::classify(settings, out);
+    if e.kind == ErrorKind::Unavailable {
+        e
+    } else {
+        Error::step(e.message)
+    }
+}
+
+const PACKET_HINT: &str = "raise the server's max_allowed_packet: SET GLOBAL max_allowed_packet = 1073741824; \
+(and max_allowed_packet = 1G under [mysqld] in my.cnf so it survives a restart), then run the restore again";
+
+/// A statement longer than the server's `max_allowed_packet` cannot be imported:
+/// refuse before anything is dropped.
+fn check_packet(
+    session: &Session,
+    st: &Stored,
+    scanned: &super::restore_feed::Scanned,
+) -> Result<()> {
+    let rows = session.query("SELECT @@global.max_allowed_packet;")?;
+    let Some(limit) = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    // A statement travels with a few bytes of protocol framing.
+    if scanned.longest_line + 1024 > limit {
+        return Err(Error::config(format!(
+            "{}: line {} is a statement of {} bytes, over {}'s max_allowed_packet ({limit} bytes); nothing was changed",
+            st.path.display(),
+            scanned.longest_line_no,
+            scanned.longest_line,
+            session.settings.describe()
+        ))
+        .with_hint(PACKET_HINT));
+    }
+    Ok(())
+}
+
+/// Count the rows the target holds now and compare them with the meta.
+pub(super) fn finish_restore(
+    session: &Session,
+    settings: &Settings,
+    st: &Stored,
+    mut data: RestoreData,
+) -> Result<Outcome> {
+    let got = session.row_counts()?;
+    let want = meta_counts(st);
+    data.tables_checked = want.len();
+    data.mismatches = compare_row_counts(&want, &got, false);
+    data.row_counts = got;
+    if !data.mismatches.is_empty() {
+        return Err(Error::bad_data(format!(
+            "restored into {}, but {} table(s) differ in row count from the dump's meta",
+            settings.describe(),
+            data.mismatches.len()
+        ))
+        .with_data(data_value(&data)));
+    }
+    Ok(Outcome::typed(
+        true,
+        format!(
+            "restored {} into {} ({} tables, row counts match)",
+            st.path.display(),
+            settings.describe(),
+            data.tables_checked
+        ),
+        &data,
+    ))
+}
+
+/// sqlsrv: `RESTORE DATABASE … FROM DISK` through sqlcmd (row counts are not recorded
+/// for SQL Server backups, so none are compared).
+pub(super) fn restore_sqlsrv(
+    ctx: &Ctx,
+    o: &RestoreOptions,
+    s: &Settings,
+    st: &Stored,
+) -> Result<Outcome> {
+    let session = Session::open(s)?;
+    let path = std::fs::canonicalize(&st.path).map_err(|e| Error::io("resolving", &st.path, e))?;
+    let mut query = format!(
+        "RESTORE DATABASE {} FROM DISK = {}",
+        tsql_ident(&s.database),
+        tsql_string(&path.to_string_lossy())
+    );
+    if o.replace {
+        query.push_str(" WITH REPLACE");
+    }
+    let cmd = session
+        .command(Role::Client)?
+        .args(["-d", "master", "-b", "-C", "-Q"])
+        .arg(&query);
+    if ctx.dry_run() {
+        return Ok(Outcome::new(
+            true,
+            format!("would restore {} into {}", st.path.display(), s.describe()),
+            json!({"plan": {"commands": [cmd.display()]}}),
+        ));
+    }
+    let out = cmd.run()?;
+    if !out.success() {
+        let e = db::classify(s, &out);
+        return Err(Error::new(
+            e.kind,
+            format!(
+                "sqlcmd RESTORE DATABASE failed ({}): {}",
+                out.status_text(),
+                out.tail(5)
+            ),
+        ));
+    }
+    ctx.warn("sqlsrv: row counts are not compared for SQL Server backups");
+    Ok(Outcome::new(
+        true,
+        format!("restored {} into {}", st.path.display(), s.describe()),
+        json!({"driver": s.driver, "database": s.database, "from": st.path, "changed": true}),
+    ))
+}

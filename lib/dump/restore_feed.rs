@@ -1,0 +1,308 @@
+//! Feeding a stored dump into a client program, checked on the way: a restore commits
+//! only after the whole stream was read and matched its meta (trailer, size, and for
+//! pgsql the rows of every `COPY` block). Until then the client holds an open
+//! transaction that a kill of dfkit (its stdin closes) or a failed check rolls back.
+
+use super::codec::open_decoder;
+use super::counts::CopyCounter;
+use super::stored::Stored;
+use super::trailer::{trailer_name, trailer_ok, Tail};
+use crate::db::Driver;
+use crate::error::{Error, Result};
+use crate::exec::{Cmd, Input, Output};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+/// What one pass over the decompressed dump found.
+#[derive(Debug, Default)]
+pub(super) struct Scanned {
+    /// Decompressed bytes.
+    pub(super) raw: u64,
+    /// The completion trailer is at the end.
+    pub(super) trailer: bool,
+    /// The longest line (≈ the longest statement of a mariadb-dump) and its 1-based number.
+    pub(super) longest_line: u64,
+    pub(super) longest_line_no: u64,
+    /// pgsql: rows per table in the dump's `COPY` blocks.
+    pub(super) copy_counts: Option<BTreeMap<String, u64>>,
+}
+
+/// Follows the stream: size, tail, longest line, COPY rows.
+struct Scanner {
+    s: Scanned,
+    tail: Tail,
+    line_len: u64,
+    line_no: u64,
+    copy: Option<CopyCounter>,
+}
+
+impl Scanner {
+    fn new(driver: Driver) -> Scanner {
+        Scanner {
+            s: Scanned::default(),
+            tail: Tail::new(8192),
+            line_len: 0,
+            line_no: 1,
+            copy: (driver == Driver::Pgsql).then(CopyCounter::new),
+        }
+    }
+
+    fn feed(&mut self, b: &[u8]) {
+        self.s.raw += b.len() as u64;
+        self.tail.push(b);
+        if let Some(c) = &mut self.copy {
+            c.feed(b);
+        }
+        let mut rest = b;
+        while let Some(i) = rest.iter().position(|&c| c == b'\n') {
+            self.end_line(i as u64);
+            rest = &rest[i + 1..];
+        }
+        self.line_len += rest.len() as u64;
+    }
+
+    fn end_line(&mut self, more: u64) {
+        let len = self.line_len + more;
+        if len > self.s.longest_line {
+            self.s.longest_line = len;
+            self.s.longest_line_no = self.line_no;
+        }
+        self.line_len = 0;
+        self.line_no += 1;
+    }
+
+    fn finish(mut self, driver: Driver) -> Scanned {
+        if self.line_len > 0 {
+            self.end_line(0);
+        }
+        self.s.trailer = trailer_ok(driver, &self.tail.buf);
+        self.s.copy_counts = self.copy.and_then(CopyCounter::finish);
+        self.s
+    }
+}
+
+fn undecompressable(st: &Stored, e: std::io::Error) -> Error {
+    Error::bad_data(format!("{} does not decompress: {e}", st.path.display()))
+        .with_hint("the dump is damaged; use another backup set")
+}
+
+/// Read the whole dump once, with no database touched (MariaDB: checked before
+/// anything is dropped, since its DDL cannot be rolled back).
+pub(super) fn prescan(st: &Stored) -> Result<Scanned> {
+    let mut r = open_decoder(&st.path, st.compression)?;
+    let mut sc = Scanner::new(st.driver);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => sc.feed(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(undecompressable(st, e)),
+        }
+    }
+    let s = sc.finish(st.driver);
+    check_scanned(st, &s)?;
+    Ok(s)
+}
+
+/// The stream is the one the meta describes: trailer, size, COPY rows (pgsql).
+pub(super) fn check_scanned(st: &Stored, s: &Scanned) -> Result<()> {
+    if !s.trailer {
+        return Err(Error::bad_data(format!(
+            "{} is truncated: no {} at its end",
+            st.path.display(),
+            trailer_name(st.driver)
+        ))
+        .with_hint("use another backup set"));
+    }
+    // 0: a meta that did not record it.
+    if let Some(want) = Some(st.meta.uncompressed_bytes).filter(|w| *w != 0) {
+        if want != s.raw {
+            return Err(Error::bad_data(format!(
+                "{} decompresses to {} bytes, db.meta.json says {want}",
+                st.path.display(),
+                s.raw
+            ))
+            .with_hint("use another backup set"));
+        }
+    }
+    if let (Some(got), Some(want)) = (&s.copy_counts, &st.meta.row_counts) {
+        let bad = crate::backup_set::compare_row_counts(want, got, false);
+        if let Some(m) = bad.first() {
+            return Err(Error::bad_data(format!(
+                "{}: the dump's COPY data of {} table(s) differs from db.meta.json (first: {} has {:?} rows, the meta says {:?})",
+                st.path.display(),
+                bad.len(),
+                m.table,
+                m.found,
+                m.expected
+            ))
+            .with_hint("use another backup set"));
+        }
+    }
+    Ok(())
+}
+
+/// How a feed ended.
+pub(super) struct Fed {
+    pub(super) out: Output,
+    /// `commit` was written: the client got the whole, checked stream.
+    pub(super) committed: bool,
+    /// Why the commit was withheld (the stream failed its checks).
+    pub(super) withheld: Option<Error>,
+}
+
+/// Feed `prefix`, the decompressed artifact, and then — only when the whole stream was
+/// read and passed [`check_scanned`] — `commit` into `cmd`'s stdin.
+pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) -> Result<Fed> {
+    let mut decoder = open_decoder(&st.path, st.compression)?;
+    // Its own process group (lib/exec): a kill of the client's helpers cannot outlive it,
+    // and our death closes its stdin — the end of input without a commit.
+    let mut run = cmd.clone().stdin(Input::Pipe).spawn()?;
+    let mut stdin = run.take_stdin().expect("piped stdin");
+    let mut sc = Scanner::new(st.driver);
+    // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.
+    let mut feed = || -> std::io::Result<bool> {
+        if stdin.write_all(prefix).is_err() {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            sc.feed(&buf[..n]);
+            if stdin.write_all(&buf[..n]).is_err() {
+                // The client stopped reading (it failed): its exit status tells why.
+                return Ok(false);
+            }
+        }
+    };
+    let fed = feed();
+    let scanned = sc.finish(st.driver);
+    let mut committed = false;
+    let mut withheld = None;
+    match &fed {
+        Ok(true) => match check_scanned(st, &scanned) {
+            Ok(()) => committed = commit.is_empty() || stdin.write_all(commit).is_ok(),
+            Err(e) => withheld = Some(e),
+        },
+        Ok(false) => {}
+        Err(_) => run.kill(),
+    }
+    // Closing stdin without the commit ends the client's input mid-transaction: it
+    // exits and the server rolls the transaction back.
+    drop(stdin);
+    let out = run.finish()?;
+    if let Err(e) = fed {
+        return Err(undecompressable(st, e));
+    }
+    Ok(Fed {
+        out,
+        committed,
+        withheld,
+    })
+}
+
+/// A client's error output fit for a message: the last lines, without the statement
+/// echoes that carry row data (psql `LINE n:` and its caret, hex literals), each line
+/// capped.
+pub(super) fn client_error_text(out: &Output) -> String {
+    const LINE_CAP: usize = 240;
+    let text = out.combined();
+    let mut lines: Vec<String> = Vec::new();
+    let mut skip_caret = false;
+    for l in text.lines() {
+        let t = l.trim_end();
+        if skip_caret && t.trim_start().starts_with('^') {
+            skip_caret = false;
+            continue;
+        }
+        skip_caret = false;
+        if t.starts_with("LINE ")
+            && t[5..]
+                .split(':')
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        {
+            skip_caret = true;
+            continue;
+        }
+        if t.is_empty() {
+            continue;
+        }
+        lines.push(cap_line(&strip_hex(t), LINE_CAP));
+    }
+    let start = lines.len().saturating_sub(5);
+    lines[start..].join(" | ")
+}
+
+/// `0x` literals longer than 16 digits become `0x…` (they are row data).
+fn strip_hex(l: &str) -> String {
+    let re = hex_re();
+    re.replace_all(l, "0x…").into_owned()
+}
+
+fn hex_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"0[xX][0-9a-fA-F]{16,}").expect("valid regex"))
+}
+
+fn cap_line(l: &str, cap: usize) -> String {
+    if l.len() <= cap {
+        return l.to_string();
+    }
+    let mut end = cap;
+    while !l.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &l[..end], l.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(stderr: &str) -> Output {
+        Output {
+            code: Some(1),
+            signal: None,
+            stdout: vec![],
+            stderr: stderr.as_bytes().to_vec(),
+            duration: Default::default(),
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn client_errors_carry_no_row_data() {
+        let hex = format!("0x{}", "41".repeat(60_000));
+        let e = client_error_text(&out(&format!(
+            "ERROR 1064 (42000) at line 7: You have an error near '{hex}' at line 1\n"
+        )));
+        assert!(e.len() < 400, "{e}");
+        assert!(e.contains("at line 7") && !e.contains("4141"), "{e}");
+        let e = client_error_text(&out(
+            "psql:<stdin>:12: ERROR:  column \"nope\" does not exist\nLINE 1: select nope, 'secret row';\n               ^\n",
+        ));
+        assert_eq!(e, "psql:<stdin>:12: ERROR:  column \"nope\" does not exist");
+    }
+
+    #[test]
+    fn scanner_finds_the_longest_line_across_chunks() {
+        let mut sc = Scanner::new(Driver::Mysql);
+        sc.feed(b"short\nabcdefghij");
+        sc.feed(b"klm\nx\n-- Dump completed on now\n");
+        let s = sc.finish(Driver::Mysql);
+        assert_eq!((s.longest_line, s.longest_line_no), (24, 4));
+        assert!(s.trailer);
+        let mut sc = Scanner::new(Driver::Mysql);
+        sc.feed(b"a\nbbbbbbbbbbbbb");
+        sc.feed(b"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n-- Dump completed\n");
+        let s = sc.finish(Driver::Mysql);
+        assert_eq!((s.longest_line, s.longest_line_no), (46, 2));
+    }
+}

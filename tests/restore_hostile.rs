@@ -1,0 +1,406 @@
+//! `df-dump-db restore` with hostile data and situations: a row over MariaDB's
+//! max_allowed_packet, awkward table names, a locked sqlite database, an import error
+//! at a known line, a set the user may not read. Each asserts the target's state after.
+//! Runs as root (the servers run as mysql/postgres).
+
+mod support;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::bins::{self, Run};
+use support::servers::{self, DbSpec};
+
+fn root_with_env(dir: &Path, env: &str) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("storage/databases")).unwrap();
+    std::fs::write(root.join(".env"), format!("APP_KEY=base64:xx\n{env}")).unwrap();
+    root
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn dump(root: &Path, set: &Path) {
+    bins::run("df-dump-db", ["--root", s(root), "dump", "--into", s(set)]).assert_ok();
+}
+
+fn restore(root: &Path, set: &Path, extra: &[&str]) -> Run {
+    let mut a = vec!["--root", s(root), "restore", "--from", s(set)];
+    a.extend_from_slice(extra);
+    bins::run("df-dump-db", &a)
+}
+
+fn tables(db: &DbSpec) -> Vec<String> {
+    let q = match db.driver {
+        "mysql" => "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1;",
+        _ => "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1;",
+    };
+    db.sql(q).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn mariadb_row_over_max_allowed_packet_leaves_the_target_and_says_why() {
+    let server = servers::mariadb();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("bigrow", "big-row-pw");
+    // 10 MiB made on the server: --hex-blob doubles it to ~20 MiB, over the default 16 MiB.
+    src.sql(
+        "CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB);\n\
+         INSERT INTO blobs VALUES (1, REPEAT('A', 10485760));\n\
+         CREATE TABLE small (id INT PRIMARY KEY);\nINSERT INTO small VALUES (1), (2);\n",
+    );
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+
+    let dst = server.new_database("bigdst", "big-dst-pw");
+    dst.sql("CREATE TABLE precious (id INT PRIMARY KEY); INSERT INTO precious VALUES (7);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    assert!(
+        !r.stdout.contains("41414141") && !r.stderr.contains("41414141"),
+        "row data in the output"
+    );
+    assert!(
+        r.stdout.len() < 4000,
+        "output too long: {} bytes",
+        r.stdout.len()
+    );
+    if r.ok() {
+        // A dump that a plain client restores is restored, blob intact.
+        assert_eq!(
+            dst.sql("SELECT LENGTH(data) FROM blobs;").trim(),
+            "10485760"
+        );
+    } else {
+        r.assert_code(78);
+        let hint = r.json["error"]["hint"].as_str().unwrap_or("");
+        assert!(hint.contains("max_allowed_packet"), "{}", r.stdout);
+        assert!(r.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains("max_allowed_packet"));
+        assert_eq!(r.data()["changed"], false, "{}", r.stdout);
+        assert_eq!(tables(&dst), vec!["precious"], "nothing dropped");
+        assert_eq!(dst.sql("SELECT id FROM precious;").trim(), "7");
+    }
+}
+
+#[test]
+fn postgres_table_named_a_dot_b_is_one_name() {
+    let server = servers::postgres();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("dotsrc", "dot-src-pw");
+    src.sql(
+        "CREATE TABLE \"a.b\" (x INT); INSERT INTO \"a.b\" VALUES (1), (2), (3);\n\
+         CREATE SCHEMA s; CREATE TABLE s.\"c.d\" (x INT); INSERT INTO s.\"c.d\" VALUES (1);\n",
+    );
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let dst = server.new_database("dotdst", "dot-dst-pw");
+    dst.sql("CREATE TABLE old (x INT);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(r.data()["row_counts"]["a.b"], 3, "{}", r.stdout);
+    assert_eq!(r.data()["row_counts"]["s.c.d"], 1, "{}", r.stdout);
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM \"a.b\";").trim(), "3");
+    assert_eq!(tables(&dst), vec!["a.b"]);
+}
+
+#[test]
+fn mariadb_backslash_table_names_are_dropped_and_counted_as_they_are() {
+    let server = servers::mariadb();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("bssrc", "bs-src-pw");
+    src.sql("CREATE TABLE `x\\y` (id INT); INSERT INTO `x\\y` VALUES (1), (2);");
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let dst = server.new_database("bsdst", "bs-dst-pw");
+    dst.sql("CREATE TABLE `old\\one` (id INT); CREATE TABLE plain (id INT);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    let counts = r.data()["row_counts"].as_object().unwrap();
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        vec!["x\\y"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(counts["x\\y"], 2);
+    assert_eq!(r.data()["replaced_tables"], 2);
+    // mysql --batch prints a backslash doubled.
+    assert_eq!(tables(&dst), vec!["x\\\\y"], "the old tables are gone");
+}
+
+/// The set's dump, decompressed.
+fn dump_text(set: &Path) -> (Value, String) {
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(set.join("db.meta.json")).unwrap()).unwrap();
+    let f = std::fs::File::open(set.join(meta["artifact"].as_str().unwrap())).unwrap();
+    let mut text = String::new();
+    zstd::Decoder::new(f)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    (meta, text)
+}
+
+/// Rewrite a set's dump as plain `db.sql` holding `text`, with a matching meta.
+fn rewrite_set(set: &Path, mut meta: Value, text: &str) {
+    use sha2::Digest;
+    std::fs::remove_file(set.join(meta["artifact"].as_str().unwrap())).unwrap();
+    std::fs::write(set.join("db.sql"), text).unwrap();
+    let sha = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    meta["artifact"] = "db.sql".into();
+    meta["compression"] = "none".into();
+    meta["sha256"] = hex.into();
+    meta["bytes"] = text.len().into();
+    meta["uncompressed_bytes"] = text.len().into();
+    std::fs::write(set.join("db.meta.json"), meta.to_string()).unwrap();
+}
+
+#[test]
+fn postgres_import_error_names_the_dumps_own_line_and_commits_nothing() {
+    let server = servers::postgres();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("linesrc", "line-src-pw");
+    src.sql("CREATE TABLE a (x INT); INSERT INTO a VALUES (1);");
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let (meta, text) = dump_text(&set);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("CREATE TABLE"))
+        .unwrap();
+    lines.insert(at, "SELECT no_such_column_here FROM pg_class;");
+    let bad_line = at + 1;
+    rewrite_set(&set, meta, &(lines.join("\n") + "\n"));
+
+    let dst = server.new_database("linedst", "line-dst-pw");
+    dst.sql("CREATE TABLE keep (x INT); INSERT INTO keep VALUES (42);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_code(1);
+    let msg = r.json["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("psql:<stdin>:{bad_line}:")),
+        "line {bad_line} of the dump: {msg}"
+    );
+    assert_eq!(r.data()["changed"], false, "{}", r.stdout);
+    assert_eq!(tables(&dst), vec!["keep"], "rolled back");
+    assert_eq!(dst.sql("SELECT x FROM keep;").trim(), "42");
+}
+
+#[test]
+fn postgres_truncated_stream_is_never_committed() {
+    let server = servers::postgres();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("trsrc", "tr-src-pw");
+    src.sql("CREATE TABLE a (x INT); INSERT INTO a SELECT generate_series(1, 1000);");
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    // A dump cut after its data but before its trailer, with a meta that matches the
+    // bytes (so only the stream check can catch it).
+    let (meta, text) = dump_text(&set);
+    let cut = text.find("-- PostgreSQL database dump complete").unwrap();
+    rewrite_set(&set, meta, &text[..cut]);
+    let dst = server.new_database("trdst", "tr-dst-pw");
+    dst.sql("CREATE TABLE keep (x INT); INSERT INTO keep VALUES (42);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_code(65);
+    assert_eq!(r.data()["changed"], false, "{}", r.stdout);
+    assert_eq!(tables(&dst), vec!["keep"], "nothing committed");
+}
+
+#[test]
+fn sqlite_locked_by_a_writer_is_75_with_a_maintenance_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let root = root_with_env(t.path(), "DB_CONNECTION=sqlite\n");
+    let db = root.join("storage/databases/database.sqlite");
+    let st = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE a (x INT); INSERT INTO a VALUES (1);")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let set = t.path().join("set");
+    dump(&root, &set);
+
+    let mut writer = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut w = writer.stdin.take().unwrap();
+    w.write_all(b"BEGIN IMMEDIATE;\nINSERT INTO a VALUES (2);\n")
+        .unwrap();
+    w.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let r = restore(&root, &set, &["--replace"]);
+    r.assert_code(75);
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    let hint = r.json["error"]["hint"].as_str().unwrap_or("");
+    assert!(hint.contains("maintenance mode"), "{}", r.stdout);
+    // The writer's work is not lost to a rename under it.
+    w.write_all(b"COMMIT;\n").unwrap();
+    drop(w);
+    assert!(writer.wait().unwrap().success());
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT COUNT(*) FROM a;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+}
+
+#[test]
+fn sqlite_symlinked_database_is_replaced_at_its_target() {
+    let t = tempfile::tempdir().unwrap();
+    let root = root_with_env(t.path(), "DB_CONNECTION=sqlite\n");
+    let shared = t.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let real = shared.join("real.sqlite");
+    let link = root.join("storage/databases/database.sqlite");
+    let st = Command::new("sqlite3")
+        .arg(&real)
+        .arg("CREATE TABLE a (x INT); INSERT INTO a VALUES (1), (2);")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let st = Command::new("sqlite3")
+        .arg(&real)
+        .arg("INSERT INTO a VALUES (3);")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    restore(&root, &set, &["--replace"]).assert_ok();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is still a link"
+    );
+    let out = Command::new("sqlite3")
+        .arg(&real)
+        .arg("SELECT COUNT(*) FROM a;")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2",
+        "restored at the target"
+    );
+    let left: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["real.sqlite"]);
+}
+
+#[test]
+fn unreadable_set_is_77_not_missing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = root_with_env(t.path(), "DB_CONNECTION=sqlite\n");
+    let db = root.join("storage/databases/database.sqlite");
+    let st = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE a (x INT);")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&set, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root");
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bins::bin("df-dump-db"))
+        .args([
+            "--root",
+            s(&root),
+            "restore",
+            "--from",
+            s(&set),
+            "--replace",
+        ]);
+    let r = bins::run_command(c);
+    r.assert_code(77);
+}
+
+#[test]
+fn mariadb_replace_swaps_tables_and_recreates_views_triggers_routines() {
+    let server = servers::mariadb();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("swsrc", "sw-src-pw");
+    src.sql(
+        "CREATE TABLE parent (id INT PRIMARY KEY, n INT DEFAULT 0);\n\
+         CREATE TABLE child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id));\n\
+         INSERT INTO parent (id) VALUES (1), (2); INSERT INTO child VALUES (10, 1);\n\
+         CREATE VIEW v AS SELECT c.id, p.n FROM child c JOIN parent p ON p.id = c.p;\n\
+         CREATE TRIGGER bump AFTER INSERT ON child FOR EACH ROW UPDATE parent SET n = n + 1 WHERE id = NEW.p;\n\
+         CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;\n",
+    );
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let dst = server.new_database("swdst", "sw-dst-pw");
+    let pattern = format!("{}_dfkit_%", dst.database).replace('_', "\\_");
+    server.sql(
+        "mysql",
+        &format!(
+            "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
+            u = dst.username
+        ),
+    );
+    dst.sql(
+        "CREATE TABLE old_t (id INT); CREATE TABLE old_log (id INT);\n\
+         CREATE TRIGGER old_trg AFTER INSERT ON old_t FOR EACH ROW INSERT INTO old_log VALUES (NEW.id);\n\
+         CREATE VIEW old_v AS SELECT id FROM old_t;\n",
+    );
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    assert_eq!(r.data()["atomicity"], "swap", "{}", r.stdout);
+    assert_eq!(tables(&dst), vec!["child", "parent", "v"]);
+    // The trigger works on the target's tables, the view reads them, the function exists.
+    dst.sql("INSERT INTO child VALUES (11, 2);");
+    assert_eq!(dst.sql("SELECT n FROM parent WHERE id = 2;").trim(), "1");
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM v;").trim(), "2");
+    assert_eq!(dst.sql("SELECT twice(21);").trim(), "42");
+    let left = server.sql(
+        "mysql",
+        &format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{pattern}';"
+        ),
+    );
+    assert_eq!(left.trim(), "", "scratch databases dropped");
+}
