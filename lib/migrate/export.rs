@@ -1,8 +1,9 @@
 //! `df-migrate export`: the old instance's .env and database, with a manifest, in one
 //! bundle file.
 
-use super::views::{DumpMetaView, EnvMetaView, StatusView};
+use super::views::{EnvMetaView, StatusView};
 use super::Run;
+use crate::backup_set::db_meta::DbMeta;
 use crate::backup_set::BackupSet;
 use crate::bundle::{self, Manifest, Member};
 use crate::children::args;
@@ -156,7 +157,7 @@ fn export_steps(
     }
     let set = BackupSet::open(&set_dir)?;
     let env: EnvMetaView = set.read_meta("env")?;
-    let dump: DumpMetaView = set.read_meta("db.sql")?;
+    let dump: DbMeta = set.read_meta("db.sql")?;
     let mut members = Vec::new();
     for name in [
         "env",
@@ -193,16 +194,15 @@ fn export_steps(
         created_at: crate::report::now_rfc3339(),
         host: crate::lock::hostname(),
         root: opts.root.display().to_string(),
-        driver: if dump.driver.is_empty() {
-            env.db_connection.clone().unwrap_or_default()
-        } else {
-            dump.driver.clone()
+        driver: match dump.driver {
+            Some(d) => d.as_str().to_string(),
+            None => env.db_connection.clone().unwrap_or_default(),
         },
         df_version: status.version.clone(),
         commit: status.head.clone(),
         app_key_fingerprint: env.app_key_fingerprint.clone(),
         env_keys: env.keys.clone(),
-        row_counts: dump.row_counts.clone(),
+        row_counts: dump.row_counts.clone().unwrap_or_default(),
         dump: dump.artifact.clone(),
         members,
         tool_versions,

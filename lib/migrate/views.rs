@@ -1,10 +1,11 @@
-//! The fields of the children's reports and metas that df-migrate acts on, typed.
+//! The fields of the children's reports and metas that df-migrate acts on, typed (where
+//! the tool has no typed data of its own yet; db.meta.json is read as
+//! [`crate::backup_set::db_meta::DbMeta`]).
 //!
 //! Each is a subset of what the tool documents in docs/json.md; unknown fields are
 //! ignored and missing ones default, so a failed child's partial `data` still reads.
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// env.meta.json (df-backup-env save).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -13,15 +14,6 @@ pub struct EnvMetaView {
     pub keys: Vec<String>,
     pub app_key_fingerprint: Option<String>,
     pub db_connection: Option<String>,
-}
-
-/// db.meta.json (df-dump-db dump).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct DumpMetaView {
-    pub artifact: String,
-    pub driver: String,
-    pub row_counts: BTreeMap<String, u64>,
 }
 
 /// df-backup-env show.
