@@ -389,9 +389,10 @@ fn driver_mismatch_is_refused() {
     assert!(!set.exists());
 }
 
-/// Without --yes → 64; --dry-run shows every child's plan and changes nothing.
+/// Without --yes → 64, a bad recipient → 64, the lock held → 75; --dry-run shows every
+/// child's plan; none of them changes anything.
 #[test]
-fn import_needs_yes_and_dry_run_changes_nothing() {
+fn import_refusals_and_dry_run_change_nothing() {
     let old = Instance::new("sqlite", false);
     let new = Instance::new("sqlite", true);
     let bundle = old.export("bundle.tar", &[]);
@@ -399,6 +400,24 @@ fn import_needs_yes_and_dry_run_changes_nothing() {
     let set = new.sets().join("s1");
     new.run(&["import", bundle.to_str().unwrap()])
         .assert_code(64);
+    // Another run holds the install's lock (df-upgrade's or df-migrate's): 75.
+    {
+        let _held = dfkit::lock::Lock::acquire_in(
+            &new.sb.tmp.path().join("locks"),
+            new.root(),
+            "df-upgrade",
+        )
+        .unwrap();
+        let r = new.run(&[
+            "import",
+            bundle.to_str().unwrap(),
+            "--yes",
+            "--into",
+            set.to_str().unwrap(),
+        ]);
+        r.assert_code(75);
+        assert_eq!(r.data()["failed_step"], "lock");
+    }
     let never = old.sb.tmp.path().join("never.tar");
     old.run(&[
         "export",
@@ -425,6 +444,7 @@ fn import_needs_yes_and_dry_run_changes_nothing() {
     ]);
     r.assert_ok();
     assert_eq!(r.json["dry_run"], true);
+    assert!(r.changed(), "a dry run reports that it would change");
     for s in ["restore", "keys", "migrate", "clear", "perms", "restart"] {
         let rep = &step(&r, s)["report"];
         assert_eq!(rep["dry_run"], true, "{s}: {rep}");

@@ -123,7 +123,8 @@ pub fn import(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
     let mut lock: Option<Lock> = None;
     let r = import_steps(&mut run, opts, &set, &mut data, &mut lock);
     let ok = r.is_ok();
-    let mut result = r.map(|msg| (msg, !dry));
+    // Success changed the instance; a dry run would have.
+    let mut result = r.map(|msg| (msg, true));
     if let Err(e) = &result {
         let failed = run.failed_step();
         data.failed_step = failed.clone();
