@@ -459,10 +459,20 @@ fn import_refusals_and_dry_run_change_nothing() {
 /// `restore`: df-dump-db really restores, then reports a failure (a partial change);
 /// `verify`: df-verify fails after the keys were put in.
 fn failure_rolls_back(fail_at: &str) {
-    let old = Instance::new("sqlite", false);
-    let new = Instance::new("sqlite", true);
+    // MariaDB with --strict-off for the restore case: strict mode comes back on too.
+    let driver = if fail_at == "restore" {
+        "mysql"
+    } else {
+        "sqlite"
+    };
+    let old = Instance::new(driver, false);
+    let new = Instance::new(driver, true);
+    old.sql(&format!(
+        "INSERT INTO role (name, description) VALUES ('{MARKER}', 'from the old host')"
+    ));
     let bundle = old.export("bundle.tar", &[]);
     let before = state(&new);
+    let db_config = std::fs::read(new.root().join("config/database.php")).unwrap();
     let dir = new.sb.tmp.path().join("w");
     let tools = match fail_at {
         "verify" => tools_dir(&dir, Some(("df-verify", "--against"))),
@@ -496,6 +506,7 @@ fn failure_rolls_back(fail_at: &str) {
         "restart",
         "--events",
         events.to_str().unwrap(),
+        "--strict-off",
     ]);
     c.env("DFKIT_TOOLS_DIR", &tools);
     let r = support::bins::run_command(c);
@@ -510,6 +521,12 @@ fn failure_rolls_back(fail_at: &str) {
         .collect();
     assert!(rb.contains(&"database"), "{rb:?}");
     assert_eq!(rb.contains(&"env"), fail_at == "verify", "{rb:?}");
+    assert_eq!(rb.contains(&"strict"), driver == "mysql", "{rb:?}");
+    assert_eq!(
+        std::fs::read(new.root().join("config/database.php")).unwrap(),
+        db_config,
+        "strict mode is not back as it was"
+    );
     assert!(!r.changed());
     // The new instance's own database and .env are back.
     let after = state(&new);
@@ -528,6 +545,8 @@ fn failure_rolls_back(fail_at: &str) {
         "{ev}"
     );
     // No journal is left: the next import is not refused.
+    let journal = dfkit::journal::path_in(&new.sb.tmp.path().join("locks"), new.root());
+    assert!(!journal.exists(), "{} is left", journal.display());
     let calls = std::fs::read_to_string(tools.join("calls.log")).unwrap();
     assert!(calls.contains("df-dump-db restore --from"), "{calls}");
 }
