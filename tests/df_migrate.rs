@@ -177,6 +177,7 @@ fn real_move(driver: &'static str, encrypt: bool) {
     if driver == "mysql" {
         args.push("--strict-off".into());
     }
+    let before_any = state(&new);
     if encrypt {
         let before = state(&new);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -193,6 +194,19 @@ fn real_move(driver: &'static str, encrypt: bool) {
             "an import refused for want of the identity changed the instance"
         );
         args.extend(["--identity".into(), key.display().to_string()]);
+        // inspect opens it with the identity, shows the manifest, changes nothing.
+        let r = new.run(&[
+            "inspect",
+            bundle.to_str().unwrap(),
+            "--identity",
+            key.to_str().unwrap(),
+        ]);
+        r.assert_ok();
+        assert_eq!(r.data()["encrypted"], true);
+        assert_eq!(r.data()["verified"], true);
+        assert_eq!(r.data()["manifest"]["driver"], driver);
+        assert_eq!(r.data()["manifest"]["row_counts"]["role"], old_counts[1]);
+        assert_eq!(state(&new), before_any);
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut c = new.cmd(&argv);
@@ -561,6 +575,27 @@ fn verify_failure_rolls_back_database_and_env() {
     failure_rolls_back("verify");
 }
 
+/// An export whose dump fails leaves no bundle and no private temp set (it holds .env).
+#[test]
+fn failed_export_leaves_nothing() {
+    let old = Instance::new("sqlite", false);
+    let tools = tools_dir(&old.sb.tmp.path().join("w"), Some(("df-dump-db", "dump")));
+    let out_dir = old.sb.tmp.path().join("out");
+    let bundle = out_dir.join("bundle.tar");
+    let mut c = old.cmd(&["export", "--into", bundle.to_str().unwrap()]);
+    c.env("DFKIT_TOOLS_DIR", &tools);
+    let r = support::bins::run_command(c);
+    r.assert_code(1);
+    assert_eq!(step(&r, "save")["ok"], true);
+    assert_eq!(step(&r, "dump")["ok"], false);
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A run killed in `migrate`: the next import exits 75 naming `df-migrate recover`, which
 /// puts the new instance's database and .env back and sweeps the plaintext staging.
 #[test]
@@ -782,6 +817,19 @@ fn push_to_kubernetes_records_exact_commands() {
         c.env("PATH", path_with(&d));
         support::bins::run_command(c)
     };
+    // --dry-run: the plan, and kubectl never runs.
+    let mut c = old.cmd(&[
+        "push",
+        bundle.to_str().unwrap(),
+        "--to",
+        "k8s://prod/df-0/app/tmp/b.tar",
+        "--dry-run",
+    ]);
+    c.env("PATH", path_with(&d));
+    let r = support::bins::run_command(c);
+    r.assert_ok();
+    assert_eq!(r.data()["plan"].as_array().unwrap().len(), 2);
+    assert!(!log.exists(), "a dry run ran kubectl");
     let r = push("k8s://prod/df-0/app/tmp/b.tar");
     r.assert_ok();
     assert_eq!(r.data()["verified"], true);
