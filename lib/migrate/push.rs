@@ -22,7 +22,9 @@ pub fn push(
         return Err(Error::missing(format!("no bundle at {}", bundle.display()))
             .with_hint("export one first: df-migrate export --into FILE"));
     }
-    let cmds = transfer::commands(&target, bundle, ssh, timeout)?;
+    // An absolute path: scp, docker cp and kubectl cp read a relative `a:b` as remote.
+    let local = std::fs::canonicalize(bundle).map_err(|e| Error::io("resolving", bundle, e))?;
+    let cmds = transfer::commands(&target, &local, ssh, timeout)?;
     let mut data = PushData {
         bundle: bundle.display().to_string(),
         to: to.to_string(),
