@@ -5,7 +5,9 @@
 //! without `manifest.json` (written last, by a wrapper) is incomplete.
 
 pub mod db_meta;
+pub mod env_meta;
 pub mod manifest;
+pub mod tree_meta;
 
 pub use manifest::prune_complete;
 

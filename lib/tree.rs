@@ -16,16 +16,13 @@ use std::fs::{self, File, Metadata, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+mod restore;
+
+pub use restore::{copy_entry, count_entry, remove_entry, same, swap_into};
+
 /// What a tree holds. Hard links count as files too (and once more under `hardlinks`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub entries: u64,
-    pub files: u64,
-    pub dirs: u64,
-    pub symlinks: u64,
-    pub hardlinks: u64,
-    pub bytes: u64,
-}
+/// The one type of the report and of tree.meta.json.
+pub use crate::report::data::backup_env::TreeCounts as Counts;
 
 /// The result of a snapshot.
 #[derive(Debug, Clone, Serialize)]
@@ -43,13 +40,19 @@ pub struct Snapshot {
 /// Normalise `--exclude` values to paths relative to `root` ("vendor", "storage/logs").
 /// Absolute paths must lie under the root; `..` is refused.
 pub fn normalize_excludes(root: &Path, excludes: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    normalize_paths(root, excludes, "--exclude")
+}
+
+/// Normalise path arguments of `flag` to paths relative to `root`, as
+/// [`normalize_excludes`] does.
+pub fn normalize_paths(root: &Path, excludes: &[PathBuf], flag: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for ex in excludes {
         let rel = if ex.is_absolute() {
             ex.strip_prefix(root)
                 .map_err(|_| {
                     Error::usage(format!(
-                        "--exclude {} is not under the root {}",
+                        "{flag} {} is not under the root {}",
                         ex.display(),
                         root.display()
                     ))
@@ -65,14 +68,14 @@ pub fn normalize_excludes(root: &Path, excludes: &[PathBuf]) -> Result<Vec<PathB
                 Component::CurDir => {}
                 _ => {
                     return Err(Error::usage(format!(
-                        "--exclude {}: give a path inside the root, without `..`",
+                        "{flag} {}: give a path inside the root, without `..`",
                         ex.display()
                     )))
                 }
             }
         }
         if clean.as_os_str().is_empty() {
-            return Err(Error::usage("--exclude would exclude the whole root"));
+            return Err(Error::usage(format!("{flag} would name the whole root")));
         }
         out.push(clean);
     }
@@ -288,10 +291,7 @@ fn copy_into(
         .with_hint("was the install being changed during the snapshot? run it again"));
     }
     // One flush for the whole tree instead of an fsync per file.
-    let f = File::open(tmp).map_err(|e| Error::io("opening", tmp, e))?;
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
-        return Err(Error::io("flushing", tmp, std::io::Error::last_os_error()));
-    }
+    syncfs(tmp)?;
     Ok(Snapshot {
         counts: w.counts,
         excluded: w.excluded,
@@ -397,6 +397,16 @@ fn copy_file(src: &Path, dst: &Path) -> Result<u64> {
         .open(dst)
         .map_err(|e| Error::io("creating", dst, e))?;
     std::io::copy(&mut from, &mut to).map_err(|e| Error::io("copying", src, e))
+}
+
+/// Flush the whole filesystem holding `p` (one syncfs instead of an fsync per file).
+fn syncfs(p: &Path) -> Result<()> {
+    let f = File::open(p).map_err(|e| Error::io("opening", p, e))?;
+    // SAFETY: syncfs only reads the descriptor, which `f` keeps open for the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
+        return Err(Error::io("flushing", p, std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn set_times(p: &Path, md: &Metadata) -> Result<()> {

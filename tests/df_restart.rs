@@ -282,6 +282,18 @@ fn df_restart(args: &[&str], path: &str) -> Run {
     run_command(c)
 }
 
+/// `data.plan` of a dry run as lines: each item's command, else its detail.
+fn plan_lines(r: &Run) -> Value {
+    Value::Array(
+        r.data()["plan"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no plan in {}", r.stdout))
+            .iter()
+            .map(|i| i.get("command").unwrap_or(&i["detail"]).clone())
+            .collect(),
+    )
+}
+
 fn service<'a>(r: &'a Run, name: &str) -> &'a Value {
     r.data()["services"]
         .as_array()
@@ -511,13 +523,13 @@ fn dry_run_plans_exact_commands_and_changes_nothing() {
     assert_eq!(r.json["dry_run"], true);
     let url = bed.url();
     assert_eq!(
-        r.data()["plan"],
+        plan_lines(&r),
         serde_json::json!([
             "/usr/sbin/nginx -t",
             v82("/usr/sbin/php-fpm8.2 -t"),
             v82("/usr/sbin/service php8.2-fpm restart"),
             "/usr/sbin/service nginx restart",
-            format!("probe: GET {url} until it answers 200 (within 30 s)"),
+            format!("GET {url} until it answers 200 (within 30 s)"),
         ])
     );
     assert_eq!(service(&r, "nginx")["pid_before"], n0);
@@ -694,7 +706,7 @@ fn kubernetes_path_restarts_the_deployment_and_waits_for_the_rollout() {
     r.assert_ok();
     let k = s.bin("kubectl");
     assert_eq!(
-        r.data()["plan"],
+        plan_lines(&r),
         serde_json::json!([
             format!("{k} rollout restart deployment/dreamfactory -n df"),
             format!("{k} rollout status deployment/dreamfactory -n df --timeout=90s"),
@@ -826,7 +838,7 @@ fn bad_url_and_unknown_service_are_usage_errors() {
             "--container",
             "c",
             "--url",
-            "https://example.com/",
+            "ftp://example.com/",
         ],
         &s.path(),
     );
@@ -834,4 +846,440 @@ fn bad_url_and_unknown_service_are_usage_errors() {
     let r = df_restart(&["--via", "systemd", "--service", "lighttpd"], &s.path());
     r.assert_code(64);
     assert!(s.log().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// the master PID, dry runs that check, the graceful reload
+
+/// The machine's nginx stopped for a test (and started again after, if it ran).
+struct NginxStopped {
+    was_running: bool,
+    _lock: MachineLock,
+}
+
+impl NginxStopped {
+    fn new() -> NginxStopped {
+        let lock = machine_lock();
+        let was_running = nginx_pid().is_some();
+        if was_running {
+            sh("/etc/init.d/nginx", &["stop"]);
+        }
+        assert_eq!(nginx_pid(), None);
+        NginxStopped {
+            was_running,
+            _lock: lock,
+        }
+    }
+}
+
+impl Drop for NginxStopped {
+    fn drop(&mut self) {
+        if self.was_running {
+            let _ = Command::new("/etc/init.d/nginx")
+                .arg("start")
+                .env("PATH", SYS_PATH)
+                .stdin(std::process::Stdio::null())
+                .output();
+        }
+    }
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn children(parent: i32) -> Vec<i32> {
+    let mut v: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| ppid(p) == Some(parent))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// An `nginx: worker process` whose master was killed: an orphan named nginx. Killed
+/// (by its PID) on drop.
+struct OrphanWorker {
+    pid: i32,
+    _dir: tempfile::TempDir,
+}
+
+impl OrphanWorker {
+    fn new() -> OrphanWorker {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!(
+                "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                 events {{ worker_connections 16; }}\n\
+                 http {{ access_log off; client_body_temp_path {d}/c; proxy_temp_path {d}/p;\n\
+                 fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;\n\
+                 server {{ listen 127.0.0.1:{port}; return 204; }} }}\n"
+            ),
+        )
+        .unwrap();
+        let mut master = Command::new("/usr/sbin/nginx")
+            .args(["-p", &d, "-c", "nginx.conf", "-g", "daemon off;"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mpid = master.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let worker = loop {
+            if let Some(&w) = children(mpid).first() {
+                break w;
+            }
+            assert!(Instant::now() < deadline, "nginx started no worker");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Our own master, by its PID: SIGKILL leaves its worker running, orphaned.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(mpid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        master.wait().unwrap();
+        assert_pid_alive(worker.into(), "nginx");
+        assert_ne!(ppid(worker), Some(mpid));
+        OrphanWorker {
+            pid: worker,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for OrphanWorker {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn an_orphaned_nginx_worker_is_never_reported_as_the_master() {
+    let _stopped = NginxStopped::new();
+    let orphan = OrphanWorker::new();
+
+    // Before: nginx is not running; the orphan is not its master.
+    let r = df_restart(
+        &[
+            "--dry-run",
+            "--via",
+            "initd",
+            "--service",
+            "nginx",
+            "--no-probe",
+        ],
+        SYS_PATH,
+    );
+    r.assert_ok();
+    assert_eq!(
+        service(&r, "nginx")["pid_before"],
+        Value::Null,
+        "{}",
+        r.stdout
+    );
+
+    // After a failed start: pid_after is null (as documented), and a warning names the
+    // orphan instead.
+    let s = StandIns::new();
+    s.add(
+        "service",
+        1,
+        "Job for nginx failed: bind() to 0.0.0.0:80 failed",
+    );
+    let r = df_restart(
+        &["--via", "service", "--service", "nginx", "--no-probe"],
+        &s.path(),
+    );
+    r.assert_code(1);
+    let ng = service(&r, "nginx");
+    assert_eq!(ng["pid_before"], Value::Null, "{}", r.stdout);
+    assert_eq!(ng["pid_after"], Value::Null, "{}", r.stdout);
+    assert_eq!(ng["pid_changed"], false);
+    let warnings = r.json["warnings"].to_string();
+    assert!(
+        warnings.contains(&orphan.pid.to_string()) && warnings.contains("orphaned"),
+        "{warnings}"
+    );
+    assert_pid_alive(orphan.pid.into(), "nginx");
+}
+
+#[test]
+fn a_dry_run_makes_the_checks_of_the_real_run() {
+    // Not installed here: php7.4-fpm (php-fpm7.4), httpd. A dry run fails as the real
+    // run would, 69, naming the program, and runs nothing.
+    let s = StandIns::new();
+    s.add("systemctl", 0, "").add("service", 0, "");
+    for svc in ["php7.4-fpm", "httpd"] {
+        for via in ["systemd", "service", "initd"] {
+            let r = df_restart(
+                &["--dry-run", "--via", via, "--service", svc, "--no-probe"],
+                &s.path(),
+            );
+            r.assert_code(69);
+            let msg = r.json["error"]["message"].as_str().unwrap();
+            assert!(msg.contains("not found"), "{svc} via {via}: {msg}");
+        }
+    }
+    // A missing program of the restart path (no systemctl), and of docker/kubernetes.
+    let bare = StandIns::new();
+    bare.add("nginx", 0, "");
+    let r = df_restart(
+        &[
+            "--dry-run",
+            "--via",
+            "systemd",
+            "--service",
+            "nginx",
+            "--no-probe",
+        ],
+        &format!("{}:/nonexistent", bare.dir.path().display()),
+    );
+    r.assert_code(69);
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("systemctl"));
+    for via in [
+        ["--via", "docker", "--container", "c"],
+        ["--via", "kubernetes", "--deployment", "d"],
+    ] {
+        let mut a = vec!["--dry-run", "--no-probe"];
+        a.extend(via);
+        let r = df_restart(&a, &format!("{}:/nonexistent", bare.dir.path().display()));
+        r.assert_code(69);
+    }
+    assert!(s.log().is_empty() && bare.log().is_empty());
+
+    // A configuration that fails its test fails the dry run (78), as the real run would;
+    // the test is the only thing that ran.
+    let s = StandIns::new();
+    s.add("systemctl", 0, "")
+        .add("nginx", 1, "nginx: [emerg] unknown directive \"dfkit_bad\"");
+    let r = df_restart(
+        &[
+            "--dry-run",
+            "--via",
+            "systemd",
+            "--service",
+            "nginx",
+            "--no-probe",
+        ],
+        &s.path(),
+    );
+    r.assert_code(78);
+    assert!(!r.changed());
+    assert_eq!(s.log(), ["nginx -t"]);
+    assert_eq!(service(&r, "nginx")["config_test"]["ok"], false);
+
+    // And a name that would be read as an option is refused before anything runs.
+    let r = df_restart(
+        &["--via", "docker", "--container", "--rm", "--no-probe"],
+        &s.path(),
+    );
+    r.assert_code(64);
+}
+
+/// One request on a new connection: the status, or why there was none.
+fn try_get(port: u16, path: &str) -> Result<u16, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "no status line in {:?}",
+                text.chars().take(80).collect::<String>()
+            )
+        })
+}
+
+/// A php-fpm setting for one test, in the machine's pool.d (php-fpm reads `[global]`
+/// there too), applied by a reload; removed (and reloaded away) on drop.
+struct FpmGlobal {
+    path: PathBuf,
+}
+
+impl FpmGlobal {
+    fn set(text: &str) -> FpmGlobal {
+        let path = PathBuf::from(v82("/etc/php/8.2/fpm/pool.d/zz-dfkit-test-restart.conf"));
+        std::fs::write(&path, format!("[global]\n{text}\n")).unwrap();
+        sh("service", &[fpm(), "reload"]);
+        FpmGlobal { path }
+    }
+}
+
+impl Drop for FpmGlobal {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = Command::new("service")
+            .args([fpm(), "reload"])
+            .env("PATH", SYS_PATH)
+            .stdin(std::process::Stdio::null())
+            .output();
+    }
+}
+
+/// Wait until the bed's /status answers 200 again (after a reload of php-fpm).
+fn wait_serving(bed: &WebBed) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(bed.get(), Some((200, _))) {
+        assert!(Instant::now() < deadline, "the site did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The new master's pid file is written a moment after it serves.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn reload_keeps_serving_and_keeps_the_masters() {
+    let mut bed = WebBed::up();
+    // php-fpm's default (process_control_timeout = 0) kills requests in flight on a
+    // reload: the report says so, with the setting that makes the reload graceful.
+    let r = df_restart(&["--reload", "--dry-run", "--url", &bed.url()], SYS_PATH);
+    r.assert_ok();
+    assert!(
+        r.json["warnings"]
+            .to_string()
+            .contains("process_control_timeout is 0"),
+        "{}",
+        r.stdout
+    );
+    let _graceful = FpmGlobal::set("process_control_timeout = 10s");
+    wait_serving(&bed);
+    let r = df_restart(&["--reload", "--dry-run", "--url", &bed.url()], SYS_PATH);
+    assert!(!r.json["warnings"]
+        .to_string()
+        .contains("process_control_timeout"));
+
+    let (n0, f0) = (nginx_pid().unwrap(), fpm_pid().unwrap());
+    let fpm_workers0 = children(f0);
+    assert!(!fpm_workers0.is_empty());
+    // New configuration the reload must pick up: a location that did not exist.
+    let port = bed.port;
+    bed.add_conf(
+        "reload",
+        &format!(
+            "server {{ listen 127.0.0.1:{}; location / {{ return 204; }} }}\n",
+            free_port()
+        ),
+    );
+    let probe_port = {
+        let text = std::fs::read_to_string(bed.confs.last().unwrap()).unwrap();
+        text.split("127.0.0.1:").nth(1).unwrap()[..5]
+            .trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse::<u16>()
+            .unwrap()
+    };
+    assert!(
+        try_get(probe_port, "/").is_err(),
+        "not served before the reload"
+    );
+
+    // A prober: GET /status every 50 ms on a new connection, bounded (≤ 600 requests).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen: Vec<Result<u16, String>> = Vec::new();
+            for _ in 0..600 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                seen.push(try_get(port, "/status"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let r = df_restart(
+        &["--reload", "--url", &bed.url(), "--expect-body", V1_VERSION],
+        SYS_PATH,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = prober.join().unwrap();
+    r.assert_ok();
+
+    // Every request answered 200: no refused or reset connection, no 5xx.
+    let bad: Vec<&Result<u16, String>> = seen.iter().filter(|s| **s != Ok(200)).collect();
+    assert!(seen.len() >= 10, "the prober ran ({} requests)", seen.len());
+    assert!(
+        bad.is_empty(),
+        "during the reload: {bad:?} of {}",
+        seen.len()
+    );
+
+    // The report: reload commands, masters unchanged, the probe healthy.
+    let d = r.data();
+    assert_eq!(d["mode"], "reload");
+    assert_eq!(
+        d["commands"],
+        serde_json::json!([
+            "/usr/sbin/nginx -t",
+            v82("/usr/sbin/php-fpm8.2 -tt"),
+            v82("/usr/sbin/service php8.2-fpm reload"),
+            "/usr/sbin/service nginx reload"
+        ])
+    );
+    let ng = service(&r, "nginx");
+    assert_eq!(ng["restarted"], true);
+    assert_eq!(ng["pid_before"], n0);
+    assert_eq!(ng["pid_after"], n0, "nginx keeps its master");
+    assert_eq!(ng["pid_changed"], false);
+    assert_eq!(nginx_pid(), Some(n0));
+    // php-fpm's reload re-executes its master, which (daemonized) forks anew: the report
+    // names the master that runs now.
+    let fp = service(&r, fpm());
+    assert_eq!(fp["restarted"], true);
+    assert_eq!(fp["pid_before"], f0);
+    let f1 = fpm_pid().expect("php-fpm runs after its reload");
+    assert_eq!(fp["pid_after"], f1);
+    assert_eq!(fp["pid_changed"], f1 != f0);
+    assert_eq!(d["probe"]["ok"], true);
+
+    // It did reload: nginx serves the new server, php-fpm runs new workers.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while try_get(probe_port, "/") != Ok(204) {
+        assert!(
+            Instant::now() < deadline,
+            "nginx never served the new configuration"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = children(f1);
+        if !now.is_empty() && now.iter().all(|p| !fpm_workers0.contains(p)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "php-fpm kept its old workers: {fpm_workers0:?} -> {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -83,6 +83,7 @@ fn all_pass() -> Vec<(String, String)> {
     [
         "env",
         "version",
+        "ownership",
         "artisan",
         "database",
         "migrations",
@@ -162,10 +163,11 @@ fn healthy_sandbox_passes_every_check() {
     );
     r.assert_ok();
     assert_eq!(statuses(&r), all_pass(), "{}", r.stdout);
-    assert_eq!(r.data()["passed"], 9);
+    // Ten checks: the nine of before and `ownership`.
+    assert_eq!(r.data()["passed"], 10);
     assert_eq!(r.data()["failed"], 0);
     assert_eq!(r.json["changed"], false);
-    assert_eq!(r.json["msg"], "9 checks passed");
+    assert_eq!(r.json["msg"], "10 checks passed");
     assert_eq!(check(&r, "version")["version"], V1_VERSION);
     assert!(check(&r, "artisan")["laravel_version"]
         .as_str()
@@ -270,8 +272,8 @@ fn fewer_rows_than_the_set_fails_naming_the_table() {
     assert_eq!(
         c["mismatched"],
         json!([
-            {"table": "service", "have": services - 1, "want": services},
-            {"table": "user", "have": users - 1, "want": users},
+            {"table": "service", "expected": services, "found": services - 1},
+            {"table": "user", "expected": users, "found": users - 1},
         ])
     );
     assert!(r.json["msg"]
@@ -567,6 +569,7 @@ fn selection_dry_run_and_usage_errors() {
         [
             "env",
             "version",
+            "ownership",
             "database",
             "row_counts",
             "app_key",
@@ -579,7 +582,7 @@ fn selection_dry_run_and_usage_errors() {
     r.assert_ok();
     assert_eq!(r.json["dry_run"], true);
     assert_eq!(r.json["changed"], false);
-    assert_eq!(r.data()["plan"].as_array().unwrap().len(), 9);
+    assert_eq!(r.data()["plan"].as_array().unwrap().len(), 10);
     assert!(r.data().get("checks").is_none());
 
     let r = run("df-verify", args(&sb, &["--only", "bogus"]));
@@ -592,7 +595,7 @@ fn selection_dry_run_and_usage_errors() {
     run("df-verify", args(&sb, &["--exact"])).assert_code(64);
     run(
         "df-verify",
-        args(&sb, &["--url", "https://example.invalid/status"]),
+        args(&sb, &["--url", "ftp://example.invalid/status"]),
     )
     .assert_code(64);
     run("df-verify", args(&sb, &["--against", "/nonexistent/set"])).assert_code(66);
@@ -612,25 +615,27 @@ fn artisan_runs_as_the_storage_owner() {
     );
     use std::os::unix::fs::MetadataExt;
     let www = nix::unistd::User::from_name("www-data").unwrap().unwrap();
-    // A root-owned file left in storage/ (by someone's `sudo php artisan`) is handed back,
-    // and the report says it changed something; a second run changes nothing.
+    // A root-owned file left in storage/ (by someone's `sudo php artisan`) is left alone:
+    // a verification only reads. The `ownership` check reports it with the fix.
     let stray = sb.root.join("storage/framework/cache/root-owned");
     std::fs::write(&stray, "x").unwrap();
     assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
     let r = run("df-verify", args(&sb, &["--only", "artisan"]));
     r.assert_ok();
-    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), www.uid.as_raw());
-    assert_eq!(r.json["changed"], true);
-    assert!(
-        r.json["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("root-owned"),
-        "{}",
-        r.stdout
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
+    assert_eq!(r.json["changed"], false);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "artisan", "--only", "ownership"]),
     );
-    let r = run("df-verify", args(&sb, &["--only", "artisan"]));
-    r.assert_ok();
+    r.assert_code(1);
+    assert_eq!(check(&r, "artisan")["status"], "pass");
+    assert_eq!(check(&r, "ownership")["status"], "fail");
+    assert!(check(&r, "ownership")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("df-perms"));
+    assert_eq!(std::fs::metadata(&stray).unwrap().uid(), 0);
     assert_eq!(r.json["changed"], false);
 
     // A missing database makes `migrate:status` fail, and Laravel log the exception.
@@ -702,4 +707,213 @@ fn mariadb_install() {
 #[test]
 fn postgres_install() {
     server_install(servers::postgres(), "pgsql");
+}
+
+/// PHP's own clock in a timezone, as Laravel formats log times after
+/// `date_default_timezone_set(config('app.timezone'))`: `secs` from now.
+fn php_time_in(tz: &str, secs: i64) -> String {
+    let out = Command::new("php")
+        .args([
+            "-r",
+            &format!(
+                "date_default_timezone_set('{tz}'); echo date('Y-m-d H:i:s', time() + ({secs}));"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn log_times_are_read_in_the_app_timezone() {
+    let sb = sandbox();
+    // config/app.php: 'timezone' => env('APP_TIMEZONE', 'UTC').
+    let app = std::fs::read_to_string(sb.root.join("config/app.php")).unwrap();
+    assert!(app.contains("env('APP_TIMEZONE'"), "{app}");
+    append(&sb.root.join(".env"), "\nAPP_TIMEZONE=America/New_York\n");
+    let log = sb.root.join("storage/logs/dreamfactory.log");
+    // West of UTC: a new line's local time read as UTC looks hours old and would be missed.
+    let old = format!(
+        "[{}] production.ERROR: an hour before the upgrade",
+        php_time_in("America/New_York", -3600)
+    );
+    let new = format!(
+        "[{}] production.ERROR: after the upgrade",
+        php_time_in("America/New_York", 0)
+    );
+    append(&log, &format!("{old}\n{new}\n#0 {{main}}\n"));
+    let since = rfc3339_in(-60);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "logs", "--since", &since]),
+    );
+    r.assert_code(1);
+    let c = check(&r, "logs");
+    assert_eq!(c["timezone"], "America/New_York");
+    assert_eq!(c["count"], 1, "{}", r.stdout);
+    assert_eq!(c["lines"][0]["text"], new.as_str());
+    assert_eq!(c["lines"][0]["line"], 2);
+
+    // East of UTC (Asia/Tokyo, +9): a line from two hours ago, read as UTC, would look
+    // seven hours new and fail the run; in the right zone it is old.
+    let sb = sandbox();
+    append(&sb.root.join(".env"), "\nAPP_TIMEZONE=Asia/Tokyo\n");
+    let log = sb.root.join("storage/logs/dreamfactory.log");
+    append(
+        &log,
+        &format!(
+            "[{}] production.ERROR: before the upgrade\n",
+            php_time_in("Asia/Tokyo", -7200)
+        ),
+    );
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "logs", "--since", &rfc3339_in(-60)]),
+    );
+    r.assert_ok();
+    assert_eq!(check(&r, "logs")["timezone"], "Asia/Tokyo");
+
+    // An unknown timezone fails the check, naming where it comes from.
+    append(&sb.root.join(".env"), "APP_TIMEZONE=Mars/Olympus\n");
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "logs", "--since", &rfc3339_in(-60)]),
+    );
+    r.assert_code(1);
+    assert!(detail(&r, "logs").contains("Mars/Olympus"));
+}
+
+#[test]
+fn a_large_log_is_scanned_from_the_end_with_exact_line_numbers() {
+    let sb = sandbox();
+    let log = sb.root.join("storage/logs/dreamfactory.log");
+    // ~60 MB of old entries (errors among them), then a few new ones.
+    let lines_old = 300_000usize;
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+        let old = log_time(-7200);
+        for i in 0..lines_old {
+            let level = if i % 1000 == 0 { "ERROR" } else { "INFO" };
+            writeln!(
+                w,
+                "[{old}] production.{level}: request {i} {}",
+                "x".repeat(180)
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let new_err = format!("[{}] production.ERROR: new after the upgrade", log_time(0));
+    let new_crit = format!("[{}] production.CRITICAL: new too", log_time(0));
+    append(
+        &log,
+        &format!(
+            "[{}] production.INFO: upgrade done\n{new_err}\n#0 {{main}}\n{new_crit}\n",
+            log_time(0)
+        ),
+    );
+    assert!(std::fs::metadata(&log).unwrap().len() > 50 << 20);
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "logs", "--since", &rfc3339_in(-60)]),
+    );
+    r.assert_code(1);
+    let c = check(&r, "logs");
+    assert_eq!(c["count"], 2, "{}", r.stdout);
+    assert_eq!(
+        c["lines"],
+        json!([
+            {"file": "storage/logs/dreamfactory.log", "line": lines_old + 2, "level": "ERROR", "text": new_err},
+            {"file": "storage/logs/dreamfactory.log", "line": lines_old + 4, "level": "CRITICAL", "text": new_crit},
+        ])
+    );
+    // With --since before everything, every error of the file counts (the whole file read).
+    let r = run(
+        "df-verify",
+        args(&sb, &["--only", "logs", "--since", &rfc3339_in(-3 * 3600)]),
+    );
+    assert_eq!(check(&r, "logs")["count"], lines_old / 1000 + 2);
+}
+
+#[test]
+fn root_owned_files_fail_the_ownership_check_and_are_left_alone() {
+    // storage/ owned by www-data, as the installer leaves it; root runs df-verify.
+    let sb = Sandbox::with(
+        "sqlite",
+        None,
+        &sandbox::Options {
+            owner: Some("www-data:www-data".into()),
+            ..Default::default()
+        },
+    );
+    use std::os::unix::fs::MetadataExt;
+    let r = run("df-verify", args(&sb, &["--only", "ownership"]));
+    r.assert_ok();
+    assert_eq!(check(&r, "ownership")["root_owned_count"], 0);
+
+    // Left by someone's `sudo php artisan`: a cache file, a log directory with a file in
+    // it, a compiled file in bootstrap/cache/, and a symlink to a root-owned file outside.
+    let stray = sb.root.join("storage/framework/cache/root-owned");
+    std::fs::write(&stray, "x").unwrap();
+    let dir = sb.root.join("storage/logs/root-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("inner.log"), "x").unwrap();
+    let boot = sb.root.join("bootstrap/cache");
+    let boot_owned = std::fs::metadata(&boot).unwrap().uid() != 0;
+    if boot_owned {
+        std::fs::write(boot.join("root-services.php"), "<?php return [];").unwrap();
+    }
+    let outside = sb.tmp.path().join("outside-root-file");
+    std::fs::write(&outside, "secret").unwrap();
+    std::os::unix::fs::symlink(&outside, sb.root.join("storage/app/link")).unwrap();
+    let before: Vec<(PathBuf, u32, u32)> = [
+        stray.clone(),
+        dir.clone(),
+        dir.join("inner.log"),
+        outside.clone(),
+    ]
+    .into_iter()
+    .map(|p| {
+        let m = std::fs::metadata(&p).unwrap();
+        (p, m.uid(), m.mode())
+    })
+    .collect();
+
+    let r = run("df-verify", args(&sb, &["--only", "ownership"]));
+    r.assert_code(1);
+    let c = check(&r, "ownership");
+    assert_eq!(c["status"], "fail");
+    let expect = 4 + usize::from(boot_owned);
+    assert_eq!(c["root_owned_count"], expect, "{}", r.stdout);
+    let listed = c["root_owned"].to_string();
+    for p in [
+        "storage/framework/cache/root-owned",
+        "storage/logs/root-dir",
+        "storage/logs/root-dir/inner.log",
+        "storage/app/link",
+    ] {
+        assert!(listed.contains(p), "{p} in {listed}");
+    }
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(&format!(
+            "df-perms --root {} --user www-data --group www-data",
+            sb.root.display()
+        )),
+        "{hint}"
+    );
+    assert_eq!(r.json["changed"], false);
+    // Only read: every owner and mode as before, inside the install and out.
+    for (p, uid, mode) in before {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.mode()), (uid, mode), "{}", p.display());
+    }
+    assert_eq!(
+        std::fs::symlink_metadata(sb.root.join("storage/app/link"))
+            .unwrap()
+            .uid(),
+        0
+    );
 }

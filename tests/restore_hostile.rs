@@ -404,3 +404,87 @@ fn mariadb_replace_swaps_tables_and_recreates_views_triggers_routines() {
     );
     assert_eq!(left.trim(), "", "scratch databases dropped");
 }
+
+#[test]
+fn dry_run_restore_plans_in_the_shared_shape_and_touches_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = root_with_env(t.path(), "DB_CONNECTION=sqlite\n");
+    let db = root.join("storage/databases/database.sqlite");
+    let st = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE a (x INT); INSERT INTO a VALUES (1);")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let before = std::fs::read(&db).unwrap();
+    let r = bins::run(
+        "df-dump-db",
+        [
+            "--root",
+            s(&root),
+            "--dry-run",
+            "restore",
+            "--from",
+            s(&set),
+            "--replace",
+        ],
+    );
+    r.assert_ok();
+    assert!(r.changed());
+    let plan = r.data()["plan"].as_array().expect("a list of steps");
+    let actions: Vec<&str> = plan.iter().map(|p| p["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["run", "rename"], "{}", r.stdout);
+    assert!(plan[0]["command"].as_str().unwrap().contains("sqlite3"));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "untouched");
+    let names: Vec<String> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["database.sqlite"]);
+}
+
+#[test]
+fn dry_run_restore_on_servers_plans_and_touches_nothing() {
+    for server in [servers::mariadb(), servers::postgres()] {
+        let t = tempfile::tempdir().unwrap();
+        let db = server.new_database("dryr", "dry-r-pw");
+        db.sql("CREATE TABLE a (x INT); INSERT INTO a VALUES (1);");
+        let root = root_with_env(t.path(), &db.env_lines());
+        let set = t.path().join("set");
+        dump(&root, &set);
+        db.sql("CREATE TABLE extra (x INT);");
+        let r = bins::run(
+            "df-dump-db",
+            [
+                "--root",
+                s(&root),
+                "--dry-run",
+                "restore",
+                "--from",
+                s(&set),
+                "--replace",
+            ],
+        );
+        r.assert_ok();
+        let actions: Vec<&str> = r.data()["plan"]
+            .as_array()
+            .expect("a list of steps")
+            .iter()
+            .map(|p| p["action"].as_str().unwrap())
+            .collect();
+        let want = match server.driver {
+            "mysql" => vec!["check", "check", "create_database", "run", "swap", "count"],
+            _ => vec!["check", "run", "count"],
+        };
+        assert_eq!(actions, want, "{}", r.stdout);
+        assert_eq!(r.data()["replaced_tables"], 2);
+        assert_eq!(
+            tables(&db),
+            vec!["a", "extra"],
+            "{}: untouched",
+            server.driver
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! df-backup-env — back up and restore the .env file (APP_KEY above all) and snapshot the
-//! install tree into a backup set.
+//! install tree into a backup set, and put it back.
 use clap::{Parser, Subcommand};
 use dfkit::env_backup;
 use dfkit::report::{Common, HasCommon};
@@ -19,7 +19,10 @@ Examples:
   df-backup-env --root /opt/dreamfactory restore-key --from /tmp/old-set
 
   # Put the whole .env back (verified against its sha256 first); preview with --dry-run
-  df-backup-env restore --from \"$SET\" --dry-run | jq .data.plan";
+  df-backup-env restore --from \"$SET\" --dry-run | jq .data.plan
+
+  # Put vendor/ back as the snapshot holds it (a rollback after a failed composer install)
+  df-backup-env restore-tree --from \"$SET\" --only vendor";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -85,6 +88,16 @@ enum Cmd {
         #[arg(long)]
         replace: bool,
     },
+    /// Put paths of the install back from SET/tree (each atomically, verified by counts)
+    RestoreTree {
+        /// The backup set holding a complete tree snapshot
+        #[arg(long, value_name = "SET")]
+        from: PathBuf,
+        /// A path under the root to put back (repeatable), e.g. vendor [default: every
+        /// top-level path the snapshot did not leave out]
+        #[arg(long, value_name = "PATH")]
+        only: Vec<PathBuf>,
+    },
 }
 
 impl HasCommon for Args {
@@ -117,6 +130,7 @@ fn main() -> ExitCode {
                 exclude,
                 replace,
             } => env_backup::snapshot(ctx, root, into.as_deref(), exclude, *replace),
+            Cmd::RestoreTree { from, only } => env_backup::restore_tree(ctx, root, from, only),
         }
     })
 }

@@ -39,8 +39,11 @@ Examples:
   # Which master processes were replaced
   df-restart -q | jq -c '.data.services[] | {name, pid_before, pid_after}'
 
-  # What would run, without running it
-  df-restart --dry-run | jq -r '.data.plan[]'
+  # What would run (after the checks a real run makes), without restarting anything
+  df-restart --dry-run | jq -r '.data.plan[] | .command // .detail'
+
+  # A graceful reload that keeps serving (same master PIDs), probing over https
+  df-restart --reload --url https://df.example.com/status --ca-file /etc/ssl/private-ca.pem
 
   # Docker and Kubernetes installs
   df-restart --via docker --container df-docker-web-1 --url http://127.0.0.1:8080/
@@ -71,9 +74,21 @@ struct Args {
     /// The deployment's namespace (--via kubernetes)
     #[arg(long, value_name = "NS", default_value = "default")]
     namespace: String,
-    /// The URL to probe after the restart (plain HTTP)
+    /// The URL to probe after the restart (http:// or https://)
     #[arg(long, default_value = "http://127.0.0.1/")]
     url: String,
+    /// Trust the CA certificates (PEM) in this file for an https:// --url, instead of
+    /// the system's roots (a private or self-signed CA)
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    /// Do not verify the certificate of an https:// --url (the report says so)
+    #[arg(long, conflicts_with = "ca_file")]
+    insecure: bool,
+    /// Reload gracefully instead of restarting: nginx re-reads its configuration and
+    /// replaces its workers, php-fpm re-executes its master, Apache restarts gracefully;
+    /// the masters keep their PIDs and the site keeps serving
+    #[arg(long)]
+    reload: bool,
     /// The status that counts as healthy
     #[arg(long, default_value_t = 200, value_name = "CODE")]
     expect_status: u16,
@@ -109,6 +124,10 @@ fn main() -> ExitCode {
                 a.expect_status,
                 a.expect_body,
                 a.timeout,
+                dfkit::http::Tls {
+                    ca_file: a.ca_file,
+                    insecure: a.insecure,
+                },
             )?)
         };
         let opts = restart::Options {
@@ -117,6 +136,11 @@ fn main() -> ExitCode {
             container: a.container,
             deployment: a.deployment,
             namespace: a.namespace,
+            mode: if a.reload {
+                restart::Mode::Reload
+            } else {
+                restart::Mode::Restart
+            },
             probe,
             restart_timeout: a.restart_timeout,
         };

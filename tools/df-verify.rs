@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
-Checks: env, version, artisan, database, migrations, row_counts, app_key, http, logs.
+Checks: env, version, ownership, artisan, database, migrations, row_counts, app_key, http, logs.
 Each is pass, fail or skip (with the reason); exit 0 only when none failed, 1 otherwise.
 (--check is every dfkit tool's alias of --dry-run; select checks with --only/--skip.)
 
@@ -49,6 +49,13 @@ struct Args {
     /// URL to probe (e.g. http://127.0.0.1/status; a /status URL must show the version)
     #[arg(long, value_name = "URL")]
     url: Option<String>,
+    /// Trust the CA certificates (PEM) in this file for an https:// --url, instead of
+    /// the system's roots
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify the certificate of an https:// --url
+    #[arg(long, conflicts_with = "ca_file")]
+    insecure: bool,
     /// Scan logs for lines at or after this RFC 3339 time [default: the set's time]
     #[arg(long, value_name = "TIME", value_parser = verify::parse_since)]
     since: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -82,6 +89,10 @@ fn main() -> ExitCode {
             against: args.against,
             exact: args.exact,
             url: args.url,
+            tls: dfkit::http::Tls {
+                ca_file: args.ca_file,
+                insecure: args.insecure,
+            },
             since: args.since,
             expect_version: args.expect_version,
             only: args.only,

@@ -256,7 +256,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         Driver::Pgsql => Counter::Copy(CopyCounter::new()),
         _ => Counter::Inserts(InsertCounter::new()),
     };
-    let mut running = cmd.spawn()?;
+    let mut running = cmd.start()?;
     let mut out = running.take_stdout().expect("stdout piped");
     {
         use std::os::fd::AsRawFd;

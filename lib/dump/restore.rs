@@ -10,7 +10,7 @@ use crate::backup_set::compare_row_counts;
 use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::data::dump::RestoreData;
-use crate::report::{Ctx, Outcome};
+use crate::report::{Ctx, Outcome, PlanItem};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -216,15 +216,17 @@ fn restore_server(
     };
     let argv = recorded_argv(&client, &session);
     if ctx.dry_run() {
-        return Ok(Outcome::new(
+        return Ok(Outcome::typed(
             true,
             format!(
                 "would restore {} into {}",
                 st.path.display(),
                 settings.describe()
             ),
-            json!({"plan": {"commands": [argv.join(" ")], "replace": o.replace,
-                   "drop_tables": existing}}),
+            &RestoreData {
+                plan: Some(server_plan(settings, st, &argv.join(" "), &existing)),
+                ..data
+            },
         ));
     }
     if st.driver == Driver::Mysql {
@@ -387,6 +389,62 @@ fn check_packet(
     Ok(())
 }
 
+/// The steps of a mysql/pgsql restore, for `--dry-run`.
+fn server_plan(
+    settings: &Settings,
+    st: &Stored,
+    command: &str,
+    existing: &[String],
+) -> Vec<PlanItem> {
+    let artifact = st.path.to_string_lossy().into_owned();
+    let mut plan = vec![PlanItem::on_path(
+        "check",
+        artifact.clone(),
+        "sha256 against db.meta.json (done); the trailer, size and row counts are checked as the dump streams",
+    )];
+    let target = settings.describe();
+    match settings.driver {
+        Driver::Mysql if !existing.is_empty() => {
+            let scratch = format!("{}_dfkit_<pid>", settings.database);
+            plan.push(PlanItem::new(
+                "check",
+                "read the whole dump first: trailer, size, longest statement against the server's max_allowed_packet",
+            ));
+            plan.push(PlanItem::new(
+                "create_database",
+                format!("scratch databases {scratch} and {scratch}_old (without the right to: drop the {} old tables first, not atomic)", existing.len()),
+            ));
+            plan.push(PlanItem::run(
+                command.replace(&format!(" {}", settings.database), &format!(" {scratch}")),
+                format!("import {artifact} into {scratch}, then check its row counts"),
+            ));
+            plan.push(PlanItem::new(
+                "swap",
+                format!(
+                    "one RENAME TABLE: the {} old tables of {target} out, the dump's in; then views, triggers, routines, events",
+                    existing.len()
+                ),
+            ));
+        }
+        Driver::Mysql => plan.push(PlanItem::run(
+            command,
+            format!("import {artifact} into the empty {target}"),
+        )),
+        _ => plan.push(PlanItem::run(
+            command,
+            format!(
+                "in one transaction: drop the {} tables of {target} and import {artifact}; COMMIT only after the checked end of the stream",
+                existing.len()
+            ),
+        )),
+    }
+    plan.push(PlanItem::new(
+        "count",
+        format!("compare every table's row count in {target} with db.meta.json"),
+    ));
+    plan
+}
+
 /// Count the rows the target holds now and compare them with the meta.
 pub(super) fn finish_restore(
     session: &Session,
@@ -445,7 +503,7 @@ pub(super) fn restore_sqlsrv(
         return Ok(Outcome::new(
             true,
             format!("would restore {} into {}", st.path.display(), s.describe()),
-            json!({"plan": {"commands": [cmd.display()]}}),
+            json!({"plan": [PlanItem::run(cmd.display(), "RESTORE DATABASE from the set's native backup")]}),
         ));
     }
     let out = cmd.run()?;

@@ -158,7 +158,7 @@ pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) 
     let mut decoder = open_decoder(&st.path, st.compression)?;
     // Its own process group (lib/exec): a kill of the client's helpers cannot outlive it,
     // and our death closes its stdin — the end of input without a commit.
-    let mut run = cmd.clone().stdin(Input::Pipe).spawn()?;
+    let mut run = cmd.clone().stdin(Input::Pipe).start()?;
     let mut stdin = run.take_stdin().expect("piped stdin");
     let mut sc = Scanner::new(st.driver);
     // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.

@@ -14,8 +14,7 @@ use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{Cmd, Input};
 use crate::report::data::dump::RestoreData;
-use crate::report::{Ctx, Outcome};
-use serde_json::json;
+use crate::report::{Ctx, Outcome, PlanItem};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -165,14 +164,46 @@ pub(super) fn restore_sqlite(
         .args(["-batch", "-bail"])
         .arg(&tmp);
     if ctx.dry_run() {
-        return Ok(Outcome::new(
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        let plan = vec![
+            PlanItem::run(
+                client.display(),
+                format!(
+                    "import {} into a temp file beside the target, then check its row counts",
+                    st.path.display()
+                ),
+            ),
+            PlanItem::on_path(
+                "rename",
+                target.to_string_lossy().into_owned(),
+                format!(
+                    "{tmp_s} over it (owner and mode kept){}",
+                    if exists {
+                        ", after checking no writer holds it"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        ];
+        let data = RestoreData {
+            driver: settings.driver.to_string(),
+            database: settings.database.clone(),
+            from: st.path.to_string_lossy().into_owned(),
+            sha256: sha.to_string(),
+            replaced_tables: existing,
+            atomicity: "rename".into(),
+            plan: Some(plan),
+            ..RestoreData::default()
+        };
+        return Ok(Outcome::typed(
             true,
             format!(
                 "would restore {} into {}",
                 st.path.display(),
                 link.display()
             ),
-            json!({"plan": {"commands": [client.display()], "target": target, "replace": o.replace}}),
+            &data,
         ));
     }
     if exists {

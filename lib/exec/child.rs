@@ -143,7 +143,7 @@ struct State {
     timed_out: bool,
 }
 
-/// A spawned child (see [`super::Cmd::spawn`]). Dropping it without [`Running::finish`]
+/// A spawned child (see [`super::Cmd::start`]). Dropping it without [`Running::finish`]
 /// kills its whole process group and reaps it.
 pub struct Running {
     child: Child,

@@ -81,7 +81,7 @@ impl Cmd {
         self
     }
 
-    /// Hand stdout to the caller of [`Cmd::spawn`] ([`Running::take_stdout`]) instead of
+    /// Hand stdout to the caller of [`Cmd::start`] ([`Running::take_stdout`]) instead of
     /// capturing it.
     pub fn pipe_stdout(mut self) -> Cmd {
         self.pipe_stdout = true;
@@ -131,11 +131,9 @@ impl Cmd {
         parts.join(" ")
     }
 
-    /// The configured std Command (stdio not set).
-    ///
-    /// Crate-visible only until df-dump-db's restore moves to [`Cmd::spawn`] (branch
-    /// dumpw), then private: used directly it has no deadline and no group kill.
-    pub(crate) fn command(&self) -> Command {
+    /// The configured std Command (stdio not set). Private: used directly it would have
+    /// no deadline and no group kill.
+    fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.args);
         for k in &self.env_remove {
@@ -151,7 +149,7 @@ impl Cmd {
             c.uid(uid).gid(gid);
         }
         // No own process group here: these legacy children are not registered for
-        // signal forwarding, so they must stay in the terminal's group ([`Cmd::spawn`]
+        // signal forwarding, so they must stay in the terminal's group ([`Cmd::start`]
         // adds the group).
         c
     }
@@ -189,7 +187,7 @@ impl Cmd {
     /// use std::io::{Read, Write};
     ///
     /// // Read a large stdout as a stream.
-    /// let mut dump = Cmd::new("pg_dump")?.arg("app").pipe_stdout().spawn()?;
+    /// let mut dump = Cmd::new("pg_dump")?.arg("app").pipe_stdout().start()?;
     /// let mut out = dump.take_stdout().expect("piped");
     /// let mut buf = vec![0u8; 1 << 16];
     /// while out.read(&mut buf).unwrap_or(0) > 0 { /* compress and write buf */ }
@@ -197,7 +195,7 @@ impl Cmd {
     /// assert!(status.success(), "{}", status.tail(5));
     ///
     /// // Write a stream into stdin.
-    /// let mut psql = Cmd::new("psql")?.arg("app").stdin(Input::Pipe).spawn()?;
+    /// let mut psql = Cmd::new("psql")?.arg("app").stdin(Input::Pipe).start()?;
     /// let mut stdin = psql.take_stdin().expect("piped");
     /// if stdin.write_all(b"SELECT 1;\n").is_err() {
     ///     psql.kill(); // the client stopped reading: its status says why
@@ -206,11 +204,11 @@ impl Cmd {
     /// let out = psql.finish()?;
     /// # Ok(()) }
     /// ```
-    pub fn spawn(&self) -> Result<Running> {
-        self.start(Some(STREAM_TAIL))
+    pub fn start(&self) -> Result<Running> {
+        self.launch(Some(STREAM_TAIL))
     }
 
-    fn start(&self, cap: Option<usize>) -> Result<Running> {
+    fn launch(&self, cap: Option<usize>) -> Result<Running> {
         let started = Instant::now();
         // Checked: an absurd timeout means "no deadline" rather than a panic (the duration
         // parser already refuses those on the command line).
@@ -249,11 +247,11 @@ impl Cmd {
     pub fn run(&self) -> Result<Output> {
         if matches!(self.input, Input::Pipe) || self.pipe_stdout {
             return Err(Error::internal(format!(
-                "`{}`: piped stdio needs Cmd::spawn, not run",
+                "`{}`: piped stdio needs Cmd::start, not run",
                 self.display()
             )));
         }
-        self.start(None)?.finish()
+        self.launch(None)?.finish()
     }
 
     /// Run; a non-zero exit becomes a `step_failed` error carrying the output's tail.

@@ -5,7 +5,7 @@
 //! * argv is a list, never a shell string.
 //! * stdin is /dev/null unless given; stdout and stderr are captured (never inherited:
 //!   our stdout carries only the JSON report), or stdin/stdout are handed to the caller
-//!   for streaming ([`Cmd::spawn`]).
+//!   for streaming ([`Cmd::start`]).
 //! * every child runs in its own process group; a timeout (or dropping a [`Running`]
 //!   without finishing it) kills the whole group with SIGKILL, so grandchildren holding
 //!   a pipe cannot hang a tool (see [`Running::finish`]). When the tool itself is
@@ -38,7 +38,7 @@ pub enum Input {
     Bytes(Vec<u8>),
     /// This file, opened read-only.
     File(PathBuf),
-    /// A pipe handed to the caller ([`Running::take_stdin`]); only with [`Cmd::spawn`].
+    /// A pipe handed to the caller ([`Running::take_stdin`]); only with [`Cmd::start`].
     Pipe,
 }
 
@@ -358,7 +358,7 @@ mod tests {
             .unwrap()
             .args(["-c", "head -c 1000000 /dev/zero; echo oops >&2; exit 2"])
             .pipe_stdout()
-            .spawn()
+            .start()
             .unwrap();
         let mut n = 0usize;
         let mut out = r.take_stdout().unwrap();
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn streams_into_stdin_and_keeps_a_bounded_stdout_tail() {
-        let mut r = Cmd::new("cat").unwrap().stdin(Input::Pipe).spawn().unwrap();
+        let mut r = Cmd::new("cat").unwrap().stdin(Input::Pipe).start().unwrap();
         let mut w = r.take_stdin().unwrap();
         let chunk = vec![b'x'; 1 << 16];
         for _ in 0..8 {
@@ -399,7 +399,7 @@ mod tests {
             .args(["-c", "echo a; sleep 300 & sleep 300"])
             .pipe_stdout()
             .timeout(Duration::from_millis(300))
-            .spawn()
+            .start()
             .unwrap();
         let pgid = r.pid();
         let mut s = String::new();
@@ -417,7 +417,7 @@ mod tests {
         let r = Cmd::new("sh")
             .unwrap()
             .args(["-c", "sleep 300 & sleep 300"])
-            .spawn()
+            .start()
             .unwrap();
         let pgid = r.pid();
         std::thread::sleep(Duration::from_millis(100));

@@ -1,13 +1,14 @@
 //! `df-migrate export`: the old instance's .env and database, with a manifest, in one
 //! bundle file.
 
-use super::views::{EnvMetaView, StatusView};
 use super::Run;
 use crate::backup_set::db_meta::DbMeta;
+use crate::backup_set::env_meta::EnvMeta;
 use crate::backup_set::BackupSet;
 use crate::bundle::{self, Manifest, Member};
 use crate::children::args;
 use crate::error::{Error, ErrorKind, Result};
+use crate::report::data::git::StatusData;
 use crate::report::data::migrate::ExportData;
 use crate::report::{Ctx, Outcome};
 use serde_json::Value;
@@ -129,7 +130,7 @@ fn export_steps(
     let status = run
         .children
         .with_dry_run(false)
-        .run::<StatusView>("df-git-update", &args(["status"]));
+        .run::<StatusData>("df-git-update", &args(["status"]));
     let status = match status {
         Ok(s) if s.ok() => s.report.data,
         Ok(s) => {
@@ -137,11 +138,11 @@ fn export_steps(
                 "df-git-update status: {} (the manifest names no commit)",
                 s.report.msg
             ));
-            StatusView::default()
+            StatusData::default()
         }
         Err(e) => {
             run.ctx.warn(format!("df-git-update status: {}", e.message));
-            StatusView::default()
+            StatusData::default()
         }
     };
     if dry {
@@ -157,7 +158,7 @@ fn export_steps(
         ));
     }
     let set = BackupSet::open(&set_dir)?;
-    let env: EnvMetaView = set.read_meta("env")?;
+    let env = set.read_meta::<EnvMeta>("env")?.summary;
     let dump: DbMeta = set.read_meta("db.sql")?;
     let mut members = Vec::new();
     for name in [
@@ -200,7 +201,7 @@ fn export_steps(
             None => env.db_connection.clone().unwrap_or_default(),
         },
         df_version: status.version.clone(),
-        commit: status.head.clone(),
+        commit: Some(status.head.clone()).filter(|h| !h.is_empty()),
         app_key_fingerprint: env.app_key_fingerprint.clone(),
         env_keys: env.keys.clone(),
         row_counts: dump.row_counts.clone().unwrap_or_default(),

@@ -10,13 +10,13 @@
 //! bundle. A failure after the set puts the new instance's own database and .env back
 //! from it (strict mode back on), then clear, perms and restart.
 
-use super::views::ShowView;
 use super::Run;
 use crate::children::args;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::journal::{self, Journal};
 use crate::lock::Lock;
+use crate::report::data::backup_env::ShowData;
 use crate::report::data::migrate::ImportData;
 use crate::report::{Ctx, Outcome};
 use crate::upgrade::RestartMode;
@@ -369,11 +369,17 @@ fn preflight(run: &mut Run, opts: &ImportOptions, m: &crate::bundle::Manifest) -
     let show = run
         .children
         .with_dry_run(false)
-        .run::<ShowView>("df-backup-env", &args(["show"]))?;
+        .run::<ShowData>("df-backup-env", &args(["show"]))?;
     if !show.ok() {
         return Err(crate::upgrade::child_error("df-backup-env", &show));
     }
-    let here = show.report.data.db_connection.clone().unwrap_or_default();
+    let here = show
+        .report
+        .data
+        .summary
+        .db_connection
+        .clone()
+        .unwrap_or_default();
     if here != m.driver {
         return Err(Error::config(format!(
             "the bundle holds a {} database; {} uses DB_CONNECTION={}",

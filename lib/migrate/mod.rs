@@ -19,7 +19,6 @@
 pub mod export;
 pub mod import;
 pub mod push;
-pub mod views;
 
 use crate::error::Result;
 use crate::report::data::migrate::InspectData;

@@ -4,6 +4,7 @@
 pub mod bins;
 pub mod dotenv;
 pub mod gitbed;
+pub mod listing;
 pub mod migrate;
 pub mod remote;
 pub mod sandbox;

@@ -115,4 +115,7 @@ pub struct RestoreData {
     /// mysql: the longest line of the dump in bytes (checked against the server's
     /// `max_allowed_packet` before anything is dropped); null for other drivers.
     pub longest_statement_bytes: Option<u64>,
+    /// Only with `--dry-run`: the steps the restore would take ([`PlanItem`]s, in order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<crate::report::PlanItem>>,
 }
