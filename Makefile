@@ -4,7 +4,7 @@
 PREFIX  ?= /usr/local
 CARGO   ?= cargo
 BINDIR  := $(PREFIX)/bin
-TOOLS   := df-backup-env df-dump-db df-git-update df-perms df-artisan df-restart df-verify df-upgrade
+TOOLS   := df-backup-env df-dump-db df-git-update df-perms df-artisan df-restart df-verify df-upgrade df-migrate
 
 .PHONY: all build deps test unit lint fmt demo bench install clean
 

@@ -6,6 +6,7 @@
 pub mod artisan;
 pub mod atomic;
 pub mod backup_set;
+pub mod bundle;
 pub mod checksum;
 pub mod children;
 pub mod constraint;
@@ -23,15 +24,18 @@ pub mod http;
 pub mod install;
 pub mod journal;
 pub mod lock;
+pub mod migrate;
 pub mod perms;
 pub mod progress;
 pub mod report;
 pub mod restart;
 pub mod secret;
+pub mod transfer;
 pub mod tree;
 pub mod upgrade;
 pub mod users;
 pub mod verify;
+pub mod wrapper;
 
 pub use error::{Error, ErrorKind, Result};
 pub use report::{Ctx, Outcome};

@@ -23,6 +23,11 @@ wanted=(
   "zstd:zstd"
   "gzip:gzip"
   "runuser:util-linux"
+  # df-migrate's tests: a real sshd, a real Docker daemon with a busybox image, age
+  "/usr/sbin/sshd:openssh-server"
+  "dockerd:docker.io"
+  "/bin/busybox:busybox-static"
+  "age-keygen:age"
 )
 # PHP extensions (checked through php -m once php is there)
 php_ext=(

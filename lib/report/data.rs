@@ -11,6 +11,7 @@ pub mod artisan;
 pub mod backup_env;
 pub mod dump;
 pub mod git;
+pub mod migrate;
 pub mod perms;
 pub mod restart;
 pub mod upgrade;
@@ -25,6 +26,7 @@ pub fn schemas() -> Vec<(&'static str, &'static str, schemars::Schema)> {
         ("df-backup-env", backup_env::schemas()),
         ("df-dump-db", dump::schemas()),
         ("df-git-update", git::schemas()),
+        ("df-migrate", migrate::schemas()),
         ("df-perms", perms::schemas()),
         ("df-restart", restart::schemas()),
         ("df-upgrade", upgrade::schemas()),

@@ -637,7 +637,9 @@ pub fn interrupted(j: &Journal, path: &Path) -> Error {
         ),
     )
     .with_hint(format!(
-        "run `df-upgrade recover --root {}` to put the install back from the set (journal {})",
+        // The tool that wrote the journal recovers it (df-upgrade or df-migrate).
+        "run `{} recover --root {}` to put the install back from the set (journal {})",
+        if j.tool.is_empty() { "df-upgrade" } else { &j.tool },
         j.root,
         path.display()
     ))

@@ -16,6 +16,7 @@ pub fn bin(name: &str) -> PathBuf {
         "df-restart" => env!("CARGO_BIN_EXE_df-restart"),
         "df-verify" => env!("CARGO_BIN_EXE_df-verify"),
         "df-upgrade" => env!("CARGO_BIN_EXE_df-upgrade"),
+        "df-migrate" => env!("CARGO_BIN_EXE_df-migrate"),
         other => panic!("unknown tool {other}"),
     })
 }

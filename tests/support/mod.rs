@@ -5,6 +5,8 @@ pub mod bins;
 pub mod dotenv;
 pub mod gitbed;
 pub mod listing;
+pub mod migrate;
+pub mod remote;
 pub mod sandbox;
 pub mod servers;
 pub mod trees;

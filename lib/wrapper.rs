@@ -1,0 +1,216 @@
+//! A wrapper's run: its steps — child runs of sibling tools, or its own bookkeeping —
+//! recorded in order as [`StepReport`]s, journaled before each starts
+//! ([`crate::journal`]), streamed as events ([`crate::events`]), and the steps of a
+//! rollback recorded the same way. df-migrate runs on it; it is df-upgrade's step
+//! recorder with step names as strings, so any wrapper can use it.
+
+use crate::children::{ChildRun, Children};
+use crate::error::Result;
+use crate::events::{Event, Events};
+use crate::journal::{self, Journal};
+use crate::report::data::upgrade::StepReport;
+use crate::report::Ctx;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A wrapper's run: the children, the steps recorded so far, the events and, once the
+/// wrapper starts changing things, the journal.
+pub struct Run<'a> {
+    pub ctx: &'a Ctx,
+    pub children: Children,
+    pub steps: Vec<StepReport>,
+    pub rollback: Vec<StepReport>,
+    events: Events,
+    pub journal_path: PathBuf,
+    pub journal: Option<Journal>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        ctx: &'a Ctx,
+        root: &Path,
+        timeout: Duration,
+        events: Option<&Path>,
+    ) -> Result<Run<'a>> {
+        Ok(Run {
+            ctx,
+            children: Children::new(root, timeout, ctx.dry_run()),
+            steps: Vec::new(),
+            rollback: Vec::new(),
+            events: match events {
+                Some(p) => Events::open(p)?,
+                None => Events::none(),
+            },
+            journal_path: journal::path(root),
+            journal: None,
+        })
+    }
+
+    pub fn emit(&mut self, e: Event) {
+        if let Err(err) = self.events.emit(e) {
+            self.ctx.warn(format!("writing the events file: {err}"));
+            self.events = Events::none();
+        }
+    }
+
+    /// Record in the journal that `step` is starting (before it starts).
+    pub fn journal_step(&mut self, step: &str) -> Result<()> {
+        if let Some(j) = self.journal.as_mut() {
+            if !j.step.is_empty() && !j.done.contains(&j.step) {
+                let prev = j.step.clone();
+                j.done.push(prev);
+            }
+            j.step = step.to_string();
+            journal::write(&self.journal_path, j)?;
+        }
+        Ok(())
+    }
+
+    fn log_step(&self, s: &StepReport) {
+        let state = if s.skipped {
+            "skipped"
+        } else if !s.ok {
+            "FAILED"
+        } else if s.changed {
+            "changed"
+        } else {
+            "ok"
+        };
+        self.ctx.log(format!(
+            "{:<9} {state}: {} ({} ms)",
+            s.name, s.msg, s.duration_ms
+        ));
+    }
+
+    fn push(&mut self, s: StepReport) {
+        self.log_step(&s);
+        self.emit(Event::StepEnd {
+            step: s.name.clone(),
+            ok: s.ok,
+            changed: s.changed,
+            skipped: s.skipped,
+            duration_ms: s.duration_ms,
+            msg: s.msg.clone(),
+        });
+        self.steps.push(s);
+    }
+
+    /// Record a step that did not run.
+    pub fn skip(&mut self, step: &str, why: &str) {
+        self.emit(Event::StepStart { step: step.into() });
+        self.push(StepReport {
+            name: step.into(),
+            ok: true,
+            skipped: true,
+            msg: why.into(),
+            ..Default::default()
+        });
+    }
+
+    /// Run one of the wrapper's own steps (no child) and record it.
+    pub fn own<T>(
+        &mut self,
+        step: &str,
+        f: impl FnOnce(&mut Self) -> Result<(T, bool, String)>,
+    ) -> Result<T> {
+        self.emit(Event::StepStart { step: step.into() });
+        let t0 = Instant::now();
+        let r = f(self);
+        let (ok, changed, msg) = match &r {
+            Ok((_, changed, msg)) => (true, *changed, msg.clone()),
+            Err(e) => (false, false, e.message.clone()),
+        };
+        self.push(StepReport {
+            name: step.into(),
+            ok,
+            changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg,
+            report: None,
+        });
+        r.map(|(t, _, _)| t)
+    }
+
+    /// Run one child as `step`: journal first, then the child, then the record. A child
+    /// that failed becomes an error carrying its kind, message and hint.
+    pub fn child<D: DeserializeOwned>(
+        &mut self,
+        step: &str,
+        tool: &str,
+        a: Vec<OsString>,
+    ) -> Result<ChildRun<D>> {
+        self.journal_step(step)?;
+        self.emit(Event::StepStart { step: step.into() });
+        let t0 = Instant::now();
+        let run = match self.children.run::<D>(tool, &a) {
+            Ok(r) => r,
+            Err(e) => {
+                self.push(StepReport {
+                    name: step.into(),
+                    ok: false,
+                    duration_ms: t0.elapsed().as_millis() as u64,
+                    msg: e.message.clone(),
+                    ..Default::default()
+                });
+                return Err(e);
+            }
+        };
+        self.push(StepReport {
+            name: step.into(),
+            ok: run.ok(),
+            changed: run.report.changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg: run.report.msg.clone(),
+            report: Some(run.raw.clone()),
+        });
+        if !run.ok() {
+            return Err(crate::upgrade::child_error(tool, &run));
+        }
+        Ok(run)
+    }
+
+    /// One rollback step: a child run, recorded; false when it failed.
+    pub fn rollback_step(&mut self, name: &str, tool: &str, a: Vec<OsString>) -> bool {
+        let t0 = Instant::now();
+        let (ok, changed, msg, report) = match self.children.run::<Value>(tool, &a) {
+            Ok(r) => (r.ok(), r.report.changed, r.report.msg.clone(), Some(r.raw)),
+            Err(e) => (false, false, e.message, None),
+        };
+        let s = StepReport {
+            name: name.to_string(),
+            ok,
+            changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg,
+            report,
+        };
+        self.ctx.log(format!(
+            "rollback {:<8} {}: {}",
+            s.name,
+            if ok { "ok" } else { "FAILED" },
+            s.msg
+        ));
+        self.emit(Event::RollbackStep {
+            step: s.name.clone(),
+            ok,
+            msg: s.msg.clone(),
+        });
+        self.rollback.push(s);
+        ok
+    }
+
+    /// The step that failed last, if any.
+    pub fn failed_step(&self) -> Option<String> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| !s.ok)
+            .map(|s| s.name.clone())
+    }
+}
