@@ -55,8 +55,8 @@ struct Args {
     #[arg(long, value_name = "FILE", global = true)]
     events: Option<PathBuf>,
     /// Limit for each step's run, in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 7200, global = true)]
-    timeout: u64,
+    #[arg(long, value_name = "DURATION", default_value = "7200", global = true, value_parser = dfkit::duration::parse)]
+    timeout: Duration,
     #[command(flatten)]
     common: Common,
 }
@@ -192,10 +192,7 @@ fn restart_args(r: &Restart) -> Vec<OsString> {
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-migrate", |ctx, a| {
-        if a.timeout == 0 {
-            return Err(dfkit::Error::usage("--timeout must be at least 1 second"));
-        }
-        let timeout = Duration::from_secs(a.timeout.min(7 * 24 * 3600));
+        let timeout = a.timeout;
         let root = dfkit::install::resolve_root(a.common.root.as_deref());
         match a.cmd {
             Cmd::Export {

@@ -109,8 +109,8 @@ struct Args {
     #[arg(long, global = true)]
     no_probe: bool,
     /// Limit for each step's run, in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 7200, global = true)]
-    timeout: u64,
+    #[arg(long, value_name = "DURATION", default_value = "7200", global = true, value_parser = dfkit::duration::parse)]
+    timeout: Duration,
     #[command(flatten)]
     common: Common,
 }
@@ -143,9 +143,6 @@ fn main() -> ExitCode {
         if a.no_probe {
             restart_args.push("--no-probe".into());
         }
-        if a.timeout == 0 {
-            return Err(dfkit::Error::usage("--timeout must be at least 1 second"));
-        }
         let opts = Options {
             root: dfkit::install::resolve_root(a.common.root.as_deref()),
             into: a.into,
@@ -164,7 +161,7 @@ fn main() -> ExitCode {
             restart_args,
             restart_mode: a.restart_mode,
             url: a.url,
-            timeout: Duration::from_secs(a.timeout.min(7 * 24 * 3600)),
+            timeout: a.timeout,
         };
         match a.cmd {
             None => upgrade::upgrade(ctx, &opts),

@@ -21,8 +21,8 @@ pub fn bin(name: &str) -> PathBuf {
     })
 }
 
-/// All tools.
-pub const TOOLS: [&str; 7] = [
+/// All tools, the wrappers included.
+pub const TOOLS: [&str; 9] = [
     "df-backup-env",
     "df-dump-db",
     "df-git-update",
@@ -30,6 +30,8 @@ pub const TOOLS: [&str; 7] = [
     "df-artisan",
     "df-restart",
     "df-verify",
+    "df-upgrade",
+    "df-migrate",
 ];
 
 /// One finished run of a tool.
