@@ -174,7 +174,7 @@ pub fn write_tar(dir: &Path, manifest: &Manifest, out: impl Write) -> Result<u64
         }
         pad(&mut w, m.bytes).map_err(io)?;
     }
-    let digest = crate::secret::hex(&w.hash.clone().finalize());
+    let digest = crate::checksum::hex(&w.hash.clone().finalize());
     w.inner.write_all(&trailer(&digest)).map_err(io)?;
     w.inner.flush().map_err(io)?;
     Ok(w.bytes + TRAILER_LEN)
@@ -235,7 +235,7 @@ pub fn verify(p: &Path) -> Result<String> {
     }
     f.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("reading the bundle", p, e))?;
-    let (actual, n) = crate::secret::sha256_reader(BufReader::new(f).take(body))
+    let (actual, n) = crate::checksum::sha256_reader(BufReader::new(f).take(body))
         .map_err(|e| Error::io("reading the bundle", p, e))?;
     if n != body || actual != digest {
         return Err(damaged(
@@ -315,7 +315,7 @@ pub fn unpack(p: &Path, into: &Path) -> Result<Manifest> {
             bytes: 0,
         };
         std::io::copy(&mut entry, &mut w).map_err(|e| Error::io("unpacking", &dest, e))?;
-        let sha = crate::secret::hex(&w.hash.finalize());
+        let sha = crate::checksum::hex(&w.hash.finalize());
         let bytes = w.bytes;
         out.sync_all()
             .map_err(|e| Error::io("unpacking", &dest, e))?;
@@ -472,7 +472,7 @@ pub fn open(p: &Path, identity: Option<&Path>, tmp_parent: &Path) -> Result<Open
             .with_hint("export one on the old host: df-migrate export --into FILE"));
     }
     let (sha256, bytes) =
-        crate::secret::sha256_file(p).map_err(|e| Error::io("reading the bundle", p, e))?;
+        crate::checksum::sha256_file(p).map_err(|e| Error::io("reading the bundle", p, e))?;
     let encrypted = is_encrypted(p)?;
     let tmp = private_tempdir(tmp_parent)?;
     let set = tmp.path().join("set");
@@ -537,7 +537,7 @@ mod tests {
         let members = ["env", "db.sql"]
             .iter()
             .map(|n| {
-                let (sha256, bytes) = crate::secret::sha256_file(&dir.join(n)).unwrap();
+                let (sha256, bytes) = crate::checksum::sha256_file(&dir.join(n)).unwrap();
                 Member {
                     name: n.to_string(),
                     sha256,

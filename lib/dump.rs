@@ -54,3 +54,28 @@ pub struct RestoreOptions {
     pub database: Option<String>,
     pub replace: bool,
 }
+
+/// `data.plan` of a dump's dry run, in the shared shape: the dump command, then the
+/// artifact it would write.
+pub(crate) fn dump_plan(
+    command: String,
+    dest: &std::path::Path,
+    compression: &str,
+    portable: bool,
+) -> Vec<crate::report::PlanItem> {
+    use crate::report::PlanItem;
+    vec![
+        PlanItem::run(
+            command,
+            "dump the database; its output is streamed through the compressor",
+        ),
+        PlanItem::on_path(
+            "write",
+            dest.display().to_string(),
+            format!(
+                "the artifact ({compression}{}), then db.meta.json, each atomically",
+                if portable { ", --portable" } else { "" }
+            ),
+        ),
+    ]
+}

@@ -33,7 +33,7 @@ pub fn lock_dir() -> PathBuf {
 /// canonical path (the path as given when it cannot be resolved).
 pub fn install_key(root: &Path) -> String {
     let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let hex = crate::secret::sha256_hex(canon.as_os_str().as_encoded_bytes());
+    let hex = crate::checksum::sha256_hex(canon.as_os_str().as_encoded_bytes());
     hex[..16].to_string()
 }
 

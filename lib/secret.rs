@@ -15,7 +15,7 @@ pub struct Fingerprint(pub String);
 
 impl Fingerprint {
     pub fn of(value: &str) -> Fingerprint {
-        let hex = sha256_hex(value.as_bytes());
+        let hex = crate::checksum::sha256_hex(value.as_bytes());
         Fingerprint(format!("sha256:{}", &hex[..12]))
     }
 }
@@ -33,9 +33,6 @@ pub fn is_secret_key(name: &str) -> bool {
         .iter()
         .any(|s| up.contains(s))
 }
-
-// moved to checksum; callers move at integration
-pub use crate::checksum::{hex, sha256_file, sha256_hex, sha256_reader};
 
 static REGISTRY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

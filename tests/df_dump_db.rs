@@ -845,7 +845,9 @@ fn dry_run_changes_nothing() {
     );
     r.assert_ok();
     assert!(r.changed());
-    assert!(r.data()["plan"]["commands"][0]
+    // data.plan has the shared shape (a list of steps): the dump command first.
+    assert_eq!(r.data()["plan"][0]["action"], "run");
+    assert!(r.data()["plan"][0]["command"]
         .as_str()
         .unwrap()
         .contains("sqlite3"));

@@ -764,7 +764,7 @@ fn push_to_docker() {
     assert_eq!(r.data()["verified"], true);
     let (ok, out) = dk.exec(&["sha256sum", "/tmp/b.tar"]);
     assert!(ok);
-    let local = dfkit::secret::sha256_hex(&std::fs::read(&bundle).unwrap());
+    let local = dfkit::checksum::sha256_hex(&std::fs::read(&bundle).unwrap());
     assert!(out.starts_with(&local), "{out}");
     assert!(dk.exec(&["rm", "/tmp/b.tar"]).0);
 
@@ -797,7 +797,7 @@ fn push_to_docker() {
 fn push_to_kubernetes_records_exact_commands() {
     let old = Instance::new("sqlite", false);
     let bundle = old.export("bundle.tar", &[]);
-    let sha = dfkit::secret::sha256_hex(&std::fs::read(&bundle).unwrap());
+    let sha = dfkit::checksum::sha256_hex(&std::fs::read(&bundle).unwrap());
     let d = old.sb.tmp.path().join("kube");
     let log = d.join("kubectl.log");
     let answer = d.join("answer");

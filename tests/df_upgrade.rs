@@ -308,7 +308,7 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
         let bytes = std::fs::read(set.join(a["name"].as_str().unwrap())).unwrap();
         assert_eq!(
             a["sha256"],
-            dfkit::secret::sha256_hex(&bytes),
+            dfkit::checksum::sha256_hex(&bytes),
             "{}",
             a["name"]
         );
@@ -760,5 +760,84 @@ fn keep_two_sets() {
             made[2].as_str(),
             made[3].as_str()
         ]
+    );
+}
+
+/// While df-upgrade takes a site served by the real nginx + php-fpm from v1 to v2 (with
+/// its default graceful reload), a prober requesting /status every 50 ms sees only 200
+/// (the old or the new version) or 503 (maintenance): never a 500, never a refused or
+/// reset connection.
+#[test]
+fn no_error_page_during_the_upgrade() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use support::web::{raw_get, FpmGlobal, WebBed};
+    let bed = WebBed::up();
+    // php-fpm's default process_control_timeout (0) kills requests in flight on a
+    // reload; a graceful reload needs it set (df-restart warns when it is not).
+    let _graceful = FpmGlobal::set("process_control_timeout = 10s");
+    let port = bed.port;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(raw_get(port, "/status"), Some((200, _))) {
+        assert!(Instant::now() < deadline, "the site never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen: Vec<Option<(u16, String)>> = Vec::new();
+            // Bounded: at most 3,000 requests (150 s at one per 50 ms).
+            while !stop.load(Ordering::SeqCst) && seen.len() < 3000 {
+                seen.push(raw_get(port, "/status"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        })
+    };
+    let root = bed.sandbox.root.clone();
+    let url = format!("http://127.0.0.1:{port}/status");
+    let mut c = Command::new(bins::bin("df-upgrade"));
+    c.arg("--root")
+        .arg(&root)
+        .args(["--user", "www-data", "--group", "www-data", "--url", &url])
+        .arg("--into")
+        .arg(bed.sandbox.tmp.path().join("sets/s"))
+        .env("DFKIT_LOCK_DIR", bed.sandbox.tmp.path().join("locks"))
+        .env_remove("DFKIT_TOOLS_DIR");
+    let r = bins::run_command(c);
+    stop.store(true, Ordering::SeqCst);
+    let seen = prober.join().unwrap();
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(step(&r, "restart")["ok"], true, "{}", r.stdout);
+    assert_eq!(step(&r, "verify")["report"]["data"]["failed"], 0);
+    let bad: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !matches!(s, Some((200, _)) | Some((503, _))))
+        .map(|(i, s)| {
+            format!(
+                "request {i}: {:?}",
+                s.as_ref().map(|(c, b)| (c, &b[..b.len().min(200)]))
+            )
+        })
+        .collect();
+    assert!(seen.len() > 20, "the prober ran: {} requests", seen.len());
+    assert!(
+        bad.is_empty(),
+        "error pages or refused connections during the upgrade:\n{}",
+        bad.join("\n")
+    );
+    assert!(
+        seen.iter().any(|s| matches!(s, Some((503, _)))),
+        "the prober saw the maintenance window"
+    );
+    let last = raw_get(port, "/status").expect("serving after the upgrade");
+    assert_eq!(last.0, 200);
+    assert!(
+        last.1.contains("7.1.0"),
+        "the new version is served: {}",
+        last.1
     );
 }

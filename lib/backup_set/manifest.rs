@@ -82,7 +82,7 @@ impl Manifest {
                 });
             } else if md.is_file() {
                 let (sha, bytes) =
-                    crate::secret::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
+                    crate::checksum::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
                 artifacts.push(Artifact {
                     name,
                     kind: "file".into(),
@@ -107,7 +107,7 @@ impl Manifest {
         for a in self.artifacts.iter().filter(|a| a.kind == "file") {
             let p = set.path(&a.name);
             let (sha, _) =
-                crate::secret::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
+                crate::checksum::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
             if Some(&sha) != a.sha256.as_ref() {
                 return Err(Error::bad_data(format!(
                     "{} does not match manifest.json's checksum",

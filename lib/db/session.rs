@@ -369,7 +369,7 @@ impl Session {
                     // Hex: a name with a newline reads back whole.
                     Driver::Sqlite => format!(
                         "SELECT '{}', COUNT(*) FROM {q}",
-                        crate::secret::hex(t.as_bytes())
+                        crate::checksum::hex(t.as_bytes())
                     ),
                     _ => format!("SELECT {}, COUNT(*) FROM {q}", sql_string(t)),
                 })

@@ -58,7 +58,7 @@ impl<W: Write> HashWriter<W> {
         }
     }
     pub(super) fn into_parts(self) -> (W, String, u64) {
-        let hex = crate::secret::hex(&self.hasher.finalize());
+        let hex = crate::checksum::hex(&self.hasher.finalize());
         (self.inner, hex, self.bytes)
     }
 }
@@ -138,7 +138,7 @@ mod tests {
             let (f, sha, n) = s.finish().unwrap().into_parts();
             f.commit().unwrap();
             assert_eq!(std::fs::metadata(&p).unwrap().len(), n);
-            assert_eq!(crate::secret::sha256_file(&p).unwrap().0, sha);
+            assert_eq!(crate::checksum::sha256_file(&p).unwrap().0, sha);
             let mut back = String::new();
             open_decoder(&p, c)
                 .unwrap()

@@ -24,7 +24,7 @@ use crate::db::{self, Driver, Role, Session, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{Cmd, Input};
 use crate::progress::{Progress, Unit};
-use crate::report::data::dump::{DumpData, DumpPlan};
+use crate::report::data::dump::DumpData;
 use crate::report::{now_rfc3339, Ctx, Outcome};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -216,12 +216,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
                 ..DbMeta::default()
             },
             replaced,
-            plan: Some(DumpPlan {
-                commands: vec![argv.join(" ")],
-                artifact: dest.clone(),
-                compression: o.compress.as_str().to_string(),
-                portable: o.portable,
-            }),
+            plan: super::dump_plan(argv.join(" "), &dest, o.compress.as_str(), o.portable),
             ..DumpData::default()
         };
         return Ok(Outcome::typed(
@@ -471,7 +466,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         path: Some(dest.clone()),
         meta_path: None,
         replaced,
-        plan: None,
+        plan: Vec::new(),
     };
     data.meta_path = Some(write_meta(&set, &data)?);
     phases.mark("meta");

@@ -33,7 +33,7 @@ pub(super) fn script(tables: &[String], counts_file: &str) -> Vec<u8> {
             .map(|t| {
                 format!(
                     "SELECT 'C', '{}', count(*) FROM {}",
-                    crate::secret::hex(t.as_bytes()),
+                    crate::checksum::hex(t.as_bytes()),
                     sql_ident(t)
                 )
             })

@@ -10,7 +10,7 @@ use crate::backup_set::db_meta::DbMeta;
 use crate::backup_set::BackupSet;
 use crate::db::{self, Role, Session};
 use crate::error::{Error, Result};
-use crate::report::data::dump::{DumpData, DumpPlan};
+use crate::report::data::dump::DumpData;
 use crate::report::{now_rfc3339, Ctx, Outcome};
 
 pub(super) const SQLSRV_ARTIFACT: &str = "db.bak";
@@ -69,12 +69,7 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
                 compression: "none".to_string(),
                 ..DbMeta::default()
             },
-            plan: Some(DumpPlan {
-                commands: vec![cmd.display()],
-                artifact: dest.clone(),
-                compression: "none".to_string(),
-                portable: false,
-            }),
+            plan: super::dump_plan(cmd.display(), &dest, "none", false),
             replaced,
             ..DumpData::default()
         };
@@ -123,7 +118,7 @@ pub(super) fn dump_sqlsrv(ctx: &Ctx, o: &DumpOptions, session: &Session) -> Resu
         .with_hint("SQL Server writes the file on its own host: run df-dump-db where the server can write into the set directory"));
     }
     let (sha256, bytes) =
-        crate::secret::sha256_file(&tmp).map_err(|e| Error::io("hashing", &tmp, e))?;
+        crate::checksum::sha256_file(&tmp).map_err(|e| Error::io("hashing", &tmp, e))?;
     let _ = md;
     std::fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming into", &dest, e))?;
     atomic::sync_dir(&set.dir)?;

@@ -107,7 +107,7 @@ pub(super) fn open_stored(from: &Path) -> Result<Stored> {
 /// sha256 of the artifact equals the meta's (65 otherwise).
 pub(super) fn check_sha(st: &Stored) -> Result<String> {
     let (got, size) =
-        crate::secret::sha256_file(&st.path).map_err(|e| Error::io("hashing", &st.path, e))?;
+        crate::checksum::sha256_file(&st.path).map_err(|e| Error::io("hashing", &st.path, e))?;
     let want = &st.meta.sha256;
     if got != *want {
         // Say what is known: a size difference means a cut-short or grown file; an equal

@@ -169,7 +169,7 @@ fn export_steps(
     ] {
         let p = set.path(name);
         let (sha256, bytes) =
-            crate::secret::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
+            crate::checksum::sha256_file(&p).map_err(|e| Error::io("reading", &p, e))?;
         members.push(Member {
             name: name.to_string(),
             sha256,
@@ -240,7 +240,7 @@ fn export_steps(
         Ok(((), true, msg))
     })?;
     let (sha256, bytes) =
-        crate::secret::sha256_file(dest).map_err(|e| Error::io("reading", dest, e))?;
+        crate::checksum::sha256_file(dest).map_err(|e| Error::io("reading", dest, e))?;
     data.sha256 = sha256.clone();
     data.bytes = bytes;
     Ok(format!(

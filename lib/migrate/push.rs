@@ -33,7 +33,7 @@ pub fn push(
         ..Default::default()
     };
     let (sha, _) =
-        crate::secret::sha256_file(bundle).map_err(|e| Error::io("reading", bundle, e))?;
+        crate::checksum::sha256_file(bundle).map_err(|e| Error::io("reading", bundle, e))?;
     data.sha256 = sha.clone();
     data.plan = vec![
         PlanItem::run(cmds.copy.display(), "copy the bundle"),

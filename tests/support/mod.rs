@@ -11,3 +11,4 @@ pub mod sandbox;
 pub mod servers;
 pub mod trees;
 pub mod upgrade;
+pub mod web;

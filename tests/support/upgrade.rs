@@ -29,7 +29,7 @@ pub fn listing(dir: &Path) -> BTreeMap<String, String> {
                 format!("dir {head}")
             } else {
                 let bytes = std::fs::read(&p).unwrap();
-                format!("file {head} {}", dfkit::secret::sha256_hex(&bytes))
+                format!("file {head} {}", dfkit::checksum::sha256_hex(&bytes))
             };
             out.insert(rel, v);
         }

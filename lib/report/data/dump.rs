@@ -5,6 +5,7 @@
 
 use crate::backup_set::db_meta::DbMeta;
 use crate::db::Driver;
+use crate::report::PlanItem;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -26,23 +27,10 @@ pub struct DumpData {
     pub meta_path: Option<PathBuf>,
     /// A dump already in the set was replaced (`--replace`).
     pub replaced: bool,
-    /// Only with `--dry-run`: what would run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<DumpPlan>,
-}
-
-/// `data.plan` of a `dump --dry-run`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct DumpPlan {
-    /// The dump command, masked (one entry).
-    pub commands: Vec<String>,
-    /// The artifact that would be written.
-    pub artifact: PathBuf,
-    /// `zstd`, `gzip` or `none`.
-    pub compression: String,
-    /// `--portable` was given.
-    pub portable: bool,
+    /// Only with `--dry-run`: what would run, in the shared shape: the dump command
+    /// (`run`), then the artifact it would write (`write`, with the compression).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanItem>,
 }
 
 /// `df-dump-db verify`: the artifact is intact (checksum, decompression, trailer).
