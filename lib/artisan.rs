@@ -163,6 +163,9 @@ fn execute_with(ctx: &Ctx, opts: &Options, action: Action, sweep: bool) -> Resul
             ),
         );
     }
+    // Every subcommand may write into the install (caches, the maintenance file, the
+    // sweep, composer): refuse a directory that is not one before anything runs.
+    crate::install::Install::at(&root).require_markers()?;
     register_env_secrets(&root);
     let mut r = Runner::new(ctx, opts, sweep);
     r.c.subcommand = action.name().to_string();

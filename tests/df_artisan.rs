@@ -525,6 +525,9 @@ fn strict_mode_edits_one_literal() {
         let d = tempfile::tempdir().unwrap();
         let cfg = d.path().join("config/database.php");
         std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        // An install's markers: df-artisan refuses a directory that is not one.
+        std::fs::write(d.path().join("artisan"), "<?php\n").unwrap();
+        std::fs::write(d.path().join(".env-dist"), "APP_KEY=\n").unwrap();
         let on = DATABASE_PHP.replace("STRICT_LINE", on_line);
         let off = DATABASE_PHP.replace("STRICT_LINE", off_line);
         std::fs::write(&cfg, &on).unwrap();
@@ -571,6 +574,8 @@ fn strict_mode_edits_one_literal() {
     let d = tempfile::tempdir().unwrap();
     let cfg = d.path().join("config/database.php");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(d.path().join("artisan"), "<?php\n").unwrap();
+    std::fs::write(d.path().join(".env-dist"), "APP_KEY=\n").unwrap();
     let src = DATABASE_PHP.replace("STRICT_LINE", "'strict' => env('DB_STRICT', true),");
     std::fs::write(&cfg, &src).unwrap();
     let r = run(

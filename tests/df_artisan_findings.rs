@@ -360,6 +360,9 @@ fn strict_mode_edits_the_key_php_uses_and_through_symlinks() {
     };
     let cfg_dir = d.path().join("config");
     std::fs::create_dir_all(&cfg_dir).unwrap();
+    // An install's markers: df-artisan refuses a directory that is not one.
+    std::fs::write(d.path().join("artisan"), "<?php\n").unwrap();
+    std::fs::write(d.path().join(".env-dist"), "APP_KEY=\n").unwrap();
     let cfg = cfg_dir.join("database.php");
     std::fs::write(&cfg, DUP_STRICT).unwrap();
     assert_eq!(php_strict(&cfg), "false");

@@ -58,6 +58,10 @@ impl Fixture {
         let root = tmp.path().join("dreamfactory");
         fs::create_dir(&root).unwrap();
         fs::write(root.join(".env"), env).unwrap();
+        // An install's markers: restore and restore-key refuse a root that is not one.
+        fs::write(root.join("artisan"), "<?php\n").unwrap();
+        fs::write(root.join(".env-dist"), "APP_KEY=\n").unwrap();
+        fs::create_dir(root.join("config")).unwrap();
         let set = tmp.path().join("backups/set1");
         Fixture {
             _tmp: tmp,
@@ -645,6 +649,7 @@ fn snapshot_keeps_modes_owners_symlinks_hardlinks_and_mtimes() {
         "public/index-copy.php",
         "artisan",
         ".env",
+        ".env-dist",
     ]
     .iter()
     .map(|p| fs::metadata(f.root.join(p)).unwrap().len())

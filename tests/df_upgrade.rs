@@ -628,6 +628,23 @@ fn preflight_refusals_change_nothing() {
         r.stdout
     );
     check("require.php", r, 78, &bed, &before);
+    // no room for the backup set: a 64 KiB tmpfs where the set would go
+    let tiny = bed.sb.tmp.path().join("tiny");
+    std::fs::create_dir(&tiny).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&tiny)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs (the tests run as root)");
+    let r = bed.run(&["--ref", "v2", "--into", tiny.join("set").to_str().unwrap()]);
+    let _ = Command::new("umount").arg(&tiny).status();
+    assert!(
+        r.json["msg"].as_str().unwrap().contains("MiB free"),
+        "{}",
+        r.stdout
+    );
+    check("no room", r, 73, &bed, &before);
     // maintenance mode left on
     std::fs::write(bed.root().join("storage/framework/down"), "{}").unwrap();
     let before_down = bed.state();

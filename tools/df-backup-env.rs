@@ -110,6 +110,7 @@ fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-backup-env", |ctx, args| {
         let root = args.common.root.as_deref();
         let env = || env_backup::env_path(root, args.env.as_deref());
+        let env_to_write = || env_backup::env_path_to_write(root, args.env.as_deref());
         match &args.cmd {
             Cmd::Save {
                 into,
@@ -123,8 +124,10 @@ fn main() -> ExitCode {
                 };
                 env_backup::show(ctx, &path, from.as_deref())
             }
-            Cmd::RestoreKey { from, keys } => env_backup::restore_key(ctx, &env()?, from, keys),
-            Cmd::Restore { from } => env_backup::restore(ctx, &env()?, from),
+            Cmd::RestoreKey { from, keys } => {
+                env_backup::restore_key(ctx, &env_to_write()?, from, keys)
+            }
+            Cmd::Restore { from } => env_backup::restore(ctx, &env_to_write()?, from),
             Cmd::Snapshot {
                 into,
                 exclude,

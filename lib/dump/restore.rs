@@ -285,7 +285,7 @@ fn restore_server(
         b""
     };
     phases.mark("prepare");
-    let fed = stream_into(&client, b"", st, commit)?;
+    let fed = stream_into(ctx, &client, b"", st, commit)?;
     phases.mark("import");
     // mysql changed the target as soon as it dropped or imported anything.
     data.changed = st.driver == Driver::Mysql;

@@ -154,8 +154,16 @@ pub(super) struct Fed {
 
 /// Feed `prefix`, the decompressed artifact, and then — only when the whole stream was
 /// read and passed [`check_scanned`] — `commit` into `cmd`'s stdin.
-pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) -> Result<Fed> {
+pub(super) fn stream_into(
+    ctx: &crate::report::Ctx,
+    cmd: &Cmd,
+    prefix: &[u8],
+    st: &Stored,
+    commit: &[u8],
+) -> Result<Fed> {
     let mut decoder = open_decoder(&st.path, st.compression)?;
+    let mut progress =
+        crate::progress::Progress::new(ctx, "restoring", crate::progress::Unit::Bytes);
     // Its own process group (lib/exec): a kill of the client's helpers cannot outlive it,
     // and our death closes its stdin — the end of input without a commit.
     let mut run = cmd.clone().stdin(Input::Pipe).start()?;
@@ -175,6 +183,7 @@ pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) 
                 Err(e) => return Err(e),
             };
             sc.feed(&buf[..n]);
+            progress.inc(n as u64);
             if stdin.write_all(&buf[..n]).is_err() {
                 // The client stopped reading (it failed): its exit status tells why.
                 return Ok(false);
@@ -182,6 +191,7 @@ pub(super) fn stream_into(cmd: &Cmd, prefix: &[u8], st: &Stored, commit: &[u8]) 
         }
     };
     let fed = feed();
+    progress.finish();
     let scanned = sc.finish(st.driver);
     let mut committed = false;
     let mut withheld = None;

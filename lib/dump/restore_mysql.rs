@@ -248,7 +248,7 @@ pub(super) fn replace_via_scratch(
         .args(["--batch", "--max-allowed-packet=1073741824"])
         .arg(&scratch);
     ctx.log(format!("importing {} into {scratch}", st.path.display()));
-    let fed = stream_into(&client, b"", st, b"")?;
+    let fed = stream_into(ctx, &client, b"", st, b"")?;
     if let Some(e) = fed.withheld {
         let mut err = Error::new(e.kind, format!("{}{untouched}", e.message));
         err.hint = e.hint;

@@ -223,7 +223,7 @@ pub(super) fn restore_sqlite(
         atomicity: "rename".into(),
         ..RestoreData::default()
     };
-    let fed = stream_into(&client, b"", st, b"")?;
+    let fed = stream_into(ctx, &client, b"", st, b"")?;
     if let Some(e) = fed.withheld {
         let msg = format!("{}; {} left unchanged", e.message, link.display());
         let mut err = Error::new(e.kind, msg);

@@ -105,6 +105,15 @@ pub fn env_path(root: Option<&Path>, env: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// The .env a command will WRITE: `--env FILE` as given, else ROOT/.env of a root that
+/// is an install (artisan, .env or .env-dist, config/ — else 66 before anything changes).
+pub fn env_path_to_write(root: Option<&Path>, env: Option<&Path>) -> Result<PathBuf> {
+    match env {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Ok(crate::install::Install::discover_checked(root)?.env_path()),
+    }
+}
+
 /// Parse .env bytes read from `path`, judging APP_KEY with the cipher of the install at
 /// `base` (its config/app.php; see [`envfile::configured_cipher`]).
 pub(crate) fn parse_named(bytes: &[u8], path: &Path, base: Option<&Path>) -> Result<EnvFile> {
