@@ -106,6 +106,7 @@ fn shared_env() -> Two {
     .unwrap();
     let root = tmp.path().join("dreamfactory");
     fs::create_dir(&root).unwrap();
+    install_markers(&root);
     std::os::unix::fs::symlink("../shared/dreamfactory.env", root.join(".env")).unwrap();
     Two { tmp, root, set }
 }
@@ -208,6 +209,7 @@ fn a_failed_commit_leaves_no_copy_of_env() {
     // A bind-mounted .env (as in a container): renaming over it fails with EBUSY.
     let root = tmp.path().join("dreamfactory");
     fs::create_dir(&root).unwrap();
+    install_markers(&root);
     let outside = tmp.path().join("mounted.env");
     fs::write(&outside, env_text(NEW_KEY)).unwrap();
     fs::write(root.join(".env"), b"").unwrap();
@@ -263,6 +265,7 @@ fn temporaries_of_dead_runs_are_swept_where_it_writes() {
     let set = tmp.path().join("set");
     let root = tmp.path().join("dreamfactory");
     fs::create_dir(&root).unwrap();
+    install_markers(&root);
     fs::write(root.join(".env"), env_text(NEW_KEY)).unwrap();
     let dead = dead_pid();
     let live = std::process::id();
@@ -335,10 +338,9 @@ fn permission_denied_reads_as_77_not_missing() {
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let root = tmp.path().join("dreamfactory");
     fs::create_dir(&root).unwrap();
+    install_markers(&root);
     fs::write(root.join(".env"), env_text(OLD_KEY)).unwrap();
     fs::set_permissions(root.join(".env"), fs::Permissions::from_mode(0o644)).unwrap();
-    fs::write(root.join("artisan"), b"#!/usr/bin/env php\n").unwrap();
-    fs::create_dir(root.join("config")).unwrap();
     let set = tmp.path().join("set");
     tool(&[
         "--root",
@@ -409,4 +411,11 @@ fn permission_denied_reads_as_77_not_missing() {
         missing.to_str().unwrap(),
     ])
     .assert_code(66);
+}
+
+/// What makes a directory a DreamFactory install for the tools that write into one.
+fn install_markers(root: &std::path::Path) {
+    fs::write(root.join("artisan"), "<?php\n").unwrap();
+    fs::write(root.join(".env-dist"), "APP_KEY=\n").unwrap();
+    fs::create_dir_all(root.join("config")).unwrap();
 }

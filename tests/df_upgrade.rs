@@ -278,6 +278,15 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
     // verify passed, restart ran
     assert_eq!(step(&r, "verify")["ok"], true);
     assert_eq!(step(&r, "verify")["report"]["data"]["failed"], 0);
+    // The database's size (preflight's free-space check counts it) as the server says.
+    let db_check = step(&r, "verify")["report"]["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "database")
+        .cloned()
+        .unwrap();
+    assert!(db_check["size_bytes"].as_u64().unwrap() > 0, "{db_check}");
     if restart {
         let log = std::fs::read_to_string(&sysctl_log).unwrap();
         assert!(log.contains("restart nginx"), "{log}");

@@ -285,6 +285,21 @@ impl Session {
             .to_string())
     }
 
+    /// The database's size in bytes as the server counts it (data and indexes; sqlite:
+    /// the file), or None when the server does not say (sqlsrv here, or no rights).
+    pub fn size_bytes(&self) -> Option<u64> {
+        let sql = match self.settings.driver {
+            Driver::Mysql => {
+                "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE();"
+            }
+            Driver::Pgsql => "SELECT pg_database_size(current_database());",
+            Driver::Sqlite => "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size();",
+            Driver::Sqlsrv => return None,
+        };
+        self.query(sql).ok()?.first()?.first()?.trim().parse().ok()
+    }
+
     /// The database's tables (sqlite: not sqlite_*; pgsql: every non-system schema,
     /// `schema.table` outside public), sorted.
     pub fn tables(&self) -> Result<Vec<String>> {

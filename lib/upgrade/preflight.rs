@@ -82,6 +82,12 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         .clone_real()
         .run::<VerifyData>("df-verify", &args(["--only", "env", "--only", "database"]))?;
     let data = &verify.report.data;
+    let database = data.checks.iter().find(|c| c.name == "database");
+    // The database's size, for the free-space check (sqlite's file is inside the tree).
+    let db_bytes = database
+        .filter(|c| c.driver.as_deref() != Some("sqlite"))
+        .and_then(|c| c.size_bytes)
+        .unwrap_or(0);
     if let Some(c) = data.checks.iter().find(|c| c.status == Status::Fail) {
         let kind = if c.name == "database" {
             ErrorKind::Unavailable
@@ -142,7 +148,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     }
     let perms_change = perms.report.changed && !opts.skipped(Step::Perms);
     if git_moves || pending || perms_change || opts.force {
-        check_disk(run)?;
+        check_disk(run, db_bytes)?;
     }
     Ok(Preflight {
         head: Some(g.old_commit.clone()).filter(|c| !c.is_empty()),
@@ -205,7 +211,7 @@ pub fn interrupted(j: &Journal, path: &Path) -> Error {
 }
 
 /// The set's filesystem needs 2 × (database + tree).
-fn check_disk(run: &Run) -> Result<()> {
+fn check_disk(run: &Run, db_bytes: u64) -> Result<()> {
     let opts = run.opts;
     let base = opts
         .into
@@ -225,9 +231,8 @@ fn check_disk(run: &Run) -> Result<()> {
     let st = nix::sys::statvfs::statvfs(&probe)
         .map_err(|e| Error::io("checking free space on", &probe, e.into()))?;
     let free = st.blocks_available() as u64 * st.fragment_size() as u64;
-    // A sqlite database lives inside the tree and is counted with it. A server's database
-    // is not measured here: its compressed dump is usually far smaller than vendor/.
-    let need = 2u64.saturating_mul(tree_bytes(&opts.root));
+    // db_bytes is 0 for sqlite: its file lives inside the tree and is counted there.
+    let need = 2u64.saturating_mul(tree_bytes(&opts.root).saturating_add(db_bytes));
     if free < need {
         return Err(Error::new(
             ErrorKind::CannotCreate,

@@ -329,6 +329,7 @@ impl<'a> Verifier<'a> {
             Ok(version) => Check {
                 driver,
                 server_version: Some(version.clone()),
+                size_bytes: session.size_bytes(),
                 ..Check::pass(N, format!("{what} answers (server {version})"))
             },
             Err(e) => {

@@ -107,6 +107,10 @@ pub struct Check {
     /// `database`: the server's version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// `database`: its size in bytes as the server counts it (data and indexes; sqlite:
+    /// the file); df-upgrade's preflight needs 2 × (this + the tree) free for the set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// `migrations`: how many ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ran: Option<u64>,
