@@ -202,8 +202,12 @@ impl Session {
             Driver::Pgsql => c
                 .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", "\t"])
                 .arg(self.database_arg()),
+            // A busy timeout: a live writer (a request, a queue worker) holds the lock for
+            // moments at a time; without one a query fails at once with "database is
+            // locked" instead of waiting its turn.
             Driver::Sqlite => c
                 .args(["-batch", "-bail", "-noheader", "-separator", "\t"])
+                .args(["-cmd", ".timeout 5000"])
                 .arg(&self.settings.database),
             Driver::Sqlsrv => c.args([
                 "-d",
