@@ -406,7 +406,9 @@ fn kill_mid_dump(root: &Path, set: &Path, path: Option<&str>, tmpdir: &Path) -> 
         assert!(t0.elapsed() < Duration::from_secs(60), "dump never started");
         std::thread::sleep(Duration::from_millis(20));
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // Kill at once: the temp file was just created, the dump is under way (waiting
+    // longer lets a fast machine finish the dump first).
+    assert!(child.try_wait().unwrap().is_none(), "the dump ended before the kill");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
