@@ -408,7 +408,10 @@ fn kill_mid_dump(root: &Path, set: &Path, path: Option<&str>, tmpdir: &Path) -> 
     };
     // Kill at once: the temp file was just created, the dump is under way (waiting
     // longer lets a fast machine finish the dump first).
-    assert!(child.try_wait().unwrap().is_none(), "the dump ended before the kill");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the dump ended before the kill"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
