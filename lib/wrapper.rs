@@ -1,8 +1,7 @@
 //! A wrapper's run: its steps — child runs of sibling tools, or its own bookkeeping —
 //! recorded in order as [`StepReport`]s, journaled before each starts
 //! ([`crate::journal`]), streamed as events ([`crate::events`]), and the steps of a
-//! rollback recorded the same way. df-migrate runs on it; it is df-upgrade's step
-//! recorder with step names as strings, so any wrapper can use it.
+//! rollback recorded the same way. df-upgrade and df-migrate both run on it.
 
 use crate::children::{ChildRun, Children};
 use crate::error::Result;
@@ -106,6 +105,35 @@ impl<'a> Run<'a> {
             ok: true,
             skipped: true,
             msg: why.into(),
+            ..Default::default()
+        });
+    }
+
+    /// Record one of the wrapper's own steps (no child) after the fact: it started at
+    /// `t0` (its `step_start` event was emitted then).
+    pub fn record(&mut self, step: &str, ok: bool, changed: bool, msg: String, t0: Instant) {
+        self.push(StepReport {
+            name: step.into(),
+            ok,
+            changed,
+            skipped: false,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            msg,
+            report: None,
+        });
+    }
+
+    /// Record a rollback step that could not run (`msg` says why).
+    pub fn rollback_note(&mut self, name: &str, msg: String) {
+        self.ctx.log(format!("rollback {name:<8} FAILED: {msg}"));
+        self.emit(Event::RollbackStep {
+            step: name.to_string(),
+            ok: false,
+            msg: msg.clone(),
+        });
+        self.rollback.push(StepReport {
+            name: name.to_string(),
+            msg,
             ..Default::default()
         });
     }

@@ -25,13 +25,14 @@ pub mod steps;
 use crate::backup_set::BackupSet;
 use crate::children::{args, ChildRun, Children};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Event, Events};
+use crate::events::Event;
 use crate::journal::{self, Journal};
 use crate::lock::Lock;
 use crate::report::data::git::UpdateData;
-use crate::report::data::upgrade::{StepReport, UpgradeData};
+use crate::report::data::upgrade::UpgradeData;
 use crate::report::data::verify::VerifyData;
 use crate::report::{Ctx, Outcome};
+use crate::wrapper::Run as Wrapper;
 pub use preflight::interrupted;
 use preflight::preflight;
 use serde::de::DeserializeOwned;
@@ -119,121 +120,46 @@ impl Options {
     }
 }
 
-/// A run in progress: the children, the report being built, the journal and events.
+/// A run in progress: the step recorder shared by the wrappers ([`crate::wrapper::Run`]:
+/// children, steps, events, journal) and df-upgrade's own report and backup set.
 pub(crate) struct Run<'a> {
-    ctx: &'a Ctx,
+    pub(crate) w: Wrapper<'a>,
     pub(crate) opts: &'a Options,
-    children: Children,
     pub(crate) data: UpgradeData,
-    events: Events,
-    journal_path: PathBuf,
-    journal: Option<Journal>,
     set: Option<PathBuf>,
 }
 
 impl<'a> Run<'a> {
-    fn new(ctx: &'a Ctx, opts: &'a Options, dry_run: bool) -> Result<Run<'a>> {
-        let events = match &opts.events {
-            Some(p) => Events::open(p)?,
-            None => Events::none(),
-        };
+    fn new(ctx: &'a Ctx, opts: &'a Options) -> Result<Run<'a>> {
         Ok(Run {
-            ctx,
+            w: Wrapper::new(ctx, &opts.root, opts.timeout, opts.events.as_deref())?,
             opts,
-            children: Children::new(&opts.root, opts.timeout, dry_run),
             data: UpgradeData {
                 root: opts.root.display().to_string(),
                 target: opts.target().0,
                 ..Default::default()
             },
-            events,
-            journal_path: journal::path(&opts.root),
-            journal: None,
             set: None,
         })
     }
 
     fn emit(&mut self, e: Event) {
-        if let Err(err) = self.events.emit(e) {
-            self.ctx.warn(format!("writing the events file: {err}"));
-            self.events = Events::none();
-        }
+        self.w.emit(e);
     }
 
     /// Record in the journal that `step` is starting (before it starts).
     fn journal_step(&mut self, step: Step) -> Result<()> {
-        if let Some(j) = self.journal.as_mut() {
-            if !j.step.is_empty() && !j.done.contains(&j.step) {
-                let prev = j.step.clone();
-                j.done.push(prev);
-            }
-            j.step = step.name().to_string();
-            journal::write(&self.journal_path, j)?;
-        }
-        Ok(())
-    }
-
-    fn log_step(&self, s: &StepReport) {
-        let state = if s.skipped {
-            "skipped"
-        } else if !s.ok {
-            "FAILED"
-        } else if s.changed {
-            "changed"
-        } else {
-            "ok"
-        };
-        self.ctx.log(format!(
-            "{:<9} {state}: {} ({} ms)",
-            s.name, s.msg, s.duration_ms
-        ));
+        self.w.journal_step(step.name())
     }
 
     /// Record a step that did not run.
     fn skip(&mut self, step: Step, why: &str) {
-        let s = StepReport {
-            name: step.name().into(),
-            ok: true,
-            skipped: true,
-            msg: why.into(),
-            ..Default::default()
-        };
-        self.log_step(&s);
-        self.emit(Event::StepStart {
-            step: s.name.clone(),
-        });
-        self.emit(Event::StepEnd {
-            step: s.name.clone(),
-            ok: true,
-            changed: false,
-            skipped: true,
-            duration_ms: 0,
-            msg: s.msg.clone(),
-        });
-        self.data.steps.push(s);
+        self.w.skip(step.name(), why);
     }
 
-    /// Record one of the wrapper's own steps (no child).
+    /// Record one of df-upgrade's own steps (no child), which started at `t0`.
     fn own_step(&mut self, step: Step, ok: bool, changed: bool, msg: String, t0: Instant) {
-        let s = StepReport {
-            name: step.name().into(),
-            ok,
-            changed,
-            skipped: false,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            msg,
-            report: None,
-        };
-        self.log_step(&s);
-        self.emit(Event::StepEnd {
-            step: s.name.clone(),
-            ok,
-            changed,
-            skipped: false,
-            duration_ms: s.duration_ms,
-            msg: s.msg.clone(),
-        });
-        self.data.steps.push(s);
+        self.w.record(step.name(), ok, changed, msg, t0);
     }
 
     /// Run one child as `step`: journal first, then the child, then the record. A child
@@ -244,42 +170,7 @@ impl<'a> Run<'a> {
         tool: &str,
         a: Vec<OsString>,
     ) -> Result<ChildRun<D>> {
-        self.journal_step(step)?;
-        self.emit(Event::StepStart {
-            step: step.name().into(),
-        });
-        let t0 = Instant::now();
-        let run = self.children.run::<D>(tool, &a);
-        let run = match run {
-            Ok(r) => r,
-            Err(e) => {
-                self.own_step(step, false, false, e.message.clone(), t0);
-                return Err(e);
-            }
-        };
-        let s = StepReport {
-            name: step.name().into(),
-            ok: run.ok(),
-            changed: run.report.changed,
-            skipped: false,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            msg: run.report.msg.clone(),
-            report: Some(run.raw.clone()),
-        };
-        self.log_step(&s);
-        self.emit(Event::StepEnd {
-            step: s.name.clone(),
-            ok: s.ok,
-            changed: s.changed,
-            skipped: false,
-            duration_ms: s.duration_ms,
-            msg: s.msg.clone(),
-        });
-        self.data.steps.push(s);
-        if !run.ok() {
-            return Err(child_error(tool, &run));
-        }
-        Ok(run)
+        self.w.child(step.name(), tool, a)
     }
 
     fn set_args(&self, flag: &str) -> Vec<OsString> {
@@ -313,7 +204,7 @@ pub(crate) fn child_error<D>(tool: &str, run: &ChildRun<D>) -> Error {
 /// reports the failing step and every rollback step, exit 1.
 pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     let dry = ctx.dry_run();
-    let mut run = Run::new(ctx, opts, dry)?;
+    let mut run = Run::new(ctx, opts)?;
 
     // lock: one run per install. Taken before preflight, so the journal and maintenance
     // checks cannot race another run.
@@ -363,7 +254,7 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     };
     run.set = Some(set.clone());
     run.data.set = Some(set.display().to_string());
-    run.journal = Some(Journal {
+    run.w.journal = Some(Journal {
         tool: ctx.tool.into(),
         root: opts.root.display().to_string(),
         set: set.display().to_string(),
@@ -379,14 +270,15 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
         Ok(()) => {}
         Err(e) => {
             let failed = run
-                .data
+                .w
                 .steps
                 .iter()
                 .rev()
                 .find(|s| !s.ok)
                 .map(|s| s.name.clone())
-                .or_else(|| run.journal.as_ref().map(|j| j.step.clone()));
+                .or_else(|| run.w.journal.as_ref().map(|j| j.step.clone()));
             let went_down = run
+                .w
                 .journal
                 .as_ref()
                 .is_some_and(|j| j.reached(Step::Down.name()));
@@ -400,14 +292,15 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
                 run.data.rolled_back = Some(rolled);
                 if rolled {
                     let _ = run
+                        .w
                         .journal
                         .take()
-                        .map(|_| journal::clear(&run.journal_path));
+                        .map(|_| journal::clear(&run.w.journal_path));
                 }
             } else if !went_down {
                 // Nothing changed yet: the journal has nothing to recover.
-                let _ = journal::clear(&run.journal_path);
-                run.journal = None;
+                let _ = journal::clear(&run.w.journal_path);
+                run.w.journal = None;
             }
             let e = Error::new(ErrorKind::StepFailed, e.message.clone())
                 .with_hint(rollback_hint(&run, &e));
@@ -416,8 +309,8 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     }
 
     // Done: the journal goes, older sets are pruned.
-    let _ = journal::clear(&run.journal_path);
-    run.journal = None;
+    let _ = journal::clear(&run.w.journal_path);
+    run.w.journal = None;
     prune(&mut run);
     let msg = format!(
         "upgraded {} from {} to {} ({} → {}); backup set {}",
@@ -441,7 +334,7 @@ fn rollback_hint(run: &Run, e: &Error) -> String {
         Some(false) => format!(
             "the rollback did not finish; run `df-upgrade recover --root {root}` (the journal is kept)"
         ),
-        None if run.opts.no_rollback && run.journal.is_some() => format!(
+        None if run.opts.no_rollback && run.w.journal.is_some() => format!(
             "--no-rollback: the install is left as the failing step left it, maintenance \
              mode may be on; `df-upgrade recover --root {root}` puts it back"
         ),
@@ -490,7 +383,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
     let g = git.report.data;
     run.data.new_commit = g.new_commit.clone();
     run.data.new_version = g.new_version.clone();
-    if let Some(j) = run.journal.as_mut() {
+    if let Some(j) = run.w.journal.as_mut() {
         if j.old_commit.is_none() && !g.old_commit.is_empty() {
             j.old_commit = Some(g.old_commit.clone());
         }
@@ -572,7 +465,7 @@ fn manifest(run: &mut Run) -> Result<()> {
     }
     let set = BackupSet::open(&dir)?;
     let tools: std::collections::BTreeMap<String, String> = run
-        .data
+        .w
         .steps
         .iter()
         .filter_map(|s| s.report.as_ref())
@@ -585,7 +478,7 @@ fn manifest(run: &mut Run) -> Result<()> {
         .collect();
     let m = crate::backup_set::manifest::Manifest::build(
         &set,
-        run.ctx.tool,
+        run.w.ctx.tool,
         &run.opts.root,
         crate::backup_set::manifest::Release {
             old_commit: run.data.old_commit.clone(),
@@ -638,7 +531,7 @@ fn prune(run: &mut Run) {
             run.own_step(Step::Prune, true, false, msg, t0);
         }
         Err(e) => {
-            run.ctx.warn(format!("pruning old sets: {}", e.message));
+            run.w.ctx.warn(format!("pruning old sets: {}", e.message));
             run.own_step(Step::Prune, false, false, e.message, t0);
         }
     }
@@ -700,7 +593,14 @@ fn dry_run(mut run: Run) -> Result<Outcome> {
     Ok(finish_ok(run, true, msg))
 }
 
+/// The steps and the rollback recorded by the wrapper go into the report.
+fn take_steps(run: &mut Run) {
+    run.data.steps = std::mem::take(&mut run.w.steps);
+    run.data.rollback = std::mem::take(&mut run.w.rollback);
+}
+
 fn finish_ok(mut run: Run, changed: bool, msg: String) -> Outcome {
+    take_steps(&mut run);
     run.emit(Event::Summary {
         ok: true,
         changed,
@@ -716,10 +616,11 @@ fn finish_err(mut run: Run, e: Error, failed: Option<&str>) -> Error {
     // The install changed only if a step changed it and no complete rollback undid it.
     let changed = run.data.rolled_back != Some(true)
         && run
-            .data
+            .w
             .steps
             .iter()
             .any(|s| s.changed && s.name != "down" && s.name != "up");
+    take_steps(&mut run);
     run.emit(Event::Summary {
         ok: false,
         changed,
@@ -736,7 +637,7 @@ fn finish_err(mut run: Run, e: Error, failed: Option<&str>) -> Error {
 
 /// `df-upgrade recover`: put the install back as the interrupted run's set recorded it.
 pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
-    let mut run = Run::new(ctx, opts, ctx.dry_run())?;
+    let mut run = Run::new(ctx, opts)?;
     let t0 = Instant::now();
     run.emit(Event::StepStart {
         step: "lock".into(),
@@ -754,7 +655,7 @@ pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
         }
         Err(e) => return Err(finish_err(run, e, None)),
     };
-    let Some(j) = journal::read(&run.journal_path)? else {
+    let Some(j) = journal::read(&run.w.journal_path)? else {
         let msg = format!(
             "no interrupted run of {}: nothing to recover",
             opts.root.display()
@@ -771,17 +672,17 @@ pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
             j.set,
             j.step
         );
-        run.journal = Some(j);
+        run.w.journal = Some(j);
         // The children run with --dry-run: each rollback step reports its plan.
         rollback::run(&mut run, "dry run of the recovery");
         return Ok(finish_ok(run, true, msg));
     }
     let reason = format!("recovering the run interrupted at `{}`", j.step);
-    run.journal = Some(j);
+    run.w.journal = Some(j);
     let ok = rollback::run(&mut run, &reason);
     run.data.rolled_back = Some(ok);
     if ok {
-        journal::clear(&run.journal_path)?;
+        journal::clear(&run.w.journal_path)?;
         let msg = format!(
             "put {} back from {}; maintenance mode is off",
             opts.root.display(),

@@ -63,8 +63,8 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
         ))
         .with_hint("pass --root DIR or set DF_ROOT"));
     }
-    if let Some(j) = journal::read(&run.journal_path)? {
-        return Err(interrupted(&j, &run.journal_path));
+    if let Some(j) = journal::read(&run.w.journal_path)? {
+        return Err(interrupted(&j, &run.w.journal_path));
     }
     if root.join("storage/framework/down").exists() {
         return Err(Error::new(
@@ -78,6 +78,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     }
     // .env and the database, read-only, through df-verify's checks.
     let verify = run
+        .w
         .children
         .clone_real()
         .run::<VerifyData>("df-verify", &args(["--only", "env", "--only", "database"]))?;
@@ -114,6 +115,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let mut a = args(["update"]);
     a.extend(target);
     let git = run
+        .w
         .children
         .clone_dry()
         .run::<UpdateData>("df-git-update", &a)?;
@@ -132,6 +134,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     }
     // Pending migrations before we start (a half-done earlier upgrade).
     let status = run
+        .w
         .children
         .clone_real()
         .run::<StatusData>("df-artisan", &args(["status"]))?;
@@ -140,6 +143,7 @@ fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     }
     let pending = !status.report.data.pending.is_empty() && !opts.no_migrate;
     let perms = run
+        .w
         .children
         .clone_dry()
         .run::<Value>("df-perms", &opts.perms_args())?;
@@ -165,6 +169,7 @@ fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
         return Ok(());
     };
     let v = run
+        .w
         .children
         .clone_real()
         .run::<VersionData>("df-artisan", &args(["version"]))?;
@@ -172,7 +177,7 @@ fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
         return Err(child_error("df-artisan", &v));
     }
     let Some(php) = v.report.data.php_version else {
-        run.ctx.warn(format!(
+        run.w.ctx.warn(format!(
             "could not tell PHP's version to check the target's require.php {require}"
         ));
         return Ok(());
@@ -184,7 +189,7 @@ fn check_php(run: &mut Run, require: Option<&str>) -> Result<()> {
         ))
         .with_hint("install a PHP that satisfies it (and its extensions) first, or upgrade to an older release with --ref")),
         None => {
-            run.ctx.warn(format!(
+            run.w.ctx.warn(format!(
                 "could not check the target's require.php `{require}` against PHP {php}"
             ));
             Ok(())

@@ -12,18 +12,15 @@
 use super::{Run, Step};
 use crate::children::args;
 use crate::events::Event;
-use crate::report::data::upgrade::StepReport;
-use serde_json::Value;
 use std::ffi::OsString;
-use std::time::Instant;
 
 /// Run the rollback; true when every step of it succeeded.
 pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
-    run.ctx.log(format!("rolling back: {reason}"));
+    run.w.ctx.log(format!("rolling back: {reason}"));
     run.emit(Event::RollbackStart {
         reason: reason.to_string(),
     });
-    let Some(j) = run.journal.clone() else {
+    let Some(j) = run.w.journal.clone() else {
         run.emit(Event::RollbackEnd { ok: true });
         return true;
     };
@@ -42,13 +39,8 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
             }
             None => {
                 ok = false;
-                record(
-                    run,
-                    "git",
-                    false,
-                    "the journal has no old commit to go back to".into(),
-                    None,
-                );
+                run.w
+                    .rollback_note("git", "the journal has no old commit to go back to".into());
             }
         }
     }
@@ -94,53 +86,5 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
 
 /// One rollback step: a child run, recorded; false when it failed.
 fn step(run: &mut Run, name: &str, tool: &str, a: Vec<OsString>) -> bool {
-    let t0 = Instant::now();
-    match run.children.run::<Value>(tool, &a) {
-        Ok(r) => {
-            let ok = r.ok();
-            let msg = r.report.msg.clone();
-            record_timed(run, name, ok, r.report.changed, msg, Some(r.raw), t0);
-            ok
-        }
-        Err(e) => {
-            record_timed(run, name, false, false, e.message, None, t0);
-            false
-        }
-    }
-}
-
-fn record(run: &mut Run, name: &str, ok: bool, msg: String, report: Option<Value>) {
-    record_timed(run, name, ok, false, msg, report, Instant::now());
-}
-
-fn record_timed(
-    run: &mut Run,
-    name: &str,
-    ok: bool,
-    changed: bool,
-    msg: String,
-    report: Option<Value>,
-    t0: Instant,
-) {
-    let s = StepReport {
-        name: name.to_string(),
-        ok,
-        changed,
-        skipped: false,
-        duration_ms: t0.elapsed().as_millis() as u64,
-        msg,
-        report,
-    };
-    run.ctx.log(format!(
-        "rollback {:<8} {}: {}",
-        s.name,
-        if ok { "ok" } else { "FAILED" },
-        s.msg
-    ));
-    run.emit(Event::RollbackStep {
-        step: s.name.clone(),
-        ok,
-        msg: s.msg.clone(),
-    });
-    run.data.rollback.push(s);
+    run.w.rollback_step(name, tool, a)
 }
