@@ -6,8 +6,10 @@
 
 use super::logs::{app_timezone, scan_logs};
 use super::ownership;
-use super::set::{DbMetaRead, EnvMetaRead};
+use super::set::app_key_fingerprint;
 use super::Options;
+use crate::backup_set::db_meta::DbMeta;
+use crate::backup_set::env_meta::EnvMeta;
 use crate::backup_set::{compare_row_counts, BackupSet};
 use crate::envfile::EnvFile;
 use crate::error::{Error, ErrorKind};
@@ -388,7 +390,7 @@ impl<'a> Verifier<'a> {
         let Some(set) = self.set else {
             return Check::skip(N, "no --against SET to compare with");
         };
-        let want = match set.read_meta::<DbMetaRead>("db.sql") {
+        let want = match set.read_meta::<DbMeta>("db.sql") {
             Ok(meta) => match meta.row_counts {
                 Some(w) => w,
                 None => {
@@ -425,8 +427,8 @@ impl<'a> Verifier<'a> {
         let Some(set) = self.set else {
             return Check::skip(N, "no --against SET to compare with");
         };
-        let want = match set.read_meta::<EnvMetaRead>("env") {
-            Ok(meta) => match meta.app_key_fingerprint() {
+        let want = match set.read_meta::<EnvMeta>("env") {
+            Ok(meta) => match app_key_fingerprint(&meta) {
                 Some(w) => w,
                 None => {
                     return Check::skip(

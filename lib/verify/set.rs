@@ -1,43 +1,24 @@
 //! What df-verify reads from a backup set: row counts (db.meta.json), the APP_KEY
 //! fingerprint (env.meta.json) and the set's time. Metas are read through
-//! [`BackupSet::read_meta`]; the small structs below name only the fields read here.
+//! [`BackupSet::read_meta`] as backup_set's own types.
 
+use crate::backup_set::db_meta::DbMeta;
+use crate::backup_set::env_meta::EnvMeta;
 use crate::backup_set::BackupSet;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
-/// The fields of db.meta.json df-verify reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct DbMetaRead {
-    /// `{table: rows}`; null for a SQL Server backup, which has none.
-    pub row_counts: Option<BTreeMap<String, u64>>,
-    pub created_at: Option<String>,
-}
-
-/// The fields of env.meta.json df-verify reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct EnvMetaRead {
-    pub app_key_fingerprint: Option<String>,
-    /// Older sets: `{"APP_KEY": "sha256:…"}`.
-    pub fingerprints: Option<BTreeMap<String, String>>,
-    pub saved_at: Option<String>,
-}
-
-impl EnvMetaRead {
-    /// The APP_KEY fingerprint recorded, when it has the `sha256:` form.
-    pub fn app_key_fingerprint(&self) -> Option<String> {
-        [
-            self.app_key_fingerprint.as_ref(),
-            self.fingerprints.as_ref().and_then(|f| f.get("APP_KEY")),
-        ]
-        .into_iter()
-        .flatten()
-        .find(|s| s.starts_with("sha256:"))
-        .cloned()
-    }
+/// The APP_KEY fingerprint an env.meta.json recorded, when it has the `sha256:` form
+/// (older sets keep it only under `fingerprints`).
+pub fn app_key_fingerprint(m: &EnvMeta) -> Option<String> {
+    [
+        m.summary.app_key_fingerprint.as_ref(),
+        m.fingerprints.get("APP_KEY"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|s| s.starts_with("sha256:"))
+    .cloned()
 }
 
 /// The only field of manifest.json read here.
@@ -57,16 +38,8 @@ pub fn set_time(set: &BackupSet) -> Option<DateTime<FixedOffset>> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let times = [
         parse(manifest.and_then(|m| m.created_at)),
-        parse(
-            set.read_meta::<EnvMetaRead>("env")
-                .ok()
-                .and_then(|m| m.saved_at),
-        ),
-        parse(
-            set.read_meta::<DbMetaRead>("db.sql")
-                .ok()
-                .and_then(|m| m.created_at),
-        ),
+        parse(set.read_meta::<EnvMeta>("env").ok().map(|m| m.saved_at)),
+        parse(set.read_meta::<DbMeta>("db.sql").ok().map(|m| m.created_at)),
     ];
     if let Some(t) = times.into_iter().flatten().min() {
         return Some(t);
@@ -90,24 +63,23 @@ mod tests {
 
     #[test]
     fn set_meta_shapes() {
-        let a: DbMetaRead =
+        let a: DbMeta =
             serde_json::from_str(r#"{"tables": 2, "row_counts": {"user": 2, "role": 0}}"#).unwrap();
         assert_eq!(
             a.row_counts.unwrap(),
             [("role".to_string(), 0), ("user".to_string(), 2)].into()
         );
-        let b: DbMetaRead =
-            serde_json::from_str(r#"{"tables": null, "row_counts": null}"#).unwrap();
+        let b: DbMeta = serde_json::from_str(r#"{"tables": null, "row_counts": null}"#).unwrap();
         assert!(b.row_counts.is_none());
-        let e: EnvMetaRead = serde_json::from_str(
+        let e: EnvMeta = serde_json::from_str(
             r#"{"app_key_fingerprint": "sha256:abc", "app_key": "base64, 32 bytes"}"#,
         )
         .unwrap();
-        assert_eq!(e.app_key_fingerprint().as_deref(), Some("sha256:abc"));
-        let e: EnvMetaRead = serde_json::from_str(r#"{"app_key": "base64, 32 bytes"}"#).unwrap();
-        assert!(e.app_key_fingerprint().is_none());
-        let e: EnvMetaRead =
+        assert_eq!(app_key_fingerprint(&e).as_deref(), Some("sha256:abc"));
+        let e: EnvMeta = serde_json::from_str(r#"{"app_key": "base64, 32 bytes"}"#).unwrap();
+        assert!(app_key_fingerprint(&e).is_none());
+        let e: EnvMeta =
             serde_json::from_str(r#"{"fingerprints": {"APP_KEY": "sha256:def"}}"#).unwrap();
-        assert_eq!(e.app_key_fingerprint().as_deref(), Some("sha256:def"));
+        assert_eq!(app_key_fingerprint(&e).as_deref(), Some("sha256:def"));
     }
 }
