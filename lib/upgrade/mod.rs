@@ -291,11 +291,9 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
                 let rolled = rollback::run(&mut run, &reason);
                 run.data.rolled_back = Some(rolled);
                 if rolled {
-                    let _ = run
-                        .w
-                        .journal
-                        .take()
-                        .map(|_| journal::clear(&run.w.journal_path));
+                    // Put back completely: nothing is left for `recover` to do.
+                    run.w.journal = None;
+                    let _ = journal::clear(&run.w.journal_path);
                 }
             } else if !went_down {
                 // Nothing changed yet: the journal has nothing to recover.
@@ -352,7 +350,6 @@ fn short(c: Option<&str>) -> &str {
 /// Everything after preflight, in order. An error leaves the journal at the failing step.
 fn steps_after_preflight(run: &mut Run) -> Result<()> {
     let opts = run.opts;
-    let t_backup = Instant::now();
     if opts.skipped(Step::Backup) {
         run.skip(Step::Backup, "--skip backup: no .env copy or tree snapshot");
     } else {
@@ -363,7 +360,6 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         let mut a = args(["snapshot"]);
         a.extend(run.set_args("--into"));
         run.child::<Value>(Step::Backup, "df-backup-env", a)?;
-        let _ = t_backup;
     }
     run.child::<Value>(Step::Down, "df-artisan", args(["down"]))?;
     if opts.skipped(Step::Dump) {
