@@ -2,6 +2,7 @@
 //! afterwards (bytes, modes, owners, inodes, mtimes), never only on `ok`.
 
 mod support;
+use support::listing::describe;
 
 use dfkit::secret::Fingerprint;
 use serde_json::Value;
@@ -489,61 +490,6 @@ fn restore_verifies_the_sha256_before_touching_anything() {
         src_md["source_mode"].as_str().unwrap()
     );
     assert_eq!(md.uid() as u64, src_md["source_uid"].as_u64().unwrap());
-}
-
-/// Everything about a tree that a snapshot must keep, per relative path.
-fn describe(root: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut inodes: Vec<(u64, String)> = Vec::new();
-    fn walk(
-        dir: &Path,
-        rel: &str,
-        out: &mut Vec<(String, String)>,
-        inodes: &mut Vec<(u64, String)>,
-    ) {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            let p = dir.join(&n);
-            let r = format!("{rel}/{}", n.to_string_lossy());
-            let m = fs::symlink_metadata(&p).unwrap();
-            let ft = m.file_type();
-            let what = if ft.is_symlink() {
-                format!("link -> {}", fs::read_link(&p).unwrap().display())
-            } else if ft.is_dir() {
-                "dir".to_string()
-            } else {
-                // Hard links: name the first path seen with this inode.
-                let first = match inodes.iter().find(|(i, _)| *i == m.ino()) {
-                    Some((_, f)) => f.clone(),
-                    None => {
-                        inodes.push((m.ino(), r.clone()));
-                        r.clone()
-                    }
-                };
-                format!("file {} sha {} first {first}", m.len(), sha256sum(&p))
-            };
-            // (atimes are not compared: reading a tree to compare it changes them.)
-            let times = format!("{}.{}", m.mtime(), m.mtime_nsec());
-            out.push((
-                r.clone(),
-                format!(
-                    "{what} mode {:o} {}:{} mtime {times}",
-                    m.mode() & 0o7777,
-                    m.uid(),
-                    m.gid()
-                ),
-            ));
-            if ft.is_dir() {
-                walk(&p, &r, out, inodes);
-            }
-        }
-    }
-    walk(root, "", &mut out, &mut inodes);
-    out
 }
 
 #[test]
