@@ -11,14 +11,14 @@ use crate::error::{Error, ErrorKind, Result};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 mod restore;
 
-pub use restore::{copy_entry, count_entry, remove_entry, same, swap_into};
+pub use restore::{copy_entry, count_entry, remove_entry, same, same_as, swap_into};
 
 /// What a tree holds. Hard links count as files too (and once more under `hardlinks`).
 /// The one type of the report and of tree.meta.json.
@@ -35,6 +35,14 @@ pub struct Snapshot {
     /// Whether owners were kept (only root can give files to other users).
     pub owners_kept: bool,
     pub warnings: Vec<String>,
+    /// Top-level `.env*` files of the copy (they hold secrets), each made 0600 in the
+    /// snapshot: name → the install's own mode, as octal ("0644"), which a restore puts back.
+    pub sealed: BTreeMap<String, String>,
+}
+
+/// Whether a top-level entry of the install is a .env file (its copy holds secrets).
+pub fn is_env_name(name: &str) -> bool {
+    name.starts_with(".env")
 }
 
 /// Normalise `--exclude` values to paths relative to `root` ("vendor", "storage/logs").
@@ -202,7 +210,7 @@ pub fn snapshot(
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| Error::io("removing stale", &tmp, e))?;
     }
-    let res = copy_into(root, &tmp, excludes, avoid, progress);
+    let res = copy_into(root, &tmp, excludes, avoid, progress).and_then(|s| seal(&tmp, s));
     let snap = match res {
         Ok(s) => s,
         Err(e) => {
@@ -219,6 +227,29 @@ pub fn snapshot(
     // Some filesystems touch a directory's times on rename: set the top's again.
     set_times(dest, &root_md)?;
     atomic::sync_dir(&parent)?;
+    Ok(snap)
+}
+
+/// Secrets stay private in the set: the copies of top-level `.env*` files become 0600
+/// (their modes recorded in [`Snapshot::sealed`]) and the snapshot's top directory 0700.
+fn seal(tmp: &Path, mut snap: Snapshot) -> Result<Snapshot> {
+    for e in fs::read_dir(tmp).map_err(|e| Error::io("reading directory", tmp, e))? {
+        let e = e.map_err(|e| Error::io("reading directory", tmp, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let md = e
+            .metadata()
+            .map_err(|err| Error::io("inspecting", &e.path(), err))?;
+        if !is_env_name(&name) || !md.is_file() {
+            continue;
+        }
+        let p = e.path();
+        let mode = md.mode() & 0o7777;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600))
+            .map_err(|err| Error::io("setting mode of", &p, err))?;
+        snap.sealed.insert(name, format!("{mode:04o}"));
+    }
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io("setting mode of", tmp, e))?;
     Ok(snap)
 }
 
@@ -298,6 +329,7 @@ fn copy_into(
         skipped: w.skipped,
         owners_kept: c.owners_kept,
         warnings: c.warnings,
+        sealed: BTreeMap::new(),
     })
 }
 

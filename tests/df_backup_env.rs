@@ -574,13 +574,31 @@ fn snapshot_keeps_modes_owners_symlinks_hardlinks_and_mtimes() {
     out.assert_ok();
     assert!(out.changed());
     let tree = f.set.join("tree");
-    assert_eq!(describe(&tree), want, "the copy matches the install");
-    // The top directory too.
+    // The copies of top-level .env files hold secrets: 0600 in the set, their own
+    // modes recorded in tree.meta.json's `sealed`; everything else as in the install.
+    let mut sealed = serde_json::Map::new();
+    let want_copy: Vec<(String, String)> = want
+        .iter()
+        .map(|(p, w)| {
+            if p == "/.env" || p == "/.env-dist" {
+                let mode = fs::metadata(f.root.join(&p[1..])).unwrap().mode() & 0o7777;
+                sealed.insert(p[1..].to_string(), format!("{mode:04o}").into());
+                let sealed_line = w.replacen(&format!("mode {mode:o} "), "mode 600 ", 1);
+                assert_ne!(&sealed_line, w, "{w}");
+                (p.clone(), sealed_line)
+            } else {
+                (p.clone(), w.clone())
+            }
+        })
+        .collect();
+    assert_eq!(describe(&tree), want_copy, "the copy matches the install");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(f.set.join("tree.meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["sealed"], serde_json::Value::Object(sealed));
+    // The top directory too, but private: 0700.
     let (a, b) = (fs::metadata(&f.root).unwrap(), fs::metadata(&tree).unwrap());
-    assert_eq!(
-        (a.mode(), a.mtime(), a.mtime_nsec()),
-        (b.mode(), b.mtime(), b.mtime_nsec())
-    );
+    assert_eq!((a.mtime(), a.mtime_nsec()), (b.mtime(), b.mtime_nsec()));
+    assert_eq!(b.mode() & 0o7777, 0o700);
 
     let d = out.data();
     let files = want.iter().filter(|(_, w)| w.starts_with("file")).count();

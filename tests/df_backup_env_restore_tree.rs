@@ -5,7 +5,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use support::bins::{run, Run};
 use support::listing::{describe, describe_with_top, temporaries};
@@ -235,6 +235,16 @@ fn restore_tree_of_the_whole_tree_removes_what_the_snapshot_lacks_and_keeps_excl
     mess_up(&f.root);
     fs::write(f.root.join("storage/logs/y.log"), b"new log\n").unwrap();
     fs::write(f.root.join("new-top-file"), b"x").unwrap();
+    // .env's copy is sealed (0600) in the set; the restore gives it back its own mode.
+    assert_eq!(
+        fs::metadata(Path::new(f.set()).join("tree/.env"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o600
+    );
+    fs::write(f.root.join(".env"), b"APP_KEY=changed\n").unwrap();
+    fs::set_permissions(f.root.join(".env"), fs::Permissions::from_mode(0o640)).unwrap();
     let logs = describe(&f.root.join("storage/logs"));
 
     let r = f.run(&["restore-tree", "--from", f.set()]);
@@ -248,6 +258,10 @@ fn restore_tree_of_the_whole_tree_removes_what_the_snapshot_lacks_and_keeps_excl
     };
     assert_eq!(strip(after), strip(before));
     assert!(!f.root.join("new-top-file").exists());
+    // Restored as the snapshot holds it: a second run finds .env the same.
+    let again = f.run(&["restore-tree", "--from", f.set(), "--only", ".env"]);
+    again.assert_ok();
+    assert!(!again.changed(), "{}", again.stdout);
     assert_eq!(
         describe(&f.root.join("storage/logs")),
         logs,

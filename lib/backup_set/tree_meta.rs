@@ -28,6 +28,10 @@ pub struct TreeMeta {
     pub skipped: Vec<String>,
     /// Whether owners were kept (only root can).
     pub owners_kept: bool,
+    /// The top-level `.env*` files, kept 0600 in the snapshot because they hold secrets:
+    /// name → the install's own mode in octal (`{".env": "0644"}`), which `restore-tree`
+    /// gives the file back.
+    pub sealed: std::collections::BTreeMap<String, String>,
     /// dfkit's version.
     pub dfkit_version: String,
 }

@@ -10,6 +10,7 @@ use crate::progress::{Progress, Unit};
 use crate::report::data::backup_env::{RestoreTreeData, RestoredPath, SnapshotData, TreeCounts};
 use crate::report::{now_rfc3339, Ctx, Outcome, PlanItem};
 use crate::tree;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// `snapshot --into SET [--exclude PATH]…`: the install tree into SET/tree.
@@ -152,6 +153,7 @@ pub fn snapshot(
         exclude_args: ex_strings,
         skipped: snap.skipped.clone(),
         owners_kept: snap.owners_kept,
+        sealed: snap.sealed.clone(),
         dfkit_version: env!("CARGO_PKG_VERSION").into(),
     };
     set.write_meta(TREE_ARTIFACT, &meta)?;
@@ -216,6 +218,12 @@ fn complete_snapshot(from: &Path) -> Result<(BackupSet, PathBuf, TreeMeta)> {
         .with_hint("the snapshot is incomplete or was changed since; use another set"));
     }
     Ok((set, dir, meta))
+}
+
+/// The install's own mode of `rel` when the snapshot sealed it (a top-level .env file).
+fn sealed_mode(meta: &TreeMeta, rel: &Path) -> Option<u32> {
+    let name = rel.to_str()?;
+    u32::from_str_radix(meta.sealed.get(name)?, 8).ok()
 }
 
 /// Which paths a restore-tree puts back, and the top-level ones it leaves alone.
@@ -358,7 +366,7 @@ pub fn restore_tree(
             (false, false) => continue,
             (false, true) => "remove",
             (true, false) => "create",
-            (true, true) if tree::same(&src, &dst)? => "same",
+            (true, true) if tree::same_as(&src, &dst, sealed_mode(&meta, rel))? => "same",
             (true, true) => "replace",
         };
         let detail = match action {
@@ -441,7 +449,15 @@ pub fn restore_tree(
         let staged = parent.join(format!(".{name}.dfkit-restore.{pid}"));
         tree::remove_entry(&staged)?;
         let mut tick = |c: &TreeCounts| bar.set(done + c.entries);
-        let (c, warnings) = match tree::copy_entry(&src, &staged, Some(&mut tick)) {
+        let copied = tree::copy_entry(&src, &staged, Some(&mut tick)).and_then(|r| {
+            // A sealed .env goes back with the install's own mode, not the set's 0600.
+            if let Some(mode) = sealed_mode(&meta, rel) {
+                std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| Error::io("setting mode of", &staged, e))?;
+            }
+            Ok(r)
+        });
+        let (c, warnings) = match copied {
             Ok(r) => r,
             Err(e) => {
                 // Nothing half-done: no partial copy under any name.

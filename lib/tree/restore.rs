@@ -177,6 +177,12 @@ pub fn remove_entry(p: &Path) -> Result<()> {
 /// same names in every directory. A snapshot restore sets all of these, so a second
 /// restore sees the same tree and changes nothing.
 pub fn same(a: &Path, b: &Path) -> Result<bool> {
+    same_as(a, b, None)
+}
+
+/// [`same`], with `a_mode` standing for `a`'s own permission bits (a sealed snapshot
+/// file, kept 0600 in the set, whose install mode was recorded).
+pub fn same_as(a: &Path, b: &Path, a_mode: Option<u32>) -> Result<bool> {
     let ma = match fs::symlink_metadata(a) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -191,7 +197,11 @@ pub fn same(a: &Path, b: &Path) -> Result<bool> {
     };
     let (ta, tb) = (ma.file_type(), mb.file_type());
     let key = |m: &fs::Metadata| (m.mode(), m.uid(), m.gid());
-    if key(&ma) != key(&mb) || ta.is_dir() != tb.is_dir() || ta.is_symlink() != tb.is_symlink() {
+    let ka = match a_mode {
+        Some(mode) => ((ma.mode() & !0o7777) | mode, ma.uid(), ma.gid()),
+        None => key(&ma),
+    };
+    if ka != key(&mb) || ta.is_dir() != tb.is_dir() || ta.is_symlink() != tb.is_symlink() {
         return Ok(false);
     }
     if ta.is_symlink() {
