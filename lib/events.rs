@@ -93,7 +93,7 @@ impl Events {
             at: crate::report::now_rfc3339(),
         };
         let text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
-        let text = crate::secret::scrub(&text);
+        let text = crate::secret::scrub_json(&text);
         f.write_all(text.as_bytes())?;
         f.write_all(b"\n")?;
         f.flush()

@@ -265,7 +265,7 @@ pub fn write_report(v: &Value, pretty: bool) {
         serde_json::to_string(v)
     }
     .unwrap_or_else(|_| "{\"ok\":false,\"failed\":true}".to_string());
-    let text = crate::secret::scrub(&text);
+    let text = crate::secret::scrub_json(&text);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.write_all(b"\n");

@@ -69,6 +69,70 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// [`scrub`] for JSON text: masks registered secrets inside string values only, each
+/// decoded, scrubbed and encoded again, so the result is still valid JSON with the same
+/// structure. Plain-text scrubbing would turn a numeric secret into `***` inside a number,
+/// a secret spelled like a field name (`changed`, `version`) into a renamed key, or cut
+/// an escape sequence in two. Object keys are names, not values: they are left alone.
+pub fn scrub_json(text: &str) -> String {
+    // Each secret as it stands inside a JSON string (escaped), to skip tokens quickly.
+    let forms: Vec<String> = REGISTRY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|v| {
+            let esc = serde_json::to_string(v).unwrap_or_default();
+            esc.get(1..esc.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    if forms.is_empty() {
+        return text.to_string();
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        // A string token: find its closing quote, skipping escapes.
+        let start = i;
+        i += 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        let end = (i + 1).min(b.len());
+        i = end;
+        let is_key = b[end..]
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b':');
+        if is_key {
+            continue;
+        }
+        let token = &text[start..end];
+        // Decoding is needed only where a secret may hide: its escaped form, or escapes.
+        if !token.contains('\\') && !forms.iter().any(|f| token.contains(f.as_str())) {
+            continue;
+        }
+        let Ok(value) = serde_json::from_str::<String>(token) else {
+            continue;
+        };
+        let masked = scrub(&value);
+        if masked != value {
+            out.push_str(&text[last..start]);
+            out.push_str(&serde_json::to_string(&masked).unwrap_or_else(|_| "\"***\"".into()));
+            last = end;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +164,30 @@ mod tests {
         for k in ["DB_HOST", "APP_URL", "DB_CONNECTION", "DB_USERNAME"] {
             assert!(!is_secret_key(k), "{k}");
         }
+    }
+
+    #[test]
+    fn scrub_json_keeps_the_structure() {
+        register("97531864");
+        register("zqchanged7");
+        register("n\\x\"y");
+        let v = serde_json::json!({
+            "zqchanged7": true,
+            "duration_ms": 97531864,
+            "msg": "pw 97531864 and zqchanged7, n\\x\"y",
+            "list": ["zqchanged7", "line\nzqchanged7"],
+            "nested": {"zqchanged7": "zqchanged7"}
+        });
+        let text = scrub_json(&v.to_string());
+        let back: serde_json::Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(back["zqchanged7"], true);
+        assert_eq!(back["duration_ms"], 97531864);
+        assert_eq!(back["msg"], "pw *** and ***, ***");
+        assert_eq!(back["list"], serde_json::json!(["***", "line\n***"]));
+        assert_eq!(back["nested"], serde_json::json!({"zqchanged7": "***"}));
+        let pretty = scrub_json(&serde_json::to_string_pretty(&v).unwrap());
+        let back2: serde_json::Value = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(back, back2);
     }
 
     #[test]

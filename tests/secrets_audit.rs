@@ -495,3 +495,25 @@ fn migrate_plain_and_encrypted_leak_no_secret() {
         );
     }
 }
+
+/// A secret spelled like a JSON literal, a field name or a number does not break the
+/// report: masking happens inside string values only, so stdout stays one valid JSON
+/// object with its own fields (plain-text masking turned `"ok":true` into `"ok":***`).
+#[test]
+fn secrets_spelled_like_json_keep_the_report_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "APP_KEY=base64:Wd4hV6oYqvEPi1ZlbA5Cy0IH6uMfU0Tkuvy0pi2Wb3k=\nDB_PASSWORD=true\n\
+         MAIL_PASSWORD=changed\nJWT_SECRET=1234567\nAPP_NAME=\"true changed 1234567\"\n",
+    )
+    .unwrap();
+    let r = bins::run("df-backup-env", ["show", "--env", env.to_str().unwrap()]);
+    r.assert_ok();
+    assert_eq!(r.json["ok"], true, "{}", r.stdout);
+    assert_eq!(r.json["changed"], false, "{}", r.stdout);
+    assert!(r.json["duration_ms"].is_u64(), "{}", r.stdout);
+    // The values themselves are masked wherever they stand in a string.
+    assert!(!r.stdout.contains("true changed"), "{}", r.stdout);
+}
