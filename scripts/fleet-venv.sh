@@ -56,8 +56,8 @@ if ! ready; then
   else
     pip_cmd=("$dir/bin/python" -m pip)
   fi
-  "${pip_cmd[@]}" install --quiet --disable-pip-version-check --no-input -r "$req" >&2
-  "$dir/bin/ansible-playbook" --version >/dev/null
+  "${pip_cmd[@]}" install --quiet --disable-pip-version-check --no-input --no-compile -r "$req" >&2
+  ANSIBLE_HOME="$dir/ansible-home" "$dir/bin/ansible-playbook" --version >/dev/null
   "$dir/bin/salt-call" --version >/dev/null
   echo "$want" >"$dir/.dfkit-ready"
   echo "fleet-venv: ready in $(($(date +%s) - started)) s" >&2

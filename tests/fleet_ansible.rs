@@ -223,3 +223,36 @@ fn single_tool_playbook_runs_df_perms() {
     assert!(p.out.contains("TASK [dfkit : df-perms]"), "{}", p.out);
     assert_eq!(owner(), www.uid.as_raw());
 }
+
+/// The example inventory and both playbooks parse, and the example says what it means:
+/// three hosts in group dreamfactory sharing one database.
+#[test]
+fn example_inventory_and_playbooks_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = support::fleet::repo().join("scripts/ansible/inventory/example.yml");
+    for playbook in ["upgrade.yml", "tool.yml"] {
+        let p = ansible_playbook(dir.path(), playbook, &example, &["--syntax-check"]);
+        assert_eq!(p.code, 0, "{playbook}: {}", p.out);
+    }
+    let out = std::process::Command::new(support::fleet::venv().join("bin/ansible-inventory"))
+        .arg("-i")
+        .arg(&example)
+        .arg("--list")
+        .env("ANSIBLE_HOME", dir.path().join("ansible-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        inv["dreamfactory"]["hosts"].as_array().unwrap().len(),
+        3,
+        "{inv}"
+    );
+    let web1 = &inv["_meta"]["hostvars"]["web1.example.com"];
+    assert_eq!(web1["dfkit_shared_database"], true, "{inv}");
+    assert_eq!(web1["dfkit_root"], "/opt/dreamfactory", "{inv}");
+}
