@@ -176,7 +176,8 @@ impl Play {
     }
 }
 
-/// Run scripts/ansible/PLAYBOOK with `inventory` and `args`, in `dir` (Ansible's home,
+/// Run scripts/ansible/PLAYBOOK with `inventory` and `args` (before it: a further
+/// playbook may end them), in `dir` (Ansible's home,
 /// temp and working directory, so no ansible.cfg or state from elsewhere gets in).
 pub fn ansible_playbook(dir: &Path, playbook: &str, inventory: &Path, args: &[&str]) -> Play {
     let v = venv();
@@ -187,8 +188,8 @@ pub fn ansible_playbook(dir: &Path, playbook: &str, inventory: &Path, args: &[&s
     let out = Command::new(v.join("bin/ansible-playbook"))
         .arg("-i")
         .arg(inventory)
-        .arg(repo().join("scripts/ansible").join(playbook))
         .args(args)
+        .arg(repo().join("scripts/ansible").join(playbook))
         .current_dir(dir)
         .env("ANSIBLE_HOME", &home)
         .env("ANSIBLE_LOCAL_TEMP", home.join("tmp"))
