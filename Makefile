@@ -18,7 +18,7 @@ build:
 
 # Every test: formatting, clippy, unit tests and the integration tests against real
 # git, php, composer, sqlite3, MariaDB, PostgreSQL, nginx and php-fpm.
-test: deps lint
+test: deps fleet-venv-bg lint
 	$(CARGO) test --locked --all-targets
 
 lint:
@@ -42,3 +42,13 @@ install: build
 clean:
 	$(CARGO) clean
 	rm -rf demo
+
+# ansible-core and salt from PyPI for tests/fleet_*.rs, made once in target/fleet-venv.
+# `make test` starts the install in the background so it overlaps with the build; the
+# tests wait for it (scripts/fleet-venv.sh holds a lock while it installs).
+.PHONY: fleet-venv fleet-venv-bg
+fleet-venv:
+	@scripts/fleet-venv.sh
+
+fleet-venv-bg:
+	@scripts/fleet-venv.sh --background

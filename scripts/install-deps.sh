@@ -58,6 +58,13 @@ else
 fi
 ls /usr/sbin/php-fpm* >/dev/null 2>&1 || missing+=("php-fpm")
 command -v cargo >/dev/null 2>&1 || missing+=("cargo")
+# The fleet tests' virtualenv (scripts/fleet-venv.sh): Debian's python3 with venv, and
+# its headers and a C compiler for the one dependency PyPI ships as source only (timelib).
+have /usr/bin/python3 || missing+=("python3")
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=("python3-venv")
+/usr/bin/python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  >/dev/null 2>&1 || missing+=("python3-dev")
+have cc || missing+=("gcc")
 if [ "$bench" = 1 ]; then
   have hyperfine || missing+=("hyperfine")
   have /usr/bin/time || missing+=("time")

@@ -3,6 +3,7 @@
 
 pub mod bins;
 pub mod dotenv;
+pub mod fleet;
 pub mod gitbed;
 pub mod listing;
 pub mod migrate;

@@ -1,0 +1,2 @@
+include:
+  - dfkit.upgrade
