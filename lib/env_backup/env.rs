@@ -1,7 +1,8 @@
 //! save, show, restore-key and restore: the .env file.
 
 use super::{
-    exists, install_base, missing_env, parse_named, shown, summary, sweep, Source, ENV_ARTIFACT,
+    exists, install_base, missing_env, parse_named, shown, summary, sweep, sweep_set, Source,
+    ENV_ARTIFACT,
 };
 use crate::atomic;
 use crate::backup_set::env_meta::EnvMeta;
@@ -54,7 +55,16 @@ pub fn save(
         Err(e) => return Err(Error::io("reading", &dest, e)),
     };
     let same = existing.as_deref() == Some(&bytes[..]);
-    if existing.is_some() && !same && !replace {
+    // A copy without its env.meta.json is an interrupted save (the meta is written
+    // last): incomplete, so this run replaces it.
+    let incomplete = existing.is_some() && !same && !exists(&meta_path)?;
+    if incomplete && !replace {
+        ctx.warn(format!(
+            "{} has no env.meta.json (an interrupted save): replacing it",
+            dest.display()
+        ));
+    }
+    if existing.is_some() && !same && !replace && !incomplete {
         return Err(Error::new(
             ErrorKind::CannotCreate,
             format!(
@@ -121,7 +131,13 @@ pub fn save(
         ));
     }
     let set = BackupSet::create(Some(&set_dir))?;
-    sweep(ctx, &set.dir);
+    sweep_set(ctx, &set.dir);
+    if existing.is_some() && !same && exists(&meta_path)? {
+        // The old meta goes first: a run killed from here on leaves a copy without meta
+        // (incomplete, replaced by the next run), never an old meta beside a new copy.
+        std::fs::remove_file(&meta_path).map_err(|e| Error::io("removing", &meta_path, e))?;
+        atomic::sync_dir(&set.dir)?;
+    }
     atomic::write_file(&dest, &bytes, 0o600)?;
     let meta = EnvMeta {
         artifact: ENV_ARTIFACT.into(),
