@@ -248,7 +248,11 @@ fn state(sb: &Sandbox) -> State {
         env: std::fs::read(sb.env_path()).unwrap(),
         dump: full_dump(sb, None),
         vendor: listing(&sb.root.join("vendor")),
-        tree: install_listing(&sb.root),
+        // `df-backup-env restore` keeps the .env it replaces beside it, by design.
+        tree: install_listing(&sb.root)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(".env.before-restore."))
+            .collect(),
     }
 }
 

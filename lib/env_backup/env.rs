@@ -303,6 +303,10 @@ pub fn restore_key(ctx: &Ctx, env_path: &Path, from: &Path, keys: &[String]) -> 
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
+    // A killed writer's temporaries beside the .env go even when nothing is to be
+    // written: a recovery's restore is often a no-op, and it is the next writer there.
+    sweep(ctx, &atomic::parent_dir(env_path));
+    sweep(ctx, &atomic::parent_dir(&target));
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -314,8 +318,6 @@ pub fn restore_key(ctx: &Ctx, env_path: &Path, from: &Path, keys: &[String]) -> 
             &data,
         ));
     }
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
     // Re-check that nobody changed the file meanwhile: our edit is based on `bytes`.
     let now = std::fs::read(env_path).map_err(|e| Error::io("reading", env_path, e))?;
     if now != bytes {
@@ -413,6 +415,10 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
+    // A killed writer's temporaries beside the .env go even when nothing is to be
+    // written: a recovery's restore is often a no-op, and it is the next writer there.
+    sweep(ctx, &atomic::parent_dir(env_path));
+    sweep(ctx, &atomic::parent_dir(&target));
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -424,8 +430,6 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
             &data,
         ));
     }
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
     match &current {
         Some(cur) => {
             let md =
