@@ -452,11 +452,19 @@ struct Wrapper<'a> {
     ended: &'a (dyn Fn(&Bed) -> bool + Sync),
 }
 
-/// kill -9 a wrapper at random moments on two sandboxes at once; after each kill, the
-/// set is checked and the recovery must give the exact install back. A run that got to
-/// its end must have completed its set; a fresh sandbox takes its place. After the
-/// loop, one whole run sweeps every temporary the killed runs left.
-fn wrapper_kills(name: &str, took: Duration, w: &Wrapper) {
+/// Time one whole run of a wrapper, then kill -9 it at random moments on two sandboxes
+/// at once; after each kill, the set is checked and the recovery must give the exact
+/// install back. A run that got to its end leaves nothing to recover; a fresh sandbox
+/// takes its place. After the loop, one whole run sweeps every temporary the killed runs
+/// left.
+fn wrapper_kills(name: &str, w: &Wrapper) {
+    // One whole run, timed, on a sandbox of its own (it is changed for good).
+    let took = {
+        let bed = Bed::new();
+        let (r, took) = timed((w.start)(&bed, &bed.set("m")));
+        r.assert_ok();
+        took
+    };
     let n = runs();
     let beds = 2;
     let landed = AtomicU64::new(0);
@@ -509,20 +517,12 @@ fn wrapper_kills(name: &str, took: Duration, w: &Wrapper) {
 
 #[test]
 fn upgrade_killed_at_random() {
-    let start = |bed: &Bed, set: &str| bed.cmd("df-upgrade", &["--into", set, "--skip", "restart"]);
-    let (took, v2) = {
-        let bed = Bed::new();
-        let (r, took) = timed(start(&bed, &bed.set("m")));
-        r.assert_ok();
-        (took, bed.sb.head())
-    };
     wrapper_kills(
         "upgrade",
-        took,
         &Wrapper {
-            start: &start,
+            start: &|bed, set| bed.cmd("df-upgrade", &["--into", set, "--skip", "restart"]),
             recover: &|bed| bed.run("df-upgrade", &["recover", "--skip", "restart"]),
-            ended: &|bed| bed.sb.head() == v2,
+            ended: &|bed| bed.sb.head() == bed.sb.origin_git(&["rev-parse", "master"]),
         },
     );
 }
@@ -540,15 +540,8 @@ fn import_killed_at_random() {
             &["import", &b, "--yes", "--into", set, "--skip", "restart"],
         )
     };
-    let took = {
-        let bed = Bed::new();
-        let (r, took) = timed(start(&bed, &bed.set("m")));
-        r.assert_ok();
-        took
-    };
     wrapper_kills(
         "import",
-        took,
         &Wrapper {
             start: &start,
             recover: &|bed| bed.run("df-migrate", &["recover", "--skip", "restart"]),
