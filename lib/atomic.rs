@@ -258,12 +258,30 @@ pub fn stale_name_pid(name: &str) -> Option<i32> {
     pid.parse::<i32>().ok().filter(|p| *p > 1)
 }
 
-/// Whether a process with this PID exists on this host (`kill(pid, 0)` is not ESRCH).
-fn pid_alive(pid: i32) -> bool {
-    !matches!(
+/// Whether a process with this PID runs on this host: `kill(pid, 0)` is not ESRCH, and
+/// it is not a zombie. A killed run's children are reparented to PID 1, and an init that
+/// does not reap them (a container's, a VM agent's) leaves them as zombies for good:
+/// they can write nothing, so their temporaries are as dead as they are.
+pub(crate) fn pid_alive(pid: i32) -> bool {
+    if matches!(
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
         Err(nix::errno::Errno::ESRCH)
-    )
+    ) {
+        return false;
+    }
+    !is_zombie(pid)
+}
+
+/// `/proc/PID/stat`'s state is `Z` (the name before it is in parentheses and may hold
+/// anything, so the state is read after the last `)`).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// Whether `dir` is on a filesystem other hosts may share (NFS, SMB/CIFS, Ceph, AFS,
@@ -331,6 +349,31 @@ pub fn sweep_stale(dir: &Path) -> Vec<PathBuf> {
         let _ = sync_dir(dir);
     }
     removed.sort();
+    removed
+}
+
+/// Sibling directories [`sweep_around`] looks into (a set's parent is normally a
+/// directory of sets, one per run).
+const SIBLINGS_CAP: usize = 256;
+
+/// [`sweep_stale`] on a backup set and on the sets beside it: a killed run may have been
+/// writing into another set than this one (the default base holds one stamped set per
+/// run, and a wrapper's next run takes a new one). Returns what was removed.
+pub fn sweep_around(set_dir: &Path) -> Vec<PathBuf> {
+    let mut removed = sweep_stale(set_dir);
+    let Some(parent) = set_dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return removed;
+    };
+    // The parent itself: a bundle and its temporaries, a set being created.
+    removed.extend(sweep_stale(parent));
+    if let Ok(rd) = std::fs::read_dir(parent) {
+        for e in rd.flatten().take(SIBLINGS_CAP) {
+            let p = e.path();
+            if p != set_dir && e.file_type().is_ok_and(|t| t.is_dir()) {
+                removed.extend(sweep_stale(&p));
+            }
+        }
+    }
     removed
 }
 
@@ -436,6 +479,31 @@ mod tests {
         }
         assert!(!tree.exists());
         assert!(outside.path().join("keep").exists());
+    }
+
+    /// A zombie (a child that exited and was not reaped yet) is dead for the sweep.
+    #[test]
+    fn zombies_are_dead() {
+        assert!(pid_alive(std::process::id() as i32));
+        // SAFETY: the child only calls _exit, which is async-signal-safe.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe { libc::_exit(0) };
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "never a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!pid_alive(pid));
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join(format!(".x.dfkit-tmp.{pid}.0"));
+        std::fs::write(&tmp, b"x").unwrap();
+        assert_eq!(sweep_stale(d.path()), vec![tmp]);
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     }
 
     #[test]

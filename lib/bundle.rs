@@ -508,7 +508,12 @@ pub fn open(p: &Path, identity: Option<&Path>, tmp_parent: &Path) -> Result<Open
 }
 
 /// A fresh temp dir (0700) under `parent`, created 0700 if missing; removed on drop.
+///
+/// Its name, `.df-migrate.dfkit-tmp.<pid>.<n>`, is one [`crate::atomic::sweep_stale`]
+/// knows: the dirs of runs killed before they could drop theirs (an export's set, an
+/// import's staging set, a decrypted bundle) are swept from `parent` first.
 pub fn private_tempdir(parent: &Path) -> Result<tempfile::TempDir> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     use std::os::unix::fs::DirBuilderExt;
     if !parent.exists() {
         std::fs::DirBuilder::new()
@@ -517,10 +522,20 @@ pub fn private_tempdir(parent: &Path) -> Result<tempfile::TempDir> {
             .create(parent)
             .map_err(|e| Error::io("creating", parent, e))?;
     }
-    let t = tempfile::Builder::new()
-        .prefix(".df-migrate.")
-        .tempdir_in(parent)
-        .map_err(|e| Error::io("creating a temp dir in", parent, e))?;
+    crate::atomic::sweep_stale(parent);
+    let t = loop {
+        // A name taken (by a dead run with our pid, which no sweep may judge) → the next.
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match tempfile::Builder::new()
+            .prefix(&format!(".df-migrate.dfkit-tmp.{}.{n}", std::process::id()))
+            .rand_bytes(0)
+            .tempdir_in(parent)
+        {
+            Ok(t) => break t,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {}
+            Err(e) => return Err(Error::io("creating a temp dir in", parent, e)),
+        }
+    };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io("protecting", t.path(), e))?;

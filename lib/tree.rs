@@ -102,7 +102,24 @@ struct Walk<'a, 'p> {
     progress: Option<&'p mut dyn FnMut(&Counts)>,
 }
 
-impl Walk<'_, '_> {
+impl<'a, 'p> Walk<'a, 'p> {
+    fn new(
+        root: &Path,
+        excludes: &'a [PathBuf],
+        avoid: Option<&Path>,
+        progress: Option<&'p mut dyn FnMut(&Counts)>,
+    ) -> Walk<'a, 'p> {
+        Walk {
+            root: root.to_path_buf(),
+            excludes,
+            avoid: avoid.map(Path::to_path_buf),
+            counts: Counts::default(),
+            excluded: Vec::new(),
+            skipped: Vec::new(),
+            progress,
+        }
+    }
+
     fn tick(&mut self) {
         if self.counts.entries % 512 == 0 {
             if let Some(p) = self.progress.as_mut() {
@@ -144,15 +161,7 @@ pub fn scan(
     excludes: &[PathBuf],
     avoid: Option<&Path>,
 ) -> Result<(Counts, Vec<String>)> {
-    let mut w = Walk {
-        root: root.to_path_buf(),
-        excludes,
-        avoid: avoid.map(Path::to_path_buf),
-        counts: Counts::default(),
-        excluded: Vec::new(),
-        skipped: Vec::new(),
-        progress: None,
-    };
+    let mut w = Walk::new(root, excludes, avoid, None);
     let mut seen = HashMap::new();
     scan_dir(&mut w, root, Path::new(""), &mut seen)?;
     Ok((w.counts, w.excluded))
@@ -278,15 +287,7 @@ fn copy_into(
         .mode(0o700)
         .create(tmp)
         .map_err(|e| cannot(tmp, e))?;
-    let mut w = Walk {
-        root: root.to_path_buf(),
-        excludes,
-        avoid: avoid.map(Path::to_path_buf),
-        counts: Counts::default(),
-        excluded: Vec::new(),
-        skipped: Vec::new(),
-        progress,
-    };
+    let mut w = Walk::new(root, excludes, avoid, progress);
     let mut c = Copier {
         links: HashMap::new(),
         owners_kept: true,

@@ -61,7 +61,9 @@ pub(super) fn check_existing(dir: &Path, replace: bool) -> Result<bool> {
     let Some(p) = found else {
         return Ok(false);
     };
-    if replace {
+    // The meta is written last: an artifact without it is an interrupted dump
+    // (incomplete, unusable for a restore), which this run replaces.
+    if replace || !dir.join(DB_META).exists() {
         return Ok(true);
     }
     let when = std::fs::read(dir.join(DB_META))
@@ -193,6 +195,12 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     }
     let dir = set_dir(o);
     let replaced = check_existing(&dir, o.replace)?;
+    if replaced && !o.replace {
+        ctx.warn(format!(
+            "{} holds a dump without {DB_META} (an interrupted dump): replacing it",
+            dir.display()
+        ));
+    }
     let cmd = dump_command(&session)?;
     let argv = recorded_argv(&cmd, &session);
     let artifact = o.compress.artifact();
@@ -412,6 +420,11 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         .map_err(|e| Error::io("finishing compression of", &dest, e))?;
     let (file, sha256, bytes) = hw.into_parts();
     phases.mark("finish");
+    if replaced {
+        // The old meta goes first: a run killed from here on leaves a dump without meta
+        // (incomplete, replaced by the next run), never an old meta beside a new dump.
+        let _ = std::fs::remove_file(set.path(DB_META));
+    }
     file.commit()?;
     phases.mark("fsync");
     // One dump per set: an older artifact in another compression would mislead.

@@ -17,9 +17,7 @@ fn temp_pid(name: &str) -> Option<i32> {
 }
 
 fn dead(pid: i32) -> bool {
-    pid > 0
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH)
+    pid > 0 && !crate::atomic::pid_alive(pid)
 }
 
 /// Remove dead runs' temporaries in `dir`; returns how many went.

@@ -1,7 +1,8 @@
 //! save, show, restore-key and restore: the .env file.
 
 use super::{
-    exists, install_base, missing_env, parse_named, shown, summary, sweep, Source, ENV_ARTIFACT,
+    exists, install_base, missing_env, parse_named, shown, summary, sweep, sweep_set, Source,
+    ENV_ARTIFACT,
 };
 use crate::atomic;
 use crate::backup_set::env_meta::EnvMeta;
@@ -54,7 +55,16 @@ pub fn save(
         Err(e) => return Err(Error::io("reading", &dest, e)),
     };
     let same = existing.as_deref() == Some(&bytes[..]);
-    if existing.is_some() && !same && !replace {
+    // A copy without its env.meta.json is an interrupted save (the meta is written
+    // last): incomplete, so this run replaces it.
+    let incomplete = existing.is_some() && !same && !exists(&meta_path)?;
+    if incomplete && !replace {
+        ctx.warn(format!(
+            "{} has no env.meta.json (an interrupted save): replacing it",
+            dest.display()
+        ));
+    }
+    if existing.is_some() && !same && !replace && !incomplete {
         return Err(Error::new(
             ErrorKind::CannotCreate,
             format!(
@@ -121,7 +131,13 @@ pub fn save(
         ));
     }
     let set = BackupSet::create(Some(&set_dir))?;
-    sweep(ctx, &set.dir);
+    sweep_set(ctx, &set.dir);
+    if existing.is_some() && !same && exists(&meta_path)? {
+        // The old meta goes first: a run killed from here on leaves a copy without meta
+        // (incomplete, replaced by the next run), never an old meta beside a new copy.
+        std::fs::remove_file(&meta_path).map_err(|e| Error::io("removing", &meta_path, e))?;
+        atomic::sync_dir(&set.dir)?;
+    }
     atomic::write_file(&dest, &bytes, 0o600)?;
     let meta = EnvMeta {
         artifact: ENV_ARTIFACT.into(),
@@ -287,6 +303,10 @@ pub fn restore_key(ctx: &Ctx, env_path: &Path, from: &Path, keys: &[String]) -> 
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
+    // A killed writer's temporaries beside the .env go even when nothing is to be
+    // written: a recovery's restore is often a no-op, and it is the next writer there.
+    sweep(ctx, &atomic::parent_dir(env_path));
+    sweep(ctx, &atomic::parent_dir(&target));
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -298,8 +318,6 @@ pub fn restore_key(ctx: &Ctx, env_path: &Path, from: &Path, keys: &[String]) -> 
             &data,
         ));
     }
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
     // Re-check that nobody changed the file meanwhile: our edit is based on `bytes`.
     let now = std::fs::read(env_path).map_err(|e| Error::io("reading", env_path, e))?;
     if now != bytes {
@@ -397,6 +415,10 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
+    // A killed writer's temporaries beside the .env go even when nothing is to be
+    // written: a recovery's restore is often a no-op, and it is the next writer there.
+    sweep(ctx, &atomic::parent_dir(env_path));
+    sweep(ctx, &atomic::parent_dir(&target));
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -408,8 +430,6 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
             &data,
         ));
     }
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
     match &current {
         Some(cur) => {
             let md =

@@ -167,7 +167,17 @@ pub(crate) fn missing_env(path: &Path, e: std::io::Error) -> Error {
 
 /// Sweep a directory about to be written into, saying what was removed.
 pub(crate) fn sweep(ctx: &Ctx, dir: &Path) {
-    for p in atomic::sweep_stale(dir) {
+    say_swept(ctx, atomic::sweep_stale(dir));
+}
+
+/// Sweep a backup set about to be written into, and the sets beside it
+/// ([`atomic::sweep_around`]): a killed wrapper's set is usually a sibling of the next one.
+pub(crate) fn sweep_set(ctx: &Ctx, dir: &Path) {
+    say_swept(ctx, atomic::sweep_around(dir));
+}
+
+fn say_swept(ctx: &Ctx, removed: Vec<PathBuf>) {
+    for p in removed {
         ctx.log(format!(
             "removed {} (left by a dfkit run that died)",
             p.display()

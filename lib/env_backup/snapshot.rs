@@ -1,7 +1,7 @@
 //! snapshot and restore-tree: the install tree (the guide's `cp -r dreamfactory
 //! dreamfactory.backup`, and the way back).
 
-use super::{absolute, exists, sweep, TREE_ARTIFACT};
+use super::{absolute, exists, sweep, sweep_set, TREE_ARTIFACT};
 use crate::atomic;
 use crate::backup_set::tree_meta::TreeMeta;
 use crate::backup_set::{self, BackupSet};
@@ -62,11 +62,12 @@ pub fn snapshot(
                 &data,
             ));
         }
-        return Err(Error::new(
-            ErrorKind::CannotCreate,
-            format!("{} exists but has no tree.meta.json", dest.display()),
-        )
-        .with_hint("an interrupted run? add --replace to take the snapshot again"));
+        // The meta is written last: a tree without it is an interrupted snapshot
+        // (incomplete), which this run replaces.
+        ctx.warn(format!(
+            "{} has no tree.meta.json (an interrupted snapshot): replacing it",
+            dest.display()
+        ));
     }
     let ex_strings: Vec<String> = excludes.iter().map(|p| p.display().to_string()).collect();
     if ctx.dry_run() {
@@ -106,7 +107,7 @@ pub fn snapshot(
         ));
     }
     let set = BackupSet::create(Some(&set_dir))?;
-    sweep(ctx, &set.dir);
+    sweep_set(ctx, &set.dir);
     ctx.log(format!("copying {} to {}", root.display(), dest.display()));
     let old = set.path(&format!(
         ".{TREE_ARTIFACT}.dfkit-old.{}",

@@ -488,16 +488,15 @@ pub fn recover(ctx: &Ctx, opts: &ImportOptions) -> Result<Outcome> {
     }
 }
 
-/// Remove the staging dirs (`.df-migrate.*`, the bundle's plaintext) a killed import left
-/// beside its set; returns how many.
+/// Remove the staging dirs (the bundle's plaintext) a killed import left beside its set;
+/// returns how many. Only dead runs' ([`crate::atomic::sweep_stale`]): a live export or
+/// import may be using the same directory.
 fn sweep_staging(set: &Path) -> usize {
-    let parent = crate::atomic::parent_dir(set);
-    let Ok(rd) = std::fs::read_dir(&parent) else {
-        return 0;
-    };
-    rd.flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".df-migrate."))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+    crate::atomic::sweep_stale(&crate::atomic::parent_dir(set))
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".df-migrate."))
+        })
         .count()
 }

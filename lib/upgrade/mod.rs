@@ -300,8 +300,14 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
                 let _ = journal::clear(&run.w.journal_path);
                 run.w.journal = None;
             }
-            let e = Error::new(ErrorKind::StepFailed, e.message.clone())
-                .with_hint(rollback_hint(&run, &e));
+            // Before `down` nothing of the install changed: the failing step's own kind
+            // (a full disk is 74) says more than "a step failed".
+            let kind = if went_down {
+                ErrorKind::StepFailed
+            } else {
+                e.kind
+            };
+            let e = Error::new(kind, e.message.clone()).with_hint(rollback_hint(&run, &e));
             return Err(finish_err(run, e, failed.as_deref()));
         }
     }
@@ -615,7 +621,8 @@ fn finish_err(mut run: Run, e: Error, failed: Option<&str>) -> Error {
             .w
             .steps
             .iter()
-            .any(|s| s.changed && s.name != "down" && s.name != "up");
+            // A backup taken along the way is not a change of the install.
+            .any(|s| s.changed && !["backup", "down", "up"].contains(&s.name.as_str()));
     take_steps(&mut run);
     run.emit(Event::Summary {
         ok: false,
