@@ -108,8 +108,13 @@ pub enum Action {
         render: Option<String>,
         secret: Option<SecretSource>,
         retry: Option<u32>,
+        /// Always run `artisan down` (no direct write of Laravel 8's maintenance files).
+        artisan: bool,
     },
-    Up,
+    Up {
+        /// Always run `artisan up` (no direct removal of the maintenance files).
+        artisan: bool,
+    },
     Repair(ComposerFlags),
     StrictMode(StrictAction),
     Version,
@@ -132,7 +137,7 @@ impl Action {
             Action::Fresh { .. } => "fresh",
             Action::Reset { .. } => "reset",
             Action::Down { .. } => "down",
-            Action::Up => "up",
+            Action::Up { .. } => "up",
             Action::Repair(_) => "repair",
             Action::StrictMode(_) => "strict-mode",
             Action::Version => "version",
@@ -194,10 +199,13 @@ fn execute_with(ctx: &Ctx, opts: &Options, action: Action, sweep: bool) -> Resul
             render,
             secret,
             retry,
+            artisan,
         } => sub!(data::MaintenanceData, |r, d| maintenance::down(
-            r, d, render, secret, retry
+            r, d, render, secret, retry, artisan
         )),
-        Action::Up => sub!(data::MaintenanceData, maintenance::up),
+        Action::Up { artisan } => {
+            sub!(data::MaintenanceData, |r, d| maintenance::up(r, d, artisan))
+        }
         Action::Repair(f) => sub!(data::RepairData, |r, d| composer::repair(r, d, &f)),
         Action::StrictMode(a) => sub!(data::StrictModeData, |r, d| strict_mode::run(r, d, a)),
         Action::Version => sub!(data::VersionData, run::version),

@@ -30,6 +30,18 @@ pub const TOOLS: [&str; 7] = [
     "df-verify",
 ];
 
+/// Refuse (69) unless every sibling tool is found.
+pub fn all_present() -> Result<()> {
+    let missing: Vec<&str> = TOOLS.into_iter().filter(|t| locate(t).is_err()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(
+        Error::unavailable(format!("dfkit tools missing: {}", missing.join(", ")))
+            .with_hint("install all of dfkit's tools together (`make install`)"),
+    )
+}
+
 /// Where a sibling tool is: beside the running executable, else on PATH (69 if neither).
 pub fn locate(tool: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("DFKIT_TOOLS_DIR").filter(|d| !d.is_empty()) {

@@ -3,7 +3,7 @@
 //! ([`crate::journal`]), streamed as events ([`crate::events`]), and the steps of a
 //! rollback recorded the same way. df-upgrade and df-migrate both run on it.
 
-use crate::children::{ChildRun, Children};
+use crate::children::{args, ChildRun, Children};
 use crate::error::Result;
 use crate::events::{Event, Events};
 use crate::journal::{self, Journal};
@@ -14,6 +14,88 @@ use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How the web server is restarted after the wrapper's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RestartMode {
+    /// A graceful reload: the site keeps answering (`df-restart --reload`).
+    #[default]
+    Reload,
+    /// A full restart (`df-restart`).
+    Restart,
+}
+
+/// The flags every wrapper run takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFlags {
+    /// Also write each step as JSON Lines to FILE, as it happens
+    #[arg(long, value_name = "FILE", global = true)]
+    pub events: Option<std::path::PathBuf>,
+    /// Limit for each step's run, in seconds
+    #[arg(long, value_name = "DURATION", default_value = "7200", global = true, value_parser = crate::duration::parse)]
+    pub timeout: Duration,
+}
+
+/// The restart flags a wrapper takes and passes on to df-restart.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RestartFlags {
+    /// reload (graceful, the site keeps answering) or restart
+    #[arg(long, value_enum, default_value = "reload", global = true)]
+    pub restart_mode: RestartMode,
+    /// df-restart --via (auto, systemd, service, initd, docker, kubernetes)
+    #[arg(long, value_name = "VIA", global = true)]
+    pub via: Option<String>,
+    /// df-restart --service (repeatable)
+    #[arg(long = "service", value_name = "NAME", global = true)]
+    pub services: Vec<String>,
+    /// df-restart --container (with --via docker)
+    #[arg(long, value_name = "NAME", global = true)]
+    pub container: Option<String>,
+    /// Health URL probed after the restart and by verify (e.g. http://127.0.0.1/status)
+    #[arg(long, value_name = "URL", global = true)]
+    pub url: Option<String>,
+    /// Don't probe a URL after the restart
+    #[arg(long, global = true)]
+    pub no_probe: bool,
+}
+
+impl RestartFlags {
+    /// df-restart's argv: the flags as given, `--reload` unless a full restart was asked.
+    pub fn restart_cmd(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        if let Some(v) = &self.via {
+            a.extend(args(["--via", v.as_str()]));
+        }
+        for s in &self.services {
+            a.extend(args(["--service", s.as_str()]));
+        }
+        if let Some(c) = &self.container {
+            a.extend(args(["--container", c.as_str()]));
+        }
+        if self.no_probe {
+            a.push("--no-probe".into());
+        }
+        if self.restart_mode == RestartMode::Reload {
+            a.push("--reload".into());
+        }
+        if let Some(u) = &self.url {
+            a.extend(args(["--url", u.as_str()]));
+        }
+        a
+    }
+}
+
+/// df-perms' `--user U --group G`, for those given.
+pub fn owner_args(user: Option<&str>, group: Option<&str>) -> Vec<OsString> {
+    let mut a = Vec::new();
+    if let Some(u) = user {
+        a.extend(args(["--user", u]));
+    }
+    if let Some(g) = group {
+        a.extend(args(["--group", g]));
+    }
+    a
+}
 
 /// A wrapper's run: the children, the steps recorded so far, the events and, once the
 /// wrapper starts changing things, the journal.
@@ -151,15 +233,7 @@ impl<'a> Run<'a> {
             Ok((_, changed, msg)) => (true, *changed, msg.clone()),
             Err(e) => (false, false, e.message.clone()),
         };
-        self.push(StepReport {
-            name: step.into(),
-            ok,
-            changed,
-            skipped: false,
-            duration_ms: t0.elapsed().as_millis() as u64,
-            msg,
-            report: None,
-        });
+        self.record(step, ok, changed, msg, t0);
         r.map(|(t, _, _)| t)
     }
 

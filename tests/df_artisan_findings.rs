@@ -565,7 +565,7 @@ fn up_when_artisan_cannot_boot_removes_the_down_file() {
     let autoload = s.root.join("vendor/autoload.php");
     let good = std::fs::read(&autoload).unwrap();
     std::fs::write(&autoload, "<?php throw new Exception('broken vendor');\n").unwrap();
-    let r = s.artisan(&["up"]);
+    let r = s.artisan(&["up", "--artisan"]);
     r.assert_ok();
     assert!(r.changed());
     assert!(!down.exists(), "maintenance mode is off");
@@ -576,8 +576,59 @@ fn up_when_artisan_cannot_boot_removes_the_down_file() {
     // With a working artisan, `up` is artisan's own.
     std::fs::write(&autoload, good).unwrap();
     s.artisan(&["down"]).assert_ok();
-    let r = s.artisan(&["up"]);
+    let r = s.artisan(&["up", "--artisan"]);
     r.assert_ok();
     assert_eq!(r.data()["removed_directly"], false);
     assert!(!down.exists());
+}
+
+/// A plain `down` / `up` on Laravel 8 skips booting the application: the files written
+/// are byte for byte artisan's own, and a listener in app/ sends both back to artisan.
+#[test]
+fn direct_down_and_up_are_artisans_own() {
+    let s = sandbox(None);
+    let down = s.root.join("storage/framework/down");
+    let page = s.root.join("storage/framework/maintenance.php");
+    let r = s.artisan(&["down", "--artisan"]);
+    assert!(r.assert_ok().changed());
+    assert_eq!(r.data()["direct"], false);
+    let (artisan_down, artisan_page) =
+        (std::fs::read(&down).unwrap(), std::fs::read(&page).unwrap());
+    let r = s.artisan(&["up", "--artisan"]);
+    assert_eq!(r.assert_ok().data()["direct"], false);
+    assert!(!down.exists() && !page.exists());
+
+    let r = s.artisan(&["down"]);
+    assert!(r.assert_ok().changed());
+    assert_eq!(r.data()["direct"], true);
+    assert_eq!(r.data()["steps"][0]["step"], "down (direct)");
+    assert_eq!(std::fs::read(&down).unwrap(), artisan_down);
+    assert_eq!(std::fs::read(&page).unwrap(), artisan_page);
+    let owner = std::fs::metadata(s.root.join("storage")).unwrap().uid();
+    assert_eq!(std::fs::metadata(&down).unwrap().uid(), owner);
+    assert!(!s.artisan(&["down"]).assert_ok().changed());
+    let r = s.artisan(&["up"]);
+    assert!(r.assert_ok().changed());
+    assert_eq!(r.data()["direct"], true);
+    assert!(
+        r.data()["steps"].as_array().unwrap().is_empty(),
+        "no PHP run"
+    );
+    assert!(!down.exists() && !page.exists());
+
+    // Something in app/ listens for the maintenance events: artisan runs, events and all.
+    let l = s.root.join("app/Listeners");
+    std::fs::create_dir_all(&l).unwrap();
+    std::fs::write(
+        l.join("Notify.php"),
+        "<?php\n// handles Illuminate\\Foundation\\Events\\MaintenanceModeEnabled\n",
+    )
+    .unwrap();
+    let r = s.artisan(&["down"]);
+    assert_eq!(r.assert_ok().data()["direct"], false);
+    assert_eq!(r.data()["steps"][0]["step"], "down");
+    assert_eq!(std::fs::read(&down).unwrap(), artisan_down);
+    let r = s.artisan(&["up"]);
+    assert_eq!(r.assert_ok().data()["direct"], false);
+    assert!(!down.exists() && !page.exists());
 }

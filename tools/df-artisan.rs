@@ -144,9 +144,18 @@ enum Cmd {
         /// Retry-After seconds for the 503 answer
         #[arg(long, value_name = "SECS")]
         retry: Option<u32>,
+        /// Always run `artisan down`; by default a plain `down` on Laravel 8 writes the two
+        /// maintenance files itself, as artisan does, without booting the application
+        #[arg(long)]
+        artisan: bool,
     },
     /// Maintenance mode off (no-op when not down)
-    Up,
+    Up {
+        /// Always run `artisan up`; by default the maintenance files are removed directly,
+        /// as artisan does, when nothing in app/ listens for the maintenance events
+        #[arg(long)]
+        artisan: bool,
+    },
     /// The guide's troubleshooting: composer clear-cache, remove vendor/, compiled.php and
     /// storage/framework/cache/*, reinstall (old vendor/ restored if that fails)
     Repair(ComposerArgs),
@@ -182,6 +191,7 @@ fn action(cmd: Cmd) -> Action {
             secret_env,
             secret_file,
             retry,
+            artisan,
         } => Action::Down {
             render,
             secret: secret
@@ -189,8 +199,9 @@ fn action(cmd: Cmd) -> Action {
                 .or(secret_env.map(SecretSource::Env))
                 .or(secret_file.map(SecretSource::File)),
             retry,
+            artisan,
         },
-        Cmd::Up => Action::Up,
+        Cmd::Up { artisan } => Action::Up { artisan },
         Cmd::Repair(a) => Action::Repair(a.into()),
         Cmd::StrictMode { mode } => Action::StrictMode(match mode {
             Strict::On => StrictAction::On,

@@ -4,11 +4,9 @@ use dfkit::migrate::export::{self, ExportOptions};
 use dfkit::migrate::import::{self, ImportOptions};
 use dfkit::report::{Common, HasCommon};
 use dfkit::transfer::SshOptions;
-use dfkit::upgrade::RestartMode;
-use std::ffi::OsString;
+use dfkit::wrapper::{RestartFlags, RunFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -51,36 +49,10 @@ from the new install's.";
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
-    /// Also write each step as JSON Lines to FILE, as it happens
-    #[arg(long, value_name = "FILE", global = true)]
-    events: Option<PathBuf>,
-    /// Limit for each step's run, in seconds
-    #[arg(long, value_name = "DURATION", default_value = "7200", global = true, value_parser = dfkit::duration::parse)]
-    timeout: Duration,
+    #[command(flatten)]
+    run: RunFlags,
     #[command(flatten)]
     common: Common,
-}
-
-#[derive(clap::Args, Debug)]
-struct Restart {
-    /// reload (graceful) or restart
-    #[arg(long, value_enum, default_value = "reload")]
-    restart_mode: RestartMode,
-    /// df-restart --via (auto, systemd, service, initd, docker, kubernetes)
-    #[arg(long, value_name = "VIA")]
-    via: Option<String>,
-    /// df-restart --service (repeatable)
-    #[arg(long = "service", value_name = "NAME")]
-    services: Vec<String>,
-    /// df-restart --container (with --via docker)
-    #[arg(long, value_name = "NAME")]
-    container: Option<String>,
-    /// Health URL probed after the restart and by verify (e.g. http://127.0.0.1/status)
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// Don't probe a URL after the restart
-    #[arg(long)]
-    no_probe: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,7 +113,7 @@ enum Cmd {
         #[arg(long)]
         no_rollback: bool,
         #[command(flatten)]
-        restart: Restart,
+        restart: RestartFlags,
     },
     /// The manifest and a check of every byte; changes nothing
     Inspect {
@@ -163,7 +135,7 @@ enum Cmd {
         #[arg(long, value_name = "STEP", value_parser = import::parse_skippable)]
         skip: Vec<String>,
         #[command(flatten)]
-        restart: Restart,
+        restart: RestartFlags,
     },
 }
 
@@ -173,26 +145,9 @@ impl HasCommon for Args {
     }
 }
 
-fn restart_args(r: &Restart) -> Vec<OsString> {
-    let mut a: Vec<OsString> = Vec::new();
-    if let Some(v) = &r.via {
-        a.extend(["--via".into(), v.into()]);
-    }
-    for s in &r.services {
-        a.extend(["--service".into(), s.into()]);
-    }
-    if let Some(c) = &r.container {
-        a.extend(["--container".into(), c.into()]);
-    }
-    if r.no_probe {
-        a.push("--no-probe".into());
-    }
-    a
-}
-
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-migrate", |ctx, a| {
-        let timeout = a.timeout;
+        let timeout = a.run.timeout;
         let root = dfkit::install::resolve_root(a.common.root.as_deref());
         match a.cmd {
             Cmd::Export {
@@ -206,7 +161,7 @@ fn main() -> ExitCode {
                     into,
                     recipients: recipient,
                     recipients_file,
-                    events: a.events,
+                    events: a.run.events,
                     timeout,
                 },
             ),
@@ -251,11 +206,9 @@ fn main() -> ExitCode {
                     user,
                     group,
                     into,
-                    events: a.events,
+                    events: a.run.events,
                     no_rollback,
-                    restart_args: restart_args(&restart),
-                    restart_mode: restart.restart_mode,
-                    url: restart.url,
+                    restart,
                     timeout,
                 },
             ),
@@ -271,10 +224,8 @@ fn main() -> ExitCode {
                     user,
                     group,
                     skip,
-                    events: a.events,
-                    restart_args: restart_args(&restart),
-                    restart_mode: restart.restart_mode,
-                    url: restart.url,
+                    events: a.run.events,
+                    restart,
                     timeout,
                     ..Default::default()
                 },

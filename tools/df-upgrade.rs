@@ -2,11 +2,10 @@
 //! automatic rollback.
 use clap::{Parser, Subcommand};
 use dfkit::report::{Common, HasCommon};
-use dfkit::upgrade::{self, Options, RestartMode, Step};
-use std::ffi::OsString;
+use dfkit::upgrade::{self, Options, Step};
+use dfkit::wrapper::{RestartFlags, RunFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -87,30 +86,10 @@ struct Args {
     /// After success, delete complete sets older than the newest N beside this one (0 keeps all)
     #[arg(long, value_name = "N", default_value_t = 5, global = true)]
     keep: usize,
-    /// Also write each step as JSON Lines to FILE, as it happens
-    #[arg(long, value_name = "FILE", global = true)]
-    events: Option<PathBuf>,
-    /// reload (graceful, the site keeps answering) or restart
-    #[arg(long, value_enum, default_value = "reload", global = true)]
-    restart_mode: RestartMode,
-    /// df-restart --via (auto, systemd, service, initd, docker, kubernetes)
-    #[arg(long, value_name = "VIA", global = true)]
-    via: Option<String>,
-    /// df-restart --service (repeatable)
-    #[arg(long = "service", value_name = "NAME", global = true)]
-    services: Vec<String>,
-    /// df-restart --container (with --via docker)
-    #[arg(long, value_name = "NAME", global = true)]
-    container: Option<String>,
-    /// Health URL probed after the restart and by verify (e.g. http://127.0.0.1/status)
-    #[arg(long, value_name = "URL", global = true)]
-    url: Option<String>,
-    /// Don't probe a URL after the restart
-    #[arg(long, global = true)]
-    no_probe: bool,
-    /// Limit for each step's run, in seconds
-    #[arg(long, value_name = "DURATION", default_value = "7200", global = true, value_parser = dfkit::duration::parse)]
-    timeout: Duration,
+    #[command(flatten)]
+    run: RunFlags,
+    #[command(flatten)]
+    restart: RestartFlags,
     #[command(flatten)]
     common: Common,
 }
@@ -130,19 +109,6 @@ impl HasCommon for Args {
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-upgrade", |ctx, a| {
-        let mut restart_args: Vec<OsString> = Vec::new();
-        if let Some(v) = &a.via {
-            restart_args.extend(["--via".into(), v.into()]);
-        }
-        for s in &a.services {
-            restart_args.extend(["--service".into(), s.into()]);
-        }
-        if let Some(c) = &a.container {
-            restart_args.extend(["--container".into(), c.into()]);
-        }
-        if a.no_probe {
-            restart_args.push("--no-probe".into());
-        }
         let opts = Options {
             root: dfkit::install::resolve_root(a.common.root.as_deref()),
             into: a.into,
@@ -157,11 +123,9 @@ fn main() -> ExitCode {
             dir_mode: a.dir_mode,
             file_mode: a.file_mode,
             keep: a.keep,
-            events: a.events,
-            restart_args,
-            restart_mode: a.restart_mode,
-            url: a.url,
-            timeout: a.timeout,
+            events: a.run.events,
+            restart: a.restart,
+            timeout: a.run.timeout,
         };
         match a.cmd {
             None => upgrade::upgrade(ctx, &opts),

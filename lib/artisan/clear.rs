@@ -5,6 +5,31 @@ use crate::error::{Error, Result};
 use crate::report::data::artisan::ClearData;
 use std::path::Path;
 
+/// `artisan cache:clear` then `config:clear` in one PHP process: the application boots
+/// once, as artisan boots it, and the console kernel runs both commands in order. Exit 10:
+/// cache:clear failed; 11: config:clear failed (the cache is cleared by then).
+const CLEAR_BOTH: &str = r#"<?php
+define('LARAVEL_START', microtime(true));
+require getcwd() . '/vendor/autoload.php';
+$app = require getcwd() . '/bootstrap/app.php';
+$kernel = $app->make(Illuminate\Contracts\Console\Kernel::class);
+$rc = 0;
+foreach (['cache:clear' => 10, 'config:clear' => 11] as $cmd => $fail) {
+    try {
+        $code = $kernel->call($cmd);
+        echo $kernel->output();
+    } catch (Throwable $e) {
+        fwrite(STDERR, get_class($e) . ': ' . $e->getMessage() . "
+");
+        $code = 1;
+    }
+    if ($code !== 0) { fwrite(STDERR, "$cmd failed
+"); $rc = $fail; break; }
+}
+$kernel->terminate(new Symfony\Component\Console\Input\ArrayInput([]), $rc);
+exit($rc);
+"#;
+
 pub(super) fn clear(r: &mut Runner, d: &mut ClearData) -> Result<(bool, String)> {
     let config_cache = r.root.join("bootstrap/cache/config.php");
     let cache_data = r.root.join("storage/framework/cache/data");
@@ -13,18 +38,28 @@ pub(super) fn clear(r: &mut Runner, d: &mut ClearData) -> Result<(bool, String)>
     let entries_before = count_cache_entries(&cache_data);
     d.cache_store = store.clone();
     let would_change = had_config || entries_before > 0 || store != "file";
-    if r.artisan("cache:clear", &["cache:clear".to_string()])?
-        .is_none()
-    {
-        r.artisan("config:clear", &["config:clear".to_string()])?;
+    let who = r.artisan_user()?;
+    let cmd = r.php.php_program(who, CLEAR_BOTH)?;
+    r.c.php = Some(r.php.php()?.display().to_string());
+    let shown = format!(
+        "{} (stdin: boot the application once, then artisan cache:clear and config:clear)",
+        r.php.php()?.display()
+    );
+    let Some(out) = r.step("cache:clear + config:clear", cmd, shown, who)? else {
         return Ok((
             would_change,
             "would clear the application and config caches".into(),
         ));
+    };
+    if out.code == Some(11) {
+        // The cache is gone (or the store said so) even though config:clear then failed.
+        r.c.changed |= entries_before > 0 || store != "file";
+        return Err(r.failure("config:clear", &out));
     }
-    // The cache is gone (or the store said so) even if config:clear then fails.
+    if !out.success() {
+        return Err(r.failure("cache:clear", &out));
+    }
     r.c.changed |= entries_before > 0 || store != "file";
-    r.artisan("config:clear", &["config:clear".to_string()])?;
     if config_cache.exists() {
         return Err(Error::step(format!(
             "config:clear reported success but {} is still there",

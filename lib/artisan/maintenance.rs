@@ -4,7 +4,7 @@ use super::runner::Runner;
 use super::{output, SecretSource};
 use crate::error::{Error, Result};
 use crate::report::data::artisan::MaintenanceData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn down_file(r: &Runner) -> PathBuf {
     r.root.join("storage/framework/down")
@@ -20,6 +20,90 @@ if (!is_array($d)) { fwrite(STDERR, \"storage/framework/down is not Laravel 8+ J
 $d['secret'] = getenv('DFKIT_DOWN_SECRET');\n\
 $t = $f . '.dfkit-tmp.' . getmypid();\n\
 if (file_put_contents($t, json_encode($d, JSON_PRETTY_PRINT)) === false || !rename($t, $f)) { @unlink($t); exit(1); }\n";
+
+/// A plain `artisan down` of Laravel 8 without booting the application: only the
+/// autoloader is loaded, to find the framework's maintenance-mode stub and the app's
+/// `$except` (what `PreventRequestsDuringMaintenance::getExcludedPaths()` returns when the
+/// app does not override it). The payload is DownCommand's, key for key, with its option
+/// defaults. Exit 3 (with the reason on stdout): not this case, run artisan instead.
+const DOWN_DIRECT: &str = r#"<?php
+$root = getcwd();
+require $root . '/vendor/autoload.php';
+$app = 'Illuminate\Foundation\Application';
+$cmd = 'Illuminate\Foundation\Console\DownCommand';
+$base = 'Illuminate\Foundation\Http\Middleware\PreventRequestsDuringMaintenance';
+$mw = 'App\Http\Middleware\PreventRequestsDuringMaintenance';
+if (!class_exists($app) || strncmp(constant($app . '::VERSION'), '8.', 2) !== 0) { echo "not Laravel 8"; exit(3); }
+if (!class_exists($cmd) || !class_exists($mw)) { echo "no DownCommand or app middleware"; exit(3); }
+$m = new ReflectionClass($mw);
+if ($m->getMethod('getExcludedPaths')->getDeclaringClass()->getName() !== $base) { echo "the app overrides getExcludedPaths"; exit(3); }
+$stub = dirname((new ReflectionClass($cmd))->getFileName()) . '/stubs/maintenance-mode.stub';
+if (!is_file($stub)) { echo "no maintenance-mode stub"; exit(3); }
+$f = $root . '/storage/framework/down';
+if (is_file($f)) { echo "already down"; exit(0); }
+$payload = ['except' => $m->getDefaultProperties()['except'] ?? [], 'redirect' => null, 'retry' => null,
+  'refresh' => null, 'secret' => null, 'status' => 503, 'template' => null];
+if (file_put_contents($f, json_encode($payload, JSON_PRETTY_PRINT)) === false) exit(1);
+if (file_put_contents($root . '/storage/framework/maintenance.php', file_get_contents($stub)) === false) exit(1);
+"#;
+
+/// Something in app/ names Laravel's maintenance events (a listener artisan would call).
+fn app_listens(root: &Path) -> bool {
+    fn walk(dir: &Path, depth: u32) -> bool {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth < 12 => walk(&p, depth + 1),
+                Ok(t) if t.is_file() && p.extension().is_some_and(|x| x == "php") => {
+                    std::fs::read(&p)
+                        .map_or(true, |b| b.windows(15).any(|w| w == b"MaintenanceMode"))
+                }
+                _ => false,
+            }
+        })
+    }
+    walk(&root.join("app"), 0)
+}
+
+/// The direct `down`: Some(true) done, None not applicable (run artisan).
+fn down_direct(r: &mut Runner, d: &mut MaintenanceData) -> Result<Option<(bool, String)>> {
+    if app_listens(&r.root) {
+        return Ok(None);
+    }
+    let who = r.artisan_user()?;
+    let cmd = r.php.php_program(who, DOWN_DIRECT)?;
+    let shown = format!(
+        "{} (stdin: write storage/framework/down and maintenance.php as artisan down does,          autoloader only; artisan down if this is not Laravel 8)",
+        r.php.php()?.display()
+    );
+    let Some(out) = r.step("down (direct)", cmd, shown, who)? else {
+        d.is_down = true;
+        return Ok(Some((true, "would enter maintenance mode".into())));
+    };
+    if out.code == Some(3) {
+        r.ctx.log(format!(
+            "direct down not applicable ({}): running artisan down",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ));
+        return Ok(None);
+    }
+    d.is_down = down_file(r).exists();
+    r.c.changed |= d.is_down;
+    if !out.success() {
+        return Err(r.failure("down (direct)", &out));
+    }
+    if !d.is_down {
+        return Err(
+            Error::step(format!("{} was not written", down_file(r).display()))
+                .with_hint("check storage/framework/ ownership (df-perms)"),
+        );
+    }
+    d.direct = true;
+    Ok(Some((true, "maintenance mode on".into())))
+}
 
 fn read_secret(r: &Runner, source: SecretSource) -> Result<String> {
     let s = match source {
@@ -63,6 +147,7 @@ pub(super) fn down(
     render: Option<String>,
     secret: Option<SecretSource>,
     retry: Option<u32>,
+    artisan: bool,
 ) -> Result<(bool, String)> {
     r.require_artisan()?;
     let secret = secret.map(|s| read_secret(r, s)).transpose()?;
@@ -73,6 +158,11 @@ pub(super) fn down(
             None => Ok((false, "already in maintenance mode".into())),
             Some(s) => replace_secret(r, d, &s),
         };
+    }
+    if !artisan && render.is_none() && secret.is_none() && retry.is_none() {
+        if let Some(done) = down_direct(r, d)? {
+            return Ok(done);
+        }
     }
     let mut args = vec!["down".to_string()];
     let mut render = render;
@@ -117,6 +207,21 @@ pub(super) fn down(
         .with_hint("this Laravel keeps maintenance mode elsewhere (cache driver?) or storage/ is not writable"));
     }
     Ok((true, "maintenance mode on".into()))
+}
+
+/// Remove storage/framework/down, then maintenance.php (absent is fine).
+fn remove_maintenance_files(r: &Runner) -> std::result::Result<(), String> {
+    for f in [
+        down_file(r),
+        r.root.join("storage/framework/maintenance.php"),
+    ] {
+        match std::fs::remove_file(&f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing {}: {e}", f.display())),
+        }
+    }
+    Ok(())
 }
 
 /// `down --secret…` on a site already down: the new secret must be the one in force,
@@ -168,13 +273,33 @@ fn replace_secret(r: &mut Runner, d: &mut MaintenanceData, secret: &str) -> Resu
     ))
 }
 
-pub(super) fn up(r: &mut Runner, d: &mut MaintenanceData) -> Result<(bool, String)> {
+pub(super) fn up(r: &mut Runner, d: &mut MaintenanceData, artisan: bool) -> Result<(bool, String)> {
     r.require_artisan()?;
     if !down_file(r).exists() {
         return Ok((false, "not in maintenance mode".into()));
     }
     d.was_down = true;
     d.is_down = true;
+    if !artisan && !app_listens(&r.root) {
+        // What `artisan up` does (Laravel 7 to 9, and 10+ with the file driver, which the
+        // down file shows): remove the down file, then the pre-rendered page.
+        if r.dry_run {
+            r.plan_fs(
+                "remove",
+                &down_file(r),
+                "maintenance mode off, as artisan up does",
+            );
+            d.is_down = false;
+            return Ok((true, "would leave maintenance mode".into()));
+        }
+        remove_maintenance_files(r).map_err(|e| {
+            Error::step(e).with_hint("check storage/framework/ ownership (df-perms)")
+        })?;
+        d.is_down = false;
+        d.direct = true;
+        r.c.changed = true;
+        return Ok((true, "maintenance mode off".into()));
+    }
     let Some(out) = r.artisan_unchecked("up", &["up".to_string()], &["up".to_string()])? else {
         d.is_down = false;
         return Ok((true, "would leave maintenance mode".into()));
@@ -186,15 +311,8 @@ pub(super) fn up(r: &mut Runner, d: &mut MaintenanceData) -> Result<(bool, Strin
         // never stay in maintenance mode because of that, so do what `artisan up` does —
         // remove the down file (and Laravel 8's pre-rendered maintenance page).
         let failure = r.failure("up", &out);
-        for f in [
-            down_file(r),
-            r.root.join("storage/framework/maintenance.php"),
-        ] {
-            match std::fs::remove_file(&f) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(failure.context(format!("removing {}: {e}", f.display()))),
-            }
+        if let Err(e) = remove_maintenance_files(r) {
+            return Err(failure.context(e));
         }
         d.is_down = false;
         d.removed_directly = true;

@@ -254,6 +254,14 @@ impl<'a> Php<'a> {
         Ok((cmd, line))
     }
 
+    /// `php` reading `program` from stdin as `who`.
+    pub fn php_program(&mut self, who: RunAs, program: &str) -> Result<Cmd> {
+        let php = self.php()?;
+        Ok(self
+            .base_cmd(who, &php)?
+            .stdin(Input::Bytes(program.as_bytes().to_vec())))
+    }
+
     /// `php` reading `program` from stdin as `who`, with `secret` in the environment
     /// variable `var` (for small edits that must be made as the owner of storage/).
     pub fn php_stdin(&mut self, who: RunAs, program: &str, var: &str, secret: &str) -> Result<Cmd> {

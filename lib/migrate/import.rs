@@ -19,7 +19,7 @@ use crate::lock::Lock;
 use crate::report::data::backup_env::ShowData;
 use crate::report::data::migrate::ImportData;
 use crate::report::{Ctx, Outcome};
-use crate::upgrade::RestartMode;
+use crate::wrapper::{owner_args, RestartFlags};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -58,10 +58,8 @@ pub struct ImportOptions {
     pub into: Option<PathBuf>,
     pub events: Option<PathBuf>,
     pub no_rollback: bool,
-    /// Flags passed to df-restart as they are (`--via`, `--service`, …).
-    pub restart_args: Vec<OsString>,
-    pub restart_mode: RestartMode,
-    pub url: Option<String>,
+    /// Passed to df-restart; the health URL also to df-verify.
+    pub restart: RestartFlags,
     pub timeout: Duration,
 }
 
@@ -71,25 +69,7 @@ impl ImportOptions {
     }
 
     fn perms_args(&self) -> Vec<OsString> {
-        let mut a = Vec::new();
-        if let Some(u) = &self.user {
-            a.extend(args(["--user", u.as_str()]));
-        }
-        if let Some(g) = &self.group {
-            a.extend(args(["--group", g.as_str()]));
-        }
-        a
-    }
-
-    fn restart_cmd(&self) -> Vec<OsString> {
-        let mut a = self.restart_args.clone();
-        if self.restart_mode == RestartMode::Reload {
-            a.push("--reload".into());
-        }
-        if let Some(u) = &self.url {
-            a.extend(args(["--url", u.as_str()]));
-        }
-        a
+        owner_args(self.user.as_deref(), self.group.as_deref())
     }
 
     fn set_dir(&self) -> PathBuf {
@@ -303,7 +283,7 @@ fn import_steps(
         ("migrate", "df-artisan", args(["migrate", "--seed"])),
         ("clear", "df-artisan", args(["clear"])),
         ("perms", "df-perms", opts.perms_args()),
-        ("restart", "df-restart", opts.restart_cmd()),
+        ("restart", "df-restart", opts.restart.restart_cmd()),
     ] {
         if opts.skipped(step) {
             run.skip(step, &format!("--skip {step}"));
@@ -315,7 +295,7 @@ fn import_steps(
         run.skip("verify", "--skip verify");
     } else {
         let mut a = staging_arg("--against");
-        if let Some(u) = &opts.url {
+        if let Some(u) = &opts.restart.url {
             a.extend(args(["--url", u.as_str()]));
         }
         run.child::<Value>("verify", "df-verify", a)?;
@@ -356,16 +336,7 @@ fn preflight(run: &mut Run, opts: &ImportOptions, m: &crate::bundle::Manifest) -
     if let Some(j) = journal::read(&run.journal_path)? {
         return Err(crate::upgrade::interrupted(&j, &run.journal_path));
     }
-    let missing: Vec<&str> = crate::children::TOOLS
-        .into_iter()
-        .filter(|t| crate::children::locate(t).is_err())
-        .collect();
-    if !missing.is_empty() {
-        return Err(
-            Error::unavailable(format!("dfkit tools missing: {}", missing.join(", ")))
-                .with_hint("install all of dfkit's tools together (`make install`)"),
-        );
-    }
+    crate::children::all_present()?;
     let show = run
         .children
         .with_dry_run(false)
@@ -432,7 +403,7 @@ pub(crate) fn rollback(run: &mut Run, opts: &ImportOptions, reason: &str) -> boo
         ok &= run.rollback_step("perms", "df-perms", opts.perms_args());
     }
     if j.reached("restart") && !opts.skipped("restart") {
-        ok &= run.rollback_step("restart", "df-restart", opts.restart_cmd());
+        ok &= run.rollback_step("restart", "df-restart", opts.restart.restart_cmd());
     }
     run.emit(Event::RollbackEnd { ok });
     ok

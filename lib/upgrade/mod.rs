@@ -32,7 +32,8 @@ use crate::report::data::git::UpdateData;
 use crate::report::data::upgrade::UpgradeData;
 use crate::report::data::verify::VerifyData;
 use crate::report::{Ctx, Outcome};
-use crate::wrapper::Run as Wrapper;
+pub use crate::wrapper::RestartMode;
+use crate::wrapper::{owner_args, RestartFlags, Run as Wrapper};
 pub use preflight::interrupted;
 use preflight::preflight;
 use serde::de::DeserializeOwned;
@@ -41,16 +42,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 pub use steps::Step;
-
-/// How the web server is restarted after the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum RestartMode {
-    /// A graceful reload: the site keeps answering (`df-restart --reload`).
-    #[default]
-    Reload,
-    /// A full restart (`df-restart`).
-    Restart,
-}
 
 /// What to upgrade to and how.
 #[derive(Debug, Clone, Default)]
@@ -70,11 +61,8 @@ pub struct Options {
     pub file_mode: String,
     pub keep: usize,
     pub events: Option<PathBuf>,
-    /// Flags passed to df-restart as they are (`--via`, `--service`, `--url`, …).
-    pub restart_args: Vec<OsString>,
-    pub restart_mode: RestartMode,
-    /// The health URL, also given to df-verify.
-    pub url: Option<String>,
+    /// Passed to df-restart; the health URL also to df-verify.
+    pub restart: RestartFlags,
     /// Limit for each child run.
     pub timeout: Duration,
 }
@@ -99,24 +87,12 @@ impl Options {
             "--file-mode",
             self.file_mode.as_str(),
         ]);
-        if let Some(u) = &self.user {
-            a.extend(args(["--user", u.as_str()]));
-        }
-        if let Some(g) = &self.group {
-            a.extend(args(["--group", g.as_str()]));
-        }
+        a.extend(owner_args(self.user.as_deref(), self.group.as_deref()));
         a
     }
 
     fn restart_cmd(&self) -> Vec<OsString> {
-        let mut a = self.restart_args.clone();
-        if self.restart_mode == RestartMode::Reload {
-            a.push("--reload".into());
-        }
-        if let Some(u) = &self.url {
-            a.extend(args(["--url", u.as_str()]));
-        }
-        a
+        self.restart.restart_cmd()
     }
 }
 
@@ -437,7 +413,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         if opts.no_migrate {
             a.extend(args(["--skip", "migrations"]));
         }
-        if let Some(u) = &opts.url {
+        if let Some(u) = &opts.restart.url {
             a.extend(args(["--url", u.as_str()]));
         }
         run.child::<VerifyData>(Step::Verify, "df-verify", a)?;

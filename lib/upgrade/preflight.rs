@@ -46,16 +46,7 @@ pub(crate) fn preflight(run: &mut Run) -> Result<Preflight> {
 fn preflight_checks(run: &mut Run) -> Result<Preflight> {
     let opts = run.opts;
     let root = &opts.root;
-    let missing: Vec<&str> = crate::children::TOOLS
-        .into_iter()
-        .filter(|t| crate::children::locate(t).is_err())
-        .collect();
-    if !missing.is_empty() {
-        return Err(
-            Error::unavailable(format!("dfkit tools missing: {}", missing.join(", ")))
-                .with_hint("install all of dfkit's tools together (`make install`)"),
-        );
-    }
+    crate::children::all_present()?;
     if !root.join("artisan").is_file() {
         return Err(Error::missing(format!(
             "no DreamFactory install at {} (no artisan file)",

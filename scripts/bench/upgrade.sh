@@ -46,7 +46,7 @@ guide() { # guide ROOT: the guide's commands, by hand
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%d", m}'; }
 minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%d–%d", mn, mx}'; }
 
-: >"$work/script" >"$work/dfk" >"$work/window" >"$work/noop_script" >"$work/noop_dfk"
+: >"$work/steps" >"$work/script" >"$work/dfk" >"$work/window" >"$work/noop_script" >"$work/noop_dfk"
 for ((i = 1; i <= runs; i++)); do
   echo "upgrade.sh: run $i/$runs" >&2
   a=$(SANDBOX_QUIET=1 "$here/scripts/make-sandbox.sh" "$work/a$i")
@@ -63,6 +63,7 @@ for ((i = 1; i <= runs; i++)); do
   echo $((t1 - t0)) >>"$work/dfk"
   jq '[.data.steps as $s | ($s | map(.name) | index("down")) as $d | ($s | map(.name) | index("up")) as $u
        | $s[$d:$u+1][] | .duration_ms] | add' "$work/r$i.json" >>"$work/window"
+  jq -r '.data.steps[] | select(.skipped | not) | "\(.name) \(.duration_ms)"' "$work/r$i.json" >>"$work/steps"
   t0=$(ms)
   "$bin/df-upgrade" --root "$b" --user "$user" --group "$group" --skip restart -q >"$work/n$i.json"
   t1=$(ms)
@@ -80,3 +81,9 @@ echo "|---|---|---|---|---|"
 echo "| whole run, ms (median, min–max) | $s ($(minmax <"$work/script")) | $d ($(minmax <"$work/dfk")) | $(ratio "$d" "$s") | — |"
 echo "| maintenance window, ms | $s (no window: exposed the whole run) | $w ($(minmax <"$work/window")) | $(ratio "$w" "$s") | ≤ 0.5× |"
 echo "| no-op run, ms | $ns ($(minmax <"$work/noop_script")) | $nd ($(minmax <"$work/noop_dfk")) | $(ratio "$nd" "$ns") | ≤ 0.5× |"
+echo
+echo "df-upgrade's window, step by step (median ms of $runs runs):"
+for step in down dump git composer migrate clear perms up; do
+  v=$(awk -v s="$step" '$1 == s { print $2 }' "$work/steps" | median)
+  echo "  $step $v"
+done

@@ -216,6 +216,12 @@ pub struct MaintenanceData {
     /// maintenance files were removed directly, as `artisan up` does (a warning names the
     /// artisan failure).
     pub removed_directly: bool,
+    /// A plain `down` / `up` done without booting Laravel: dfkit wrote (down: a PHP run
+    /// that loads only the autoloader, for the framework's stub and the app's `$except`)
+    /// or removed (up) storage/framework/down and maintenance.php exactly as `artisan
+    /// down` / `up` of Laravel 8 does. Taken only when nothing in app/ listens for the
+    /// maintenance events; `--artisan` always runs artisan.
+    pub direct: bool,
 }
 
 /// `repair`.
