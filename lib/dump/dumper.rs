@@ -84,16 +84,18 @@ pub(super) fn check_existing(dir: &Path, replace: bool) -> Result<bool> {
 pub(super) fn dump_command(session: &Session) -> Result<Cmd> {
     let cmd = session.command(Role::Dump)?;
     Ok(match session.settings.driver {
-        // --hex-blob keeps the dump valid UTF-8 text (binary values as 0x…); it doubles
-        // them, so the longest statement is recorded (max_statement_bytes) for the
-        // restore to check against the server's max_allowed_packet.
+        // No --hex-blob: it doubles every binary value, so a 10 MB BLOB became a 20 MB
+        // statement that a server with the default 16 MB max_allowed_packet refuses,
+        // where a plain mariadb-dump (binary values escaped, ~1.02×) restores. The dump
+        // is thus bytes, not UTF-8 text: every stage after it (filter, counters,
+        // trailer, error text) works on bytes. The longest statement is still recorded
+        // (max_statement_bytes) for the restore to check against the server's limit.
         Driver::Mysql => cmd
             .args([
                 "--single-transaction",
                 "--routines",
                 "--triggers",
                 "--events",
-                "--hex-blob",
                 "--no-tablespaces",
                 "--default-character-set=utf8mb4",
             ])

@@ -217,89 +217,15 @@ pub(super) fn stream_into(
     })
 }
 
-/// A client's error output fit for a message: the last lines, without the statement
-/// echoes that carry row data (psql `LINE n:` and its caret, hex literals), each line
-/// capped.
+/// A client's error output fit for a message: its last lines, without statement
+/// echoes and row data ([`super::errtext`]).
 pub(super) fn client_error_text(out: &Output) -> String {
-    const LINE_CAP: usize = 240;
-    let text = out.combined();
-    let mut lines: Vec<String> = Vec::new();
-    let mut skip_caret = false;
-    for l in text.lines() {
-        let t = l.trim_end();
-        if skip_caret && t.trim_start().starts_with('^') {
-            skip_caret = false;
-            continue;
-        }
-        skip_caret = false;
-        if t.starts_with("LINE ")
-            && t[5..]
-                .split(':')
-                .next()
-                .is_some_and(|n| n.parse::<u64>().is_ok())
-        {
-            skip_caret = true;
-            continue;
-        }
-        if t.is_empty() {
-            continue;
-        }
-        lines.push(cap_line(&strip_hex(t), LINE_CAP));
-    }
-    let start = lines.len().saturating_sub(5);
-    lines[start..].join(" | ")
-}
-
-/// `0x` literals longer than 16 digits become `0x…` (they are row data).
-fn strip_hex(l: &str) -> String {
-    let re = hex_re();
-    re.replace_all(l, "0x…").into_owned()
-}
-
-fn hex_re() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"0[xX][0-9a-fA-F]{16,}").expect("valid regex"))
-}
-
-fn cap_line(l: &str, cap: usize) -> String {
-    if l.len() <= cap {
-        return l.to_string();
-    }
-    let mut end = cap;
-    while !l.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &l[..end], l.len() - end)
+    super::errtext::last_lines(out.combined().as_bytes(), 5)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn out(stderr: &str) -> Output {
-        Output {
-            code: Some(1),
-            signal: None,
-            stdout: vec![],
-            stderr: stderr.as_bytes().to_vec(),
-            duration: Default::default(),
-            timed_out: false,
-        }
-    }
-
-    #[test]
-    fn client_errors_carry_no_row_data() {
-        let hex = format!("0x{}", "41".repeat(60_000));
-        let e = client_error_text(&out(&format!(
-            "ERROR 1064 (42000) at line 7: You have an error near '{hex}' at line 1\n"
-        )));
-        assert!(e.len() < 400, "{e}");
-        assert!(e.contains("at line 7") && !e.contains("4141"), "{e}");
-        let e = client_error_text(&out(
-            "psql:<stdin>:12: ERROR:  column \"nope\" does not exist\nLINE 1: select nope, 'secret row';\n               ^\n",
-        ));
-        assert_eq!(e, "psql:<stdin>:12: ERROR:  column \"nope\" does not exist");
-    }
 
     #[test]
     fn scanner_finds_the_longest_line_across_chunks() {
