@@ -11,6 +11,7 @@ use super::counts::CopyCounter;
 use super::errtext;
 use super::filter::DumpFilter;
 use super::mysql_counts::InsertCounter;
+use super::phases::Phases;
 use super::proc::recorded_argv;
 use super::sqlite_counts;
 use super::sqlsrv::dump_sqlsrv;
@@ -131,44 +132,6 @@ impl Drop for RmOnDrop {
     }
 }
 
-/// Per-phase wall times, printed to stderr when `DFKIT_DUMP_PHASES` is set (for
-/// scripts/bench/dump.sh; even under --quiet, never on stdout).
-pub(super) struct Phases {
-    on: bool,
-    last: std::time::Instant,
-    marks: Vec<(&'static str, u128)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        Phases {
-            on: std::env::var_os("DFKIT_DUMP_PHASES").is_some(),
-            last: std::time::Instant::now(),
-            marks: Vec::new(),
-        }
-    }
-    fn mark(&mut self, name: &'static str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            self.marks.push((name, (now - self.last).as_micros()));
-            self.last = now;
-        }
-    }
-}
-
-impl Drop for Phases {
-    fn drop(&mut self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(n, us)| format!("{n}={:.1}ms", *us as f64 / 1000.0))
-                .collect();
-            eprintln!("df-dump-db phases: {}", parts.join(" "));
-        }
-    }
-}
-
 /// Where the row counts come from, per driver.
 enum Counter {
     Copy(CopyCounter),
@@ -178,7 +141,7 @@ enum Counter {
 
 /// `df-dump-db dump`.
 pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
-    let mut phases = Phases::new();
+    let mut phases = Phases::from_env("DFKIT_DUMP_PHASES", "df-dump-db phases");
     let settings = Settings::load(&o.root, o.env.as_deref())?;
     for w in &settings.warnings {
         ctx.warn(w.clone());

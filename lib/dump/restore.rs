@@ -1,5 +1,6 @@
 //! `df-dump-db restore`.
 
+use super::phases::Phases;
 use super::proc::recorded_argv;
 use super::restore_feed::{client_error_text, stream_into};
 use super::restore_mysql::Swapped;
@@ -67,47 +68,8 @@ END $dfkit$;
     })
 }
 
-/// With `DFKIT_RESTORE_PHASES` set, the time of each phase goes to stderr on the way
-/// out (scripts/bench.sh and docs/benchmarks.md use it to see where the time goes).
-struct Phases {
-    on: bool,
-    last: std::time::Instant,
-    marks: Vec<(&'static str, f64)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        Phases {
-            on: std::env::var_os("DFKIT_RESTORE_PHASES").is_some(),
-            last: std::time::Instant::now(),
-            marks: Vec::new(),
-        }
-    }
-    fn mark(&mut self, name: &'static str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            self.marks
-                .push((name, (now - self.last).as_secs_f64() * 1000.0));
-            self.last = now;
-        }
-    }
-}
-
-impl Drop for Phases {
-    fn drop(&mut self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(n, ms)| format!("{n}={ms:.1}ms"))
-                .collect();
-            eprintln!("df-dump-db restore phases: {}", parts.join(" "));
-        }
-    }
-}
-
 /// What the target looked like and how the restore went, for `data`.
-fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
+pub(super) fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
     RestoreData {
         driver: settings.driver.to_string(),
         database: settings.database.clone(),
@@ -136,7 +98,7 @@ pub(super) fn meta_counts(st: &Stored) -> BTreeMap<String, u64> {
 
 /// `df-dump-db restore`.
 pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
-    let mut phases = Phases::new();
+    let mut phases = Phases::from_env("DFKIT_RESTORE_PHASES", "df-dump-db restore phases");
     let st = open_stored(&o.from)?;
     let sha = check_sha(&st)?;
     phases.mark("sha256");
