@@ -12,7 +12,7 @@ use super::errtext;
 use super::filter::DumpFilter;
 use super::mysql_counts::InsertCounter;
 use super::phases::Phases;
-use super::proc::recorded_argv;
+use super::proc::{grow_pipe, recorded_argv};
 use super::sqlite_counts;
 use super::sqlsrv::dump_sqlsrv;
 use super::sweep;
@@ -116,11 +116,6 @@ pub(super) fn dump_command(session: &Session) -> Result<Cmd> {
         ),
         Driver::Sqlsrv => unreachable!("sqlsrv dumps through BACKUP DATABASE"),
     })
-}
-
-/// Raise a pipe's capacity so the dump program rarely waits on us (best effort).
-fn grow_pipe(fd: std::os::fd::RawFd) {
-    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
 }
 
 /// Removes a file when dropped (the sqlite counts file, whatever happens).

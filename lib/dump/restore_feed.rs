@@ -25,6 +25,8 @@ pub(super) struct Scanned {
     pub(super) longest_line_no: u64,
     /// pgsql: rows per table in the dump's `COPY` blocks.
     pub(super) copy_counts: Option<BTreeMap<String, u64>>,
+    /// pgsql: the tables of those blocks, in stream order.
+    pub(super) copy_order: Vec<String>,
 }
 
 /// Follows the stream: size, tail, longest line, COPY rows.
@@ -53,12 +55,12 @@ impl Scanner {
         if let Some(c) = &mut self.copy {
             c.feed(b);
         }
-        let mut rest = b;
-        while let Some(i) = rest.iter().position(|&c| c == b'\n') {
-            self.end_line(i as u64);
-            rest = &rest[i + 1..];
+        let mut at = 0;
+        for i in memchr::memchr_iter(b'\n', b) {
+            self.end_line((i - at) as u64);
+            at = i + 1;
         }
-        self.line_len += rest.len() as u64;
+        self.line_len += (b.len() - at) as u64;
     }
 
     fn end_line(&mut self, more: u64) {
@@ -76,6 +78,9 @@ impl Scanner {
             self.end_line(0);
         }
         self.s.trailer = trailer_ok(driver, &self.tail.buf);
+        if let Some(c) = &mut self.copy {
+            self.s.copy_order = std::mem::take(&mut c.order);
+        }
         self.s.copy_counts = self.copy.and_then(CopyCounter::finish);
         self.s
     }
@@ -150,6 +155,8 @@ pub(super) struct Fed {
     pub(super) committed: bool,
     /// Why the commit was withheld (the stream failed its checks).
     pub(super) withheld: Option<Error>,
+    /// What the stream held.
+    pub(super) scanned: Scanned,
 }
 
 /// Feed `prefix`, the decompressed artifact, and then — only when the whole stream was
@@ -168,6 +175,10 @@ pub(super) fn stream_into(
     // and our death closes its stdin — the end of input without a commit.
     let mut run = cmd.clone().stdin(Input::Pipe).start()?;
     let mut stdin = run.take_stdin().expect("piped stdin");
+    {
+        use std::os::fd::AsRawFd;
+        super::proc::grow_pipe(stdin.as_raw_fd());
+    }
     let mut sc = Scanner::new(st.driver);
     // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.
     let mut feed = || -> std::io::Result<bool> {
@@ -214,6 +225,7 @@ pub(super) fn stream_into(
         out,
         committed,
         withheld,
+        scanned,
     })
 }
 

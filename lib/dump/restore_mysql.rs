@@ -98,10 +98,13 @@ struct Scratch<'a> {
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
-        for n in &self.names {
-            let _ = self
-                .session
-                .query(&format!("DROP DATABASE IF EXISTS {};", q(n)));
+        let sql: String = self
+            .names
+            .iter()
+            .map(|n| format!("DROP DATABASE IF EXISTS {};\n", q(n)))
+            .collect();
+        if !sql.is_empty() {
+            let _ = self.session.query(&sql);
         }
     }
 }
@@ -194,8 +197,9 @@ fn take_later_objects(session: &Session, scratch: &str, target: &str) -> Result<
 
 /// How the scratch restore ended.
 pub(super) enum Swapped {
-    /// Done: the target holds the dump's tables.
-    Done,
+    /// Done: the target holds the dump's tables, with these row counts (counted in
+    /// the scratch copy before the swap).
+    Done(std::collections::BTreeMap<String, u64>),
     /// The scratch databases cannot be created here: the caller drops and imports.
     NoScratch(String),
 }
@@ -230,17 +234,23 @@ pub(super) fn replace_via_scratch(
         session,
         names: Vec::new(),
     };
-    for n in [&scratch, &old] {
-        match session.query(&format!("CREATE DATABASE {}{spec};", q(n))) {
-            Ok(_) => guard.names.push(n.clone()),
-            Err(e) if e.kind == ErrorKind::Config || e.message.contains("denied") => {
-                return Ok(Swapped::NoScratch(format!(
-                    "cannot create the scratch database {n}: {}",
-                    e.message
-                )));
-            }
-            Err(e) => return Err(e),
+    // One client run for both; the names carry our pid, so the guard may drop
+    // whichever of them the run created.
+    guard.names = vec![scratch.clone(), old.clone()];
+    let create = format!(
+        "CREATE DATABASE {}{spec};\nCREATE DATABASE {}{spec};",
+        q(&scratch),
+        q(&old)
+    );
+    match session.query(&create) {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::Config || e.message.contains("denied") => {
+            return Ok(Swapped::NoScratch(format!(
+                "cannot create the scratch databases {scratch} and {old}: {}",
+                e.message
+            )));
         }
+        Err(e) => return Err(e),
     }
     let untouched = format!("; {} is as it was", settings.describe());
     let client = session
@@ -347,5 +357,5 @@ pub(super) fn replace_via_scratch(
         .with_hint("run the restore again (it replaces everything), or restore the views/triggers from the dump by hand")
     })?;
     drop(guard);
-    Ok(Swapped::Done)
+    Ok(Swapped::Done(got))
 }
