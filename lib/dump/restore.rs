@@ -230,10 +230,10 @@ fn restore_server(
                 }
             }
             let want = meta_counts(st);
-            match super::restore_mysql::replace_via_scratch(ctx, &session, settings, st, &want)
-            {
+            match super::restore_mysql::replace_via_scratch(
+                ctx, &session, settings, st, &want, phases,
+            ) {
                 Ok(Swapped::Done(got)) => {
-                    phases.mark("scratch_import_swap");
                     data.changed = true;
                     data.atomicity = "swap".into();
                     // Counted in the scratch copy before the swap: the same tables.

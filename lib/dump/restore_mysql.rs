@@ -15,6 +15,7 @@
 //! Needs the right to create those databases (`GRANT ALL ON `db\_dfkit\_%`.*`); without
 //! it the caller falls back to drop-then-import, with a warning.
 
+use super::phases::Phases;
 use super::restore_feed::{client_error_text, stream_into};
 use super::stored::Stored;
 use crate::db::{self, Role, Session, Settings};
@@ -212,6 +213,7 @@ pub(super) fn replace_via_scratch(
     settings: &Settings,
     st: &Stored,
     want: &std::collections::BTreeMap<String, u64>,
+    phases: &mut Phases,
 ) -> Result<Swapped> {
     let target = settings.database.clone();
     let scratch = format!("{target}{MARK}{}", std::process::id());
@@ -257,6 +259,7 @@ pub(super) fn replace_via_scratch(
         .command(Role::Client)?
         .args(["--batch", "--max-allowed-packet=1073741824"])
         .arg(&scratch);
+    phases.mark("scratch_setup");
     ctx.log(format!("importing {} into {scratch}", st.path.display()));
     let fed = stream_into(ctx, &client, b"", st, b"")?;
     if let Some(e) = fed.withheld {
@@ -275,6 +278,7 @@ pub(super) fn replace_via_scratch(
             ),
         ));
     }
+    phases.mark("import");
     let got = Session::open(&settings.with_database(&scratch, std::path::Path::new("/")))?
         .row_counts()?;
     let bad = crate::backup_set::compare_row_counts(want, &got, false);
@@ -285,6 +289,7 @@ pub(super) fn replace_via_scratch(
             bad[0].table
         )));
     }
+    phases.mark("scratch_count");
     let later = take_later_objects(session, &scratch, &target)?;
 
     // The swap: one statement, all tables or none.
@@ -357,5 +362,6 @@ pub(super) fn replace_via_scratch(
         .with_hint("run the restore again (it replaces everything), or restore the views/triggers from the dump by hand")
     })?;
     drop(guard);
+    phases.mark("swap");
     Ok(Swapped::Done(got))
 }

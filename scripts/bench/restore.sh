@@ -3,6 +3,7 @@
 #
 #   scripts/bench/restore.sh                     # SIZE_MB=200 RUNS=5
 #   SIZE_MB=50 RUNS=3 scripts/bench/restore.sh
+#   DF_BEFORE=/path/to/old/df-dump-db scripts/bench/restore.sh   # also time an older build, side by side
 #
 # Same servers and data as scripts/bench/dump.sh (one table of ~SIZE_MB of ~1 KiB rows).
 # The table is dumped once with df-dump-db (zstd); the same SQL, decompressed, feeds the
@@ -37,9 +38,11 @@ for i in $(seq "$RUNS"); do
   echo "run $i/$RUNS" >&2
   measure my-raw sh -c "mariadb --defaults-extra-file=$work/my.cnf -h127.0.0.1 -P$myport -ubench benchr < $work/my.sql"
   measure my-df "$DF" --quiet --root "$work/root-myr" restore --from "$work/set-my" --replace
+  if [ -n "${DF_BEFORE:-}" ]; then measure my-before "$DF_BEFORE" --quiet --root "$work/root-myr" restore --from "$work/set-my" --replace; fi
   fresh_pg
   measure pg-raw sh -c "PGPASSFILE=$work/pgpass psql -X -q -h 127.0.0.1 -p $pgport -U bench -v ON_ERROR_STOP=1 --single-transaction -f $work/pg.sql benchr"
   measure pg-df "$DF" --quiet --root "$work/root-pgr" restore --from "$work/set-pg" --replace
+  if [ -n "${DF_BEFORE:-}" ]; then measure pg-before "$DF_BEFORE" --quiet --root "$work/root-pgr" restore --from "$work/set-pg" --replace; fi
 done
 
 about_runs
@@ -50,3 +53,13 @@ for s in my pg; do
     -v ru="$(col $s-raw 3)" -v rk="$(col $s-raw 4)" -v du="$(col $s-df 3)" -v dk="$(col $s-df 4)" \
     'BEGIN {printf "| %s | %.2f (%s) | %.2f (%s) | %.2f× | %.2f | %.2f |\n", n, rw, rs, dw, ds, dw/rw, ru+rk, du+dk}'
 done
+if [ -n "${DF_BEFORE:-}" ]; then
+  echo
+  echo "| server | DF_BEFORE restore --replace wall s | ratio to raw | DF_BEFORE CPU s (user+sys, with its children) |"
+  echo "|---|---|---|---|"
+  for s in my pg; do
+    awk -v n="$(server_name $s)" -v rw="$(col $s-raw 1)" -v bw="$(col $s-before 1)" -v bs="$(span $s-before)" \
+      -v bu="$(col $s-before 3)" -v bk="$(col $s-before 4)" \
+      'BEGIN {printf "| %s | %.2f (%s) | %.2f× | %.2f |\n", n, bw, bs, bw/rw, bu+bk}'
+  done
+fi
