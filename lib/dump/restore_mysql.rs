@@ -127,18 +127,23 @@ fn first_col(rows: Vec<Vec<String>>) -> Vec<String> {
 fn take_later_objects(session: &Session, scratch: &str, target: &str) -> Result<Vec<Later>> {
     let mut later = Vec::new();
     let s = lit(scratch);
-    let views = first_col(session.query(&format!(
-        "SELECT table_name FROM information_schema.views WHERE table_schema = {s};"
-    ))?);
-    let triggers = first_col(session.query(&format!(
-        "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = {s} ORDER BY action_order;"
-    ))?);
-    let routines = session.query(&format!(
-        "SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = {s};"
+    // One client run for the four lists (each client start is a login), tagged by kind.
+    let rows = session.query(&format!(
+        "SELECT 'v', table_name FROM information_schema.views WHERE table_schema = {s};\n\
+         SELECT 't', trigger_name FROM information_schema.triggers WHERE trigger_schema = {s} ORDER BY action_order;\n\
+         SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = {s};\n\
+         SELECT 'e', event_name FROM information_schema.events WHERE event_schema = {s};"
     ))?;
-    let events = first_col(session.query(&format!(
-        "SELECT event_name FROM information_schema.events WHERE event_schema = {s};"
-    ))?);
+    let (mut views, mut triggers, mut routines, mut events) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in rows.into_iter().filter(|r| r.len() == 2) {
+        match r[0].as_str() {
+            "v" => views.push(r[1].clone()),
+            "t" => triggers.push(r[1].clone()),
+            "e" => events.push(r[1].clone()),
+            _ => routines.push(r),
+        }
+    }
     // A view's stored text names its database; point it at the target.
     let from = format!("{}.", q(scratch));
     let to = format!("{}.", q(target));
