@@ -16,7 +16,7 @@ mod sql;
 
 pub use classify::classify;
 pub use programs::{find_program, Role};
-pub use session::{mysql_option_value, pgpass_field, Session};
+pub use session::{mysql_option_value, pgpass_field, Session, Survey};
 pub(crate) use sql::unhex;
 pub use sql::{mysql_unescape, pg_ident, quote_table};
 

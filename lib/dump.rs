@@ -12,6 +12,7 @@ mod dumper;
 pub mod errtext;
 mod filter;
 mod mysql_counts;
+mod phases;
 mod proc;
 mod restore;
 mod restore_feed;

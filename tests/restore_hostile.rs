@@ -46,10 +46,11 @@ fn mariadb_row_over_max_allowed_packet_leaves_the_target_and_says_why() {
     let server = servers::mariadb();
     let t = tempfile::tempdir().unwrap();
     let src = server.new_database("bigrow", "big-row-pw");
-    // 10 MiB made on the server: --hex-blob doubles it to ~20 MiB, over the default 16 MiB.
+    // Two 10 MiB values made on the server: one row, and so one INSERT, of ~20 MiB,
+    // over the default 16 MiB (the server holds it; no client can send it back).
     src.sql(
-        "CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB);\n\
-         INSERT INTO blobs VALUES (1, REPEAT('A', 10485760));\n\
+        "CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB, more LONGBLOB);\n\
+         INSERT INTO blobs VALUES (1, REPEAT('A', 10485760), REPEAT('B', 10485760));\n\
          CREATE TABLE small (id INT PRIMARY KEY);\nINSERT INTO small VALUES (1), (2);\n",
     );
     let root = root_with_env(t.path(), &src.env_lines());
@@ -61,10 +62,12 @@ fn mariadb_row_over_max_allowed_packet_leaves_the_target_and_says_why() {
     let env = t.path().join("dst.env");
     std::fs::write(&env, dst.env_lines()).unwrap();
     let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
-    assert!(
-        !r.stdout.contains("41414141") && !r.stderr.contains("41414141"),
-        "row data in the output"
-    );
+    for data in ["41414141", "AAAAAAAA", "42424242", "BBBBBBBB"] {
+        assert!(
+            !r.stdout.contains(data) && !r.stderr.contains(data),
+            "row data in the output"
+        );
+    }
     assert!(
         r.stdout.len() < 4000,
         "output too long: {} bytes",
@@ -88,6 +91,52 @@ fn mariadb_row_over_max_allowed_packet_leaves_the_target_and_says_why() {
         assert_eq!(tables(&dst), vec!["precious"], "nothing dropped");
         assert_eq!(dst.sql("SELECT id FROM precious;").trim(), "7");
     }
+}
+
+/// A 10 MiB random BLOB (bytes of every value, invalid UTF-8) on a server with the
+/// default 16 MiB max_allowed_packet: a plain mariadb-dump of it restores there, so
+/// ours must too (with --hex-blob it was a 20 MiB statement, refused with 78).
+#[test]
+fn mariadb_10mb_random_blob_restores_under_the_default_packet_limit() {
+    let server = servers::mariadb();
+    assert_eq!(
+        server
+            .sql("mysql", "SELECT @@global.max_allowed_packet;")
+            .trim(),
+        "16777216",
+        "the server keeps MariaDB's default limit"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("rndblob", "rnd-blob-pw");
+    src.sql(
+        "SET SESSION group_concat_max_len = 16777216;\
+         CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB);\
+         INSERT INTO blobs SELECT 1, GROUP_CONCAT(RANDOM_BYTES(1024) SEPARATOR '') FROM seq_1_to_10240;\
+         CREATE TABLE small (id INT PRIMARY KEY);\nINSERT INTO small VALUES (1), (2);",
+    );
+    let q = "SELECT LENGTH(data), SHA2(data, 256) FROM blobs;";
+    let want = src.sql(q);
+    assert!(want.starts_with("10485760\t"), "{want}");
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+
+    let dst = server.new_database("rnddst", "rnd-dst-pw");
+    dst.sql("CREATE TABLE precious (id INT PRIMARY KEY); INSERT INTO precious VALUES (7);");
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(dst.sql(q), want, "the BLOB's length and sha256 survive");
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM small;").trim(), "2");
+    assert_eq!(
+        tables(&dst),
+        vec!["blobs", "small"],
+        "the old tables are gone"
+    );
+    let longest = r.data()["longest_statement_bytes"].as_u64().unwrap();
+    assert!(longest < 11 << 20, "escaped, not doubled: {longest} bytes");
 }
 
 #[test]
@@ -148,12 +197,13 @@ fn dump_text(set: &Path) -> (Value, String) {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(set.join("db.meta.json")).unwrap()).unwrap();
     let f = std::fs::File::open(set.join(meta["artifact"].as_str().unwrap())).unwrap();
-    let mut text = String::new();
+    // Bytes: a MariaDB dump carries binary values raw (escaped, not hex).
+    let mut bytes = Vec::new();
     zstd::Decoder::new(f)
         .unwrap()
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .unwrap();
-    (meta, text)
+    (meta, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Rewrite a set's dump as plain `db.sql` holding `text`, with a matching meta.

@@ -11,7 +11,8 @@ pub fn classify(s: &Settings, out: &Output) -> Error {
     let text = out.combined();
     let low = text.to_ascii_lowercase();
     let who = s.describe();
-    let tail = out.tail(3);
+    // The client's last words, without row data (a statement echo, escaped binary).
+    let tail = crate::dump::errtext::clean(&out.tail(3));
     let has = |needles: &[&str]| needles.iter().any(|n| low.contains(n));
     if has(&[
         "access denied for user",

@@ -289,6 +289,43 @@ impl Session {
             .to_string())
     }
 
+    /// [`Session::ping`], [`Session::tables`] and (mysql) the server's
+    /// `max_allowed_packet` in one client run (each client start costs a login).
+    pub fn survey(&self) -> Result<Survey> {
+        let sql = match self.settings.driver {
+            Driver::Mysql => {
+                "SELECT 'v', VERSION();\nSELECT 'p', @@global.max_allowed_packet;\n\
+                 SELECT 't', table_name FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE';"
+            }
+            Driver::Pgsql => {
+                "SELECT 'v', current_setting('server_version');\n\
+                 SELECT 't', CASE WHEN schemaname = 'public' THEN tablename \
+                 ELSE schemaname || '.' || tablename END FROM pg_tables \
+                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') \
+                 AND schemaname NOT LIKE 'pg\\_%';"
+            }
+            _ => {
+                return Ok(Survey {
+                    version: self.ping()?,
+                    tables: self.tables()?,
+                    max_allowed_packet: None,
+                })
+            }
+        };
+        let mut s = Survey::default();
+        for r in self.query(sql)? {
+            match (r.first().map(String::as_str), r.get(1)) {
+                (Some("v"), Some(v)) => s.version = v.trim().to_string(),
+                (Some("p"), Some(v)) => s.max_allowed_packet = v.trim().parse().ok(),
+                (Some("t"), Some(t)) if !t.trim().is_empty() => s.tables.push(t.trim().to_string()),
+                _ => {}
+            }
+        }
+        s.tables.sort();
+        Ok(s)
+    }
+
     /// The database's size in bytes as the server counts it (data and indexes; sqlite:
     /// the file), or None when the server does not say (sqlsrv here, or no rights).
     pub fn size_bytes(&self) -> Option<u64> {
@@ -434,4 +471,14 @@ impl Mode0600 for std::fs::OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         self.mode(0o600)
     }
+}
+
+/// What [`Session::survey`] found.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub version: String,
+    /// As [`Session::tables`] lists them, sorted.
+    pub tables: Vec<String>,
+    /// mysql: the server's limit on one statement.
+    pub max_allowed_packet: Option<u64>,
 }

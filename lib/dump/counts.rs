@@ -16,6 +16,8 @@ pub struct CopyCounter {
     long: bool,
     current: Option<(String, u64)>,
     pub counts: BTreeMap<String, u64>,
+    /// The tables in the order of their COPY blocks (psql reports `COPY n` in this order).
+    pub order: Vec<String>,
 }
 
 /// COPY headers longer than this (a table with thousands of columns) are not expected.
@@ -34,6 +36,7 @@ impl CopyCounter {
             long: false,
             current: None,
             counts: BTreeMap::new(),
+            order: Vec::new(),
         }
     }
 
@@ -59,6 +62,7 @@ impl CopyCounter {
             Some((_, n)) => {
                 if !long && self.line == b"\\." {
                     let (t, n) = self.current.take().expect("in a COPY block");
+                    self.order.push(t.clone());
                     self.counts.insert(t, n);
                 } else {
                     *n += 1;

@@ -11,7 +11,8 @@ use super::counts::CopyCounter;
 use super::errtext;
 use super::filter::DumpFilter;
 use super::mysql_counts::InsertCounter;
-use super::proc::recorded_argv;
+use super::phases::Phases;
+use super::proc::{grow_pipe, recorded_argv};
 use super::sqlite_counts;
 use super::sqlsrv::dump_sqlsrv;
 use super::sweep;
@@ -86,16 +87,18 @@ pub(super) fn check_existing(dir: &Path, replace: bool) -> Result<bool> {
 pub(super) fn dump_command(session: &Session) -> Result<Cmd> {
     let cmd = session.command(Role::Dump)?;
     Ok(match session.settings.driver {
-        // --hex-blob keeps the dump valid UTF-8 text (binary values as 0x…); it doubles
-        // them, so the longest statement is recorded (max_statement_bytes) for the
-        // restore to check against the server's max_allowed_packet.
+        // No --hex-blob: it doubles every binary value, so a 10 MB BLOB became a 20 MB
+        // statement that a server with the default 16 MB max_allowed_packet refuses,
+        // where a plain mariadb-dump (binary values escaped, ~1.02×) restores. The dump
+        // is thus bytes, not UTF-8 text: every stage after it (filter, counters,
+        // trailer, error text) works on bytes. The longest statement is still recorded
+        // (max_statement_bytes) for the restore to check against the server's limit.
         Driver::Mysql => cmd
             .args([
                 "--single-transaction",
                 "--routines",
                 "--triggers",
                 "--events",
-                "--hex-blob",
                 "--no-tablespaces",
                 "--default-character-set=utf8mb4",
             ])
@@ -117,55 +120,12 @@ pub(super) fn dump_command(session: &Session) -> Result<Cmd> {
     })
 }
 
-/// Raise a pipe's capacity so the dump program rarely waits on us (best effort).
-fn grow_pipe(fd: std::os::fd::RawFd) {
-    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-}
-
 /// Removes a file when dropped (the sqlite counts file, whatever happens).
 struct RmOnDrop(PathBuf);
 
 impl Drop for RmOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Per-phase wall times, printed to stderr when `DFKIT_DUMP_PHASES` is set (for
-/// scripts/bench/dump.sh; even under --quiet, never on stdout).
-pub(super) struct Phases {
-    on: bool,
-    last: std::time::Instant,
-    marks: Vec<(&'static str, u128)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        Phases {
-            on: std::env::var_os("DFKIT_DUMP_PHASES").is_some(),
-            last: std::time::Instant::now(),
-            marks: Vec::new(),
-        }
-    }
-    fn mark(&mut self, name: &'static str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            self.marks.push((name, (now - self.last).as_micros()));
-            self.last = now;
-        }
-    }
-}
-
-impl Drop for Phases {
-    fn drop(&mut self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(n, us)| format!("{n}={:.1}ms", *us as f64 / 1000.0))
-                .collect();
-            eprintln!("df-dump-db phases: {}", parts.join(" "));
-        }
     }
 }
 
@@ -178,7 +138,7 @@ enum Counter {
 
 /// `df-dump-db dump`.
 pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
-    let mut phases = Phases::new();
+    let mut phases = Phases::from_env("DFKIT_DUMP_PHASES", "df-dump-db phases");
     let settings = Settings::load(&o.root, o.env.as_deref())?;
     for w in &settings.warnings {
         ctx.warn(w.clone());

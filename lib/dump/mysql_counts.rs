@@ -319,6 +319,22 @@ INSERT INTO `we``ird` VALUES (1,'INSERT INTO `user` VALUES (9);');\n\
     }
 
     #[test]
+    fn binary_values_escaped_as_mariadb_dump_writes_them_are_bytes_not_text() {
+        // Without --hex-blob a BLOB is an escaped string of raw bytes: invalid UTF-8,
+        // parentheses, semicolons and quotes (escaped) inside it.
+        let mut dump = b"-- Dumping data for table `b`\nINSERT INTO `b` VALUES\n(1,'".to_vec();
+        dump.extend_from_slice(b"\xff\xfe(;)\\'\xc3\\0\x80),(");
+        dump.extend_from_slice(b"'),\n(2,'\xe0\\\\');\n-- Dump completed\n");
+        for chunk in [1usize, 2, 5, 4096] {
+            let mut c = InsertCounter::new();
+            for part in dump.chunks(chunk) {
+                c.feed(part);
+            }
+            assert_eq!(c.finish().expect("complete")["b"], 2, "chunk {chunk}");
+        }
+    }
+
+    #[test]
     fn a_cut_off_insert_is_not_counted() {
         let mut c = InsertCounter::new();
         c.feed(b"INSERT INTO `t` VALUES (1,'a'),(2,'b");

@@ -1,4 +1,4 @@
-//! The argv of a client or dump program as recorded in meta and plans.
+//! The argv of a client or dump program as recorded in meta and plans, and its pipes.
 
 use crate::db::Session;
 use crate::exec::Cmd;
@@ -16,4 +16,10 @@ pub(super) fn recorded_argv(cmd: &Cmd, session: &Session) -> Vec<String> {
             _ => a,
         })
         .collect()
+}
+
+/// Raise a pipe's capacity to 1 MiB, so the program at its other end and dfkit rarely
+/// wait on each other (best effort).
+pub(super) fn grow_pipe(fd: std::os::fd::RawFd) {
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
 }

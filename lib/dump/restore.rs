@@ -1,5 +1,6 @@
 //! `df-dump-db restore`.
 
+use super::phases::Phases;
 use super::proc::recorded_argv;
 use super::restore_feed::{client_error_text, stream_into};
 use super::restore_mysql::Swapped;
@@ -67,47 +68,8 @@ END $dfkit$;
     })
 }
 
-/// With `DFKIT_RESTORE_PHASES` set, the time of each phase goes to stderr on the way
-/// out (scripts/bench.sh and docs/benchmarks.md use it to see where the time goes).
-struct Phases {
-    on: bool,
-    last: std::time::Instant,
-    marks: Vec<(&'static str, f64)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        Phases {
-            on: std::env::var_os("DFKIT_RESTORE_PHASES").is_some(),
-            last: std::time::Instant::now(),
-            marks: Vec::new(),
-        }
-    }
-    fn mark(&mut self, name: &'static str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            self.marks
-                .push((name, (now - self.last).as_secs_f64() * 1000.0));
-            self.last = now;
-        }
-    }
-}
-
-impl Drop for Phases {
-    fn drop(&mut self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(n, ms)| format!("{n}={ms:.1}ms"))
-                .collect();
-            eprintln!("df-dump-db restore phases: {}", parts.join(" "));
-        }
-    }
-}
-
 /// What the target looked like and how the restore went, for `data`.
-fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
+pub(super) fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
     RestoreData {
         driver: settings.driver.to_string(),
         database: settings.database.clone(),
@@ -136,7 +98,7 @@ pub(super) fn meta_counts(st: &Stored) -> BTreeMap<String, u64> {
 
 /// `df-dump-db restore`.
 pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
-    let mut phases = Phases::new();
+    let mut phases = Phases::from_env("DFKIT_RESTORE_PHASES", "df-dump-db restore phases");
     let st = open_stored(&o.from)?;
     let sha = check_sha(&st)?;
     phases.mark("sha256");
@@ -166,10 +128,11 @@ pub fn restore(ctx: &Ctx, o: &RestoreOptions) -> Result<Outcome> {
 /// input, and it is rolled back. The dump's line numbers are stdin's.
 ///
 /// mysql: DDL commits implicitly, so no transaction can cover a replace; instead the
-/// whole dump is read first (trailer, size, longest statement against the server's
-/// `max_allowed_packet`), then imported into a scratch database and swapped in
-/// ([`super::restore_mysql`]); without the right to create one, the old tables are
-/// dropped and the dump imported.
+/// dump is imported into a scratch database and swapped in ([`super::restore_mysql`]),
+/// its longest statement checked first against the server's `max_allowed_packet` (from
+/// the meta, else by reading the whole dump). Without the right to create a scratch
+/// database, or into an empty target, the whole dump is read first (trailer, size,
+/// longest statement), then the old tables are dropped and the dump imported.
 fn restore_server(
     ctx: &Ctx,
     o: &RestoreOptions,
@@ -179,8 +142,9 @@ fn restore_server(
     phases: &mut Phases,
 ) -> Result<Outcome> {
     let session = Session::open(settings)?;
-    session.ping()?;
-    let existing = session.tables()?;
+    // One client run: the server answers (credentials, database), its tables, its limit.
+    let target = session.survey()?;
+    let existing = target.tables;
     if !existing.is_empty() && !o.replace {
         return Err(Error::new(
             ErrorKind::CannotCreate,
@@ -195,7 +159,8 @@ fn restore_server(
         ));
     }
     let mut data = data_of(settings, st, sha, existing.len());
-    let drop = if existing.is_empty() {
+    // mysql's drop is only needed (and built) when no scratch database can be made.
+    let mut drop = if existing.is_empty() || st.driver == Driver::Mysql {
         None
     } else {
         drop_sql(&session)?
@@ -206,8 +171,10 @@ fn restore_server(
         Driver::Mysql => client
             .args(["--batch", "--max-allowed-packet=1073741824"])
             .arg(session.database_arg()),
+        // Not -q: psql then prints each command's tag, and `COPY n` is the server's own
+        // count of the rows it loaded into that table (see copy_tag_counts).
         _ => {
-            let mut c = client.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN"]);
+            let mut c = client.args(["-X", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN"]);
             if let Some(sql) = &drop {
                 c = c.arg("-c").arg(sql);
             }
@@ -230,40 +197,62 @@ fn restore_server(
         ));
     }
     if st.driver == Driver::Mysql {
-        ctx.log(format!(
-            "checking {} before touching {}",
-            st.path.display(),
-            settings.describe()
-        ));
         phases.mark("connect");
-        let scanned =
-            super::restore_feed::prescan(st).map_err(|e| e.with_data(data_value(&data)))?;
-        phases.mark("prescan");
-        data.longest_statement_bytes = Some(scanned.longest_line);
-        check_packet(&session, st, &scanned).map_err(|e| e.with_data(data_value(&data)))?;
-        if drop.is_some() {
+        let limit = target.max_allowed_packet;
+        let fail = |e: Error, d: &RestoreData| e.with_data(data_value(d));
+        // Read the whole dump once, touching nothing: trailer, size, longest line.
+        let prescan = |data: &mut RestoreData, phases: &mut Phases| -> Result<()> {
+            ctx.log(format!(
+                "checking {} before touching {}",
+                st.path.display(),
+                settings.describe()
+            ));
+            let scanned = super::restore_feed::prescan(st).map_err(|e| fail(e, data))?;
+            phases.mark("prescan");
+            data.longest_statement_bytes = Some(scanned.longest_line);
+            let at = format!("line {}", scanned.longest_line_no);
+            check_packet(st, &session, limit, scanned.longest_line, &at).map_err(|e| fail(e, data))
+        };
+        let mut prescanned = false;
+        if !existing.is_empty() {
+            // A dfkit dump's meta records its longest statement: checked against the
+            // server's limit without a pass over the dump (the scratch import reads it
+            // once, checked as it streams; the target is untouched until the swap).
+            match st.meta.max_statement_bytes {
+                Some(longest) => {
+                    data.longest_statement_bytes = Some(longest);
+                    check_packet(st, &session, limit, longest, "its longest statement")
+                        .map_err(|e| fail(e, &data))?;
+                }
+                None => {
+                    prescan(&mut data, phases)?;
+                    prescanned = true;
+                }
+            }
+            let want = meta_counts(st);
             match super::restore_mysql::replace_via_scratch(
-                ctx,
-                &session,
-                settings,
-                st,
-                &meta_counts(st),
+                ctx, &session, settings, st, &want, phases,
             ) {
-                Ok(Swapped::Done) => {
-                    phases.mark("scratch_import_swap");
+                Ok(Swapped::Done(got)) => {
                     data.changed = true;
                     data.atomicity = "swap".into();
-                    let r = finish_restore(&session, settings, st, data);
-                    phases.mark("count");
-                    return r;
+                    // Counted in the scratch copy before the swap: the same tables.
+                    return compare_counts(settings, st, data, got);
                 }
                 Ok(Swapped::NoScratch(why)) => ctx.warn(format!(
                     "not atomic: {why}; dropping the old tables first instead \
                      (grant ALL ON `{}\\_dfkit\\_%`.* to the database user for an all-or-nothing replace)",
                     settings.database.replace('_', "\\_")
                 )),
-                Err(e) => return Err(e.with_data(data_value(&data))),
+                Err(e) => return Err(fail(e, &data)),
             }
+        }
+        // Not atomic from here: the whole dump is read before anything is touched.
+        if !prescanned {
+            prescan(&mut data, phases)?;
+        }
+        if !existing.is_empty() {
+            drop = drop_sql(&session)?;
         }
         if let Some(sql) = &drop {
             ctx.log(format!(
@@ -285,11 +274,11 @@ fn restore_server(
         b""
     };
     phases.mark("prepare");
-    let fed = stream_into(ctx, &client, b"", st, commit)?;
+    let mut fed = stream_into(ctx, &client, b"", st, commit)?;
     phases.mark("import");
     // mysql changed the target as soon as it dropped or imported anything.
     data.changed = st.driver == Driver::Mysql;
-    if let Some(e) = fed.withheld {
+    if let Some(e) = fed.withheld.take() {
         if st.driver == Driver::Pgsql {
             let msg = format!(
                 "{}; nothing was committed: {} is as it was",
@@ -302,9 +291,9 @@ fn restore_server(
         }
         return Err(e.with_data(data_value(&data)));
     }
-    let out = fed.out;
+    let out = &fed.out;
     if !out.success() || (st.driver == Driver::Pgsql && !fed.committed) {
-        let e = import_error(settings, &out);
+        let e = import_error(settings, out);
         let kept = if st.driver == Driver::Pgsql {
             format!(
                 "; nothing was committed: {} is as it was",
@@ -319,7 +308,7 @@ fn restore_server(
                 "importing into {} failed ({}): {}{kept}",
                 settings.describe(),
                 out.status_text(),
-                client_error_text(&out),
+                client_error_text(out),
             ),
         );
         let low = out.combined().to_ascii_lowercase();
@@ -340,7 +329,12 @@ fn restore_server(
         return Err(err.with_data(data_value(&data)));
     }
     data.changed = true;
-    let r = finish_restore(&session, settings, st, data);
+    // The server's own counts of what it loaded (no scan of every table after the
+    // commit); a COUNT(*) of each table when they cannot be read.
+    let r = match copy_tag_counts(&fed) {
+        Some(got) if st.driver == Driver::Pgsql => compare_counts(settings, st, data, got),
+        _ => finish_restore(&session, settings, st, data),
+    };
     phases.mark("count");
     r
 }
@@ -363,25 +357,20 @@ const PACKET_HINT: &str = "raise the server's max_allowed_packet: SET GLOBAL max
 /// A statement longer than the server's `max_allowed_packet` cannot be imported:
 /// refuse before anything is dropped.
 fn check_packet(
-    session: &Session,
     st: &Stored,
-    scanned: &super::restore_feed::Scanned,
+    session: &Session,
+    limit: Option<u64>,
+    longest: u64,
+    at: &str,
 ) -> Result<()> {
-    let rows = session.query("SELECT @@global.max_allowed_packet;")?;
-    let Some(limit) = rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
+    let Some(limit) = limit else {
         return Ok(());
     };
     // A statement travels with a few bytes of protocol framing.
-    if scanned.longest_line + 1024 > limit {
+    if longest + 1024 > limit {
         return Err(Error::config(format!(
-            "{}: line {} is a statement of {} bytes, over {}'s max_allowed_packet ({limit} bytes); nothing was changed",
+            "{}: {at} is a statement of {longest} bytes, over {}'s max_allowed_packet ({limit} bytes); nothing was changed",
             st.path.display(),
-            scanned.longest_line_no,
-            scanned.longest_line,
             session.settings.describe()
         ))
         .with_hint(PACKET_HINT));
@@ -408,7 +397,11 @@ fn server_plan(
             let scratch = format!("{}_dfkit_<pid>", settings.database);
             plan.push(PlanItem::new(
                 "check",
-                "read the whole dump first: trailer, size, longest statement against the server's max_allowed_packet",
+                if st.meta.max_statement_bytes.is_some() {
+                    "the longest statement (db.meta.json) against the server's max_allowed_packet; trailer and size as the import streams"
+                } else {
+                    "read the whole dump first: trailer, size, longest statement against the server's max_allowed_packet"
+                },
             ));
             plan.push(PlanItem::new(
                 "create_database",
@@ -450,9 +443,18 @@ pub(super) fn finish_restore(
     session: &Session,
     settings: &Settings,
     st: &Stored,
-    mut data: RestoreData,
+    data: RestoreData,
 ) -> Result<Outcome> {
-    let got = session.row_counts()?;
+    compare_counts(settings, st, data, session.row_counts()?)
+}
+
+/// Compare the rows the target holds (`got`) with the meta's.
+pub(super) fn compare_counts(
+    settings: &Settings,
+    st: &Stored,
+    mut data: RestoreData,
+    got: BTreeMap<String, u64>,
+) -> Result<Outcome> {
     let want = meta_counts(st);
     data.tables_checked = want.len();
     data.mismatches = compare_row_counts(&want, &got, false);
@@ -475,6 +477,19 @@ pub(super) fn finish_restore(
         ),
         &data,
     ))
+}
+
+/// pgsql: the rows the server loaded into each table, from psql's `COPY n` tags (in
+/// the order of the stream's COPY blocks); None when they do not pair up (a capture
+/// that lost its start, a dump with rows outside COPY), and the tables are counted.
+fn copy_tag_counts(fed: &super::restore_feed::Fed) -> Option<BTreeMap<String, u64>> {
+    let text = fed.out.stdout_str();
+    let tags: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY ")?.trim().parse().ok())
+        .collect();
+    let order = &fed.scanned.copy_order;
+    (tags.len() == order.len()).then(|| order.iter().cloned().zip(tags).collect())
 }
 
 /// sqlsrv: `RESTORE DATABASE … FROM DISK` through sqlcmd (row counts are not recorded

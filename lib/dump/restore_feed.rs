@@ -25,6 +25,8 @@ pub(super) struct Scanned {
     pub(super) longest_line_no: u64,
     /// pgsql: rows per table in the dump's `COPY` blocks.
     pub(super) copy_counts: Option<BTreeMap<String, u64>>,
+    /// pgsql: the tables of those blocks, in stream order.
+    pub(super) copy_order: Vec<String>,
 }
 
 /// Follows the stream: size, tail, longest line, COPY rows.
@@ -53,12 +55,12 @@ impl Scanner {
         if let Some(c) = &mut self.copy {
             c.feed(b);
         }
-        let mut rest = b;
-        while let Some(i) = rest.iter().position(|&c| c == b'\n') {
-            self.end_line(i as u64);
-            rest = &rest[i + 1..];
+        let mut at = 0;
+        for i in memchr::memchr_iter(b'\n', b) {
+            self.end_line((i - at) as u64);
+            at = i + 1;
         }
-        self.line_len += rest.len() as u64;
+        self.line_len += (b.len() - at) as u64;
     }
 
     fn end_line(&mut self, more: u64) {
@@ -76,6 +78,9 @@ impl Scanner {
             self.end_line(0);
         }
         self.s.trailer = trailer_ok(driver, &self.tail.buf);
+        if let Some(c) = &mut self.copy {
+            self.s.copy_order = std::mem::take(&mut c.order);
+        }
         self.s.copy_counts = self.copy.and_then(CopyCounter::finish);
         self.s
     }
@@ -150,6 +155,8 @@ pub(super) struct Fed {
     pub(super) committed: bool,
     /// Why the commit was withheld (the stream failed its checks).
     pub(super) withheld: Option<Error>,
+    /// What the stream held.
+    pub(super) scanned: Scanned,
 }
 
 /// Feed `prefix`, the decompressed artifact, and then — only when the whole stream was
@@ -168,6 +175,10 @@ pub(super) fn stream_into(
     // and our death closes its stdin — the end of input without a commit.
     let mut run = cmd.clone().stdin(Input::Pipe).start()?;
     let mut stdin = run.take_stdin().expect("piped stdin");
+    {
+        use std::os::fd::AsRawFd;
+        super::proc::grow_pipe(stdin.as_raw_fd());
+    }
     let mut sc = Scanner::new(st.driver);
     // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.
     let mut feed = || -> std::io::Result<bool> {
@@ -214,92 +225,19 @@ pub(super) fn stream_into(
         out,
         committed,
         withheld,
+        scanned,
     })
 }
 
-/// A client's error output fit for a message: the last lines, without the statement
-/// echoes that carry row data (psql `LINE n:` and its caret, hex literals), each line
-/// capped.
+/// A client's error output fit for a message: its last lines, without statement
+/// echoes and row data ([`super::errtext`]).
 pub(super) fn client_error_text(out: &Output) -> String {
-    const LINE_CAP: usize = 240;
-    let text = out.combined();
-    let mut lines: Vec<String> = Vec::new();
-    let mut skip_caret = false;
-    for l in text.lines() {
-        let t = l.trim_end();
-        if skip_caret && t.trim_start().starts_with('^') {
-            skip_caret = false;
-            continue;
-        }
-        skip_caret = false;
-        if t.starts_with("LINE ")
-            && t[5..]
-                .split(':')
-                .next()
-                .is_some_and(|n| n.parse::<u64>().is_ok())
-        {
-            skip_caret = true;
-            continue;
-        }
-        if t.is_empty() {
-            continue;
-        }
-        lines.push(cap_line(&strip_hex(t), LINE_CAP));
-    }
-    let start = lines.len().saturating_sub(5);
-    lines[start..].join(" | ")
-}
-
-/// `0x` literals longer than 16 digits become `0x…` (they are row data).
-fn strip_hex(l: &str) -> String {
-    let re = hex_re();
-    re.replace_all(l, "0x…").into_owned()
-}
-
-fn hex_re() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"0[xX][0-9a-fA-F]{16,}").expect("valid regex"))
-}
-
-fn cap_line(l: &str, cap: usize) -> String {
-    if l.len() <= cap {
-        return l.to_string();
-    }
-    let mut end = cap;
-    while !l.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &l[..end], l.len() - end)
+    super::errtext::last_lines(out.combined().as_bytes(), 5)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn out(stderr: &str) -> Output {
-        Output {
-            code: Some(1),
-            signal: None,
-            stdout: vec![],
-            stderr: stderr.as_bytes().to_vec(),
-            duration: Default::default(),
-            timed_out: false,
-        }
-    }
-
-    #[test]
-    fn client_errors_carry_no_row_data() {
-        let hex = format!("0x{}", "41".repeat(60_000));
-        let e = client_error_text(&out(&format!(
-            "ERROR 1064 (42000) at line 7: You have an error near '{hex}' at line 1\n"
-        )));
-        assert!(e.len() < 400, "{e}");
-        assert!(e.contains("at line 7") && !e.contains("4141"), "{e}");
-        let e = client_error_text(&out(
-            "psql:<stdin>:12: ERROR:  column \"nope\" does not exist\nLINE 1: select nope, 'secret row';\n               ^\n",
-        ));
-        assert_eq!(e, "psql:<stdin>:12: ERROR:  column \"nope\" does not exist");
-    }
 
     #[test]
     fn scanner_finds_the_longest_line_across_chunks() {

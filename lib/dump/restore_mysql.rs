@@ -15,6 +15,7 @@
 //! Needs the right to create those databases (`GRANT ALL ON `db\_dfkit\_%`.*`); without
 //! it the caller falls back to drop-then-import, with a warning.
 
+use super::phases::Phases;
 use super::restore_feed::{client_error_text, stream_into};
 use super::stored::Stored;
 use crate::db::{self, Role, Session, Settings};
@@ -98,10 +99,13 @@ struct Scratch<'a> {
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
-        for n in &self.names {
-            let _ = self
-                .session
-                .query(&format!("DROP DATABASE IF EXISTS {};", q(n)));
+        let sql: String = self
+            .names
+            .iter()
+            .map(|n| format!("DROP DATABASE IF EXISTS {};\n", q(n)))
+            .collect();
+        if !sql.is_empty() {
+            let _ = self.session.query(&sql);
         }
     }
 }
@@ -123,18 +127,23 @@ fn first_col(rows: Vec<Vec<String>>) -> Vec<String> {
 fn take_later_objects(session: &Session, scratch: &str, target: &str) -> Result<Vec<Later>> {
     let mut later = Vec::new();
     let s = lit(scratch);
-    let views = first_col(session.query(&format!(
-        "SELECT table_name FROM information_schema.views WHERE table_schema = {s};"
-    ))?);
-    let triggers = first_col(session.query(&format!(
-        "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = {s} ORDER BY action_order;"
-    ))?);
-    let routines = session.query(&format!(
-        "SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = {s};"
+    // One client run for the four lists (each client start is a login), tagged by kind.
+    let rows = session.query(&format!(
+        "SELECT 'v', table_name FROM information_schema.views WHERE table_schema = {s};\n\
+         SELECT 't', trigger_name FROM information_schema.triggers WHERE trigger_schema = {s} ORDER BY action_order;\n\
+         SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = {s};\n\
+         SELECT 'e', event_name FROM information_schema.events WHERE event_schema = {s};"
     ))?;
-    let events = first_col(session.query(&format!(
-        "SELECT event_name FROM information_schema.events WHERE event_schema = {s};"
-    ))?);
+    let (mut views, mut triggers, mut routines, mut events) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in rows.into_iter().filter(|r| r.len() == 2) {
+        match r[0].as_str() {
+            "v" => views.push(r[1].clone()),
+            "t" => triggers.push(r[1].clone()),
+            "e" => events.push(r[1].clone()),
+            _ => routines.push(r),
+        }
+    }
     // A view's stored text names its database; point it at the target.
     let from = format!("{}.", q(scratch));
     let to = format!("{}.", q(target));
@@ -194,8 +203,9 @@ fn take_later_objects(session: &Session, scratch: &str, target: &str) -> Result<
 
 /// How the scratch restore ended.
 pub(super) enum Swapped {
-    /// Done: the target holds the dump's tables.
-    Done,
+    /// Done: the target holds the dump's tables, with these row counts (counted in
+    /// the scratch copy before the swap).
+    Done(std::collections::BTreeMap<String, u64>),
     /// The scratch databases cannot be created here: the caller drops and imports.
     NoScratch(String),
 }
@@ -208,6 +218,7 @@ pub(super) fn replace_via_scratch(
     settings: &Settings,
     st: &Stored,
     want: &std::collections::BTreeMap<String, u64>,
+    phases: &mut Phases,
 ) -> Result<Swapped> {
     let target = settings.database.clone();
     let scratch = format!("{target}{MARK}{}", std::process::id());
@@ -230,23 +241,30 @@ pub(super) fn replace_via_scratch(
         session,
         names: Vec::new(),
     };
-    for n in [&scratch, &old] {
-        match session.query(&format!("CREATE DATABASE {}{spec};", q(n))) {
-            Ok(_) => guard.names.push(n.clone()),
-            Err(e) if e.kind == ErrorKind::Config || e.message.contains("denied") => {
-                return Ok(Swapped::NoScratch(format!(
-                    "cannot create the scratch database {n}: {}",
-                    e.message
-                )));
-            }
-            Err(e) => return Err(e),
+    // One client run for both; the names carry our pid, so the guard may drop
+    // whichever of them the run created.
+    guard.names = vec![scratch.clone(), old.clone()];
+    let create = format!(
+        "CREATE DATABASE {}{spec};\nCREATE DATABASE {}{spec};",
+        q(&scratch),
+        q(&old)
+    );
+    match session.query(&create) {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::Config || e.message.contains("denied") => {
+            return Ok(Swapped::NoScratch(format!(
+                "cannot create the scratch databases {scratch} and {old}: {}",
+                e.message
+            )));
         }
+        Err(e) => return Err(e),
     }
     let untouched = format!("; {} is as it was", settings.describe());
     let client = session
         .command(Role::Client)?
         .args(["--batch", "--max-allowed-packet=1073741824"])
         .arg(&scratch);
+    phases.mark("scratch_setup");
     ctx.log(format!("importing {} into {scratch}", st.path.display()));
     let fed = stream_into(ctx, &client, b"", st, b"")?;
     if let Some(e) = fed.withheld {
@@ -265,6 +283,7 @@ pub(super) fn replace_via_scratch(
             ),
         ));
     }
+    phases.mark("import");
     let got = Session::open(&settings.with_database(&scratch, std::path::Path::new("/")))?
         .row_counts()?;
     let bad = crate::backup_set::compare_row_counts(want, &got, false);
@@ -275,6 +294,7 @@ pub(super) fn replace_via_scratch(
             bad[0].table
         )));
     }
+    phases.mark("scratch_count");
     let later = take_later_objects(session, &scratch, &target)?;
 
     // The swap: one statement, all tables or none.
@@ -347,5 +367,6 @@ pub(super) fn replace_via_scratch(
         .with_hint("run the restore again (it replaces everything), or restore the views/triggers from the dump by hand")
     })?;
     drop(guard);
-    Ok(Swapped::Done)
+    phases.mark("swap");
+    Ok(Swapped::Done(got))
 }

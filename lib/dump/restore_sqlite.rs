@@ -4,7 +4,7 @@
 //! link (the temp file sits beside the link's target, which is what gets replaced).
 //! Temp files of killed restores are swept by the next run.
 
-use super::restore::{finish_restore, meta_counts};
+use super::restore::{data_of, finish_restore, meta_counts};
 use super::restore_feed::{client_error_text, stream_into};
 use super::stored::Stored;
 use super::RestoreOptions;
@@ -187,14 +187,8 @@ pub(super) fn restore_sqlite(
             ),
         ];
         let data = RestoreData {
-            driver: settings.driver.to_string(),
-            database: settings.database.clone(),
-            from: st.path.to_string_lossy().into_owned(),
-            sha256: sha.to_string(),
-            replaced_tables: existing,
-            atomicity: "rename".into(),
             plan: Some(plan),
-            ..RestoreData::default()
+            ..data_of(settings, st, sha, existing)
         };
         return Ok(Outcome::typed(
             true,
@@ -214,15 +208,7 @@ pub(super) fn restore_sqlite(
     sweep_dead_temps(&dir, &name);
     let _ = std::fs::remove_file(&tmp);
     let mut guard = Rm(Some(tmp.clone()));
-    let mut data = RestoreData {
-        driver: settings.driver.to_string(),
-        database: settings.database.clone(),
-        from: st.path.to_string_lossy().into_owned(),
-        sha256: sha.to_string(),
-        replaced_tables: existing,
-        atomicity: "rename".into(),
-        ..RestoreData::default()
-    };
+    let mut data = data_of(settings, st, sha, existing);
     let fed = stream_into(ctx, &client, b"", st, b"")?;
     if let Some(e) = fed.withheld {
         let msg = format!("{}; {} left unchanged", e.message, link.display());

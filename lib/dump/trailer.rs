@@ -69,34 +69,49 @@ mod tests {
 
     #[test]
     fn trailers() {
-        assert!(trailer_ok(
-            Driver::Mysql,
-            b"x\n-- Dump completed on 2026-01-01 10:00:00\n"
-        ));
-        assert!(!trailer_ok(
-            Driver::Mysql,
-            b"-- Dump completed\nINSERT INTO x;\n"
-        ));
-        assert!(trailer_ok(
-            Driver::Pgsql,
-            b"--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc123\n\n"
-        ));
-        assert!(trailer_ok(
-            Driver::Pgsql,
-            b"-- PostgreSQL database dump complete\n--\n\n"
-        ));
-        assert!(!trailer_ok(
-            Driver::Pgsql,
-            b"-- PostgreSQL database dump complete\nCREATE TABLE x();\n"
-        ));
-        assert!(trailer_ok(
-            Driver::Sqlite,
-            b"INSERT INTO t VALUES(1);\nCOMMIT;\n"
-        ));
-        assert!(!trailer_ok(
-            Driver::Sqlite,
-            b"COMMIT;\nROLLBACK; -- due to errors\n"
-        ));
+        let cases: &[(Driver, &[u8], bool)] = &[
+            (
+                Driver::Mysql,
+                b"x\n-- Dump completed on 2026-01-01 10:00:00\n",
+                true,
+            ),
+            (Driver::Mysql, b"-- Dump completed\nINSERT INTO x;\n", false),
+            (
+                Driver::Pgsql,
+                b"--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc123\n\n",
+                true,
+            ),
+            (
+                Driver::Pgsql,
+                b"-- PostgreSQL database dump complete\n--\n\n",
+                true,
+            ),
+            (
+                Driver::Pgsql,
+                b"-- PostgreSQL database dump complete\nCREATE TABLE x();\n",
+                false,
+            ),
+            (Driver::Sqlite, b"INSERT INTO t VALUES(1);\nCOMMIT;\n", true),
+            (
+                Driver::Sqlite,
+                b"COMMIT;\nROLLBACK; -- due to errors\n",
+                false,
+            ),
+            // Binary row data (escaped, not hex) before the trailer does not matter.
+            (
+                Driver::Mysql,
+                b"(1,'\xff\xfe\\0\xc3');\n-- Dump completed on 2026-01-01\n",
+                true,
+            ),
+        ];
+        for (driver, tail, ok) in cases {
+            assert_eq!(
+                trailer_ok(*driver, tail),
+                *ok,
+                "{driver}: {}",
+                String::from_utf8_lossy(tail)
+            );
+        }
     }
 
     #[test]
