@@ -90,6 +90,12 @@ pub fn normalize_paths(root: &Path, excludes: &[PathBuf], flag: &str) -> Result<
     Ok(out)
 }
 
+/// How deep the walk goes below the root before refusing the tree: far deeper than any
+/// install, and shallow enough that the recursion, paths (PATH_MAX) and the clean-up of a
+/// refused copy (`remove_dir_all` holds a descriptor per level) all fit under a low
+/// `ulimit -n`.
+const MAX_DEPTH: usize = 128;
+
 /// Walk state shared by the scan and the copy.
 struct Walk<'a, 'p> {
     root: PathBuf,
@@ -130,6 +136,25 @@ impl<'a, 'p> Walk<'a, 'p> {
 
     /// The children of `dir` to visit, sorted, with exclusions applied.
     fn children(&mut self, dir: &Path, rel: &Path) -> Result<Vec<(PathBuf, PathBuf, Metadata)>> {
+        // The walk recurses and goes by path: refuse a tree deeper than any install long
+        // before the stack or PATH_MAX gives out (a crash with no report otherwise).
+        if rel.components().count() >= MAX_DEPTH {
+            return Err(Error::new(
+                ErrorKind::BadData,
+                format!(
+                    "{} is {MAX_DEPTH} levels below {}: too deep to copy",
+                    rel.components()
+                        .take(3)
+                        .collect::<PathBuf>()
+                        .join("…")
+                        .display(),
+                    self.root.display()
+                ),
+            )
+            .with_hint(
+                "remove or move the deep tree (it is no part of an install), then run again",
+            ));
+        }
         let mut names: Vec<_> = fs::read_dir(dir)
             .map_err(|e| Error::io("reading directory", dir, e))?
             .map(|r| r.map(|d| d.file_name()))

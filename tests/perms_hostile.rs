@@ -310,3 +310,224 @@ fn nothing_outside_the_root_moves_in_any_of_these_trees() {
     assert_eq!(r.data()["skipped"], 1);
     assert_eq!(stamp(&s.join("logs")).0, 12345);
 }
+
+/// Plant every shallow hostile case under storage/: symlink loops, links to /etc/shadow
+/// and /etc, a symlink to a root-owned directory outside, a hard link to a root-owned
+/// 0600 file outside, names with newlines and invalid UTF-8. Returns the outside dir.
+fn plant(i: &Install) -> std::path::PathBuf {
+    let s = i.root.join("storage");
+    symlink(".", s.join("self")).unwrap();
+    symlink("loop-b", s.join("loop-a")).unwrap();
+    symlink("loop-a", s.join("loop-b")).unwrap();
+    symlink("../..", s.join("logs/up")).unwrap();
+    symlink("/etc/shadow", s.join("shadow")).unwrap();
+    symlink("/etc", s.join("logs/etc")).unwrap();
+    let outside = i.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), "s").unwrap();
+    fs::set_permissions(
+        outside.join("secret"),
+        fs::Permissions::from_mode_compat(0o600),
+    )
+    .unwrap();
+    symlink(&outside, s.join("out-dir")).unwrap();
+    fs::hard_link(outside.join("secret"), s.join("logs/innocent.log")).unwrap();
+    for n in [&b"new\nline"[..], b"\xff\xfe-bad-utf8"] {
+        let p = s.join("logs").join(OsStr::from_bytes(n));
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join(OsStr::from_bytes(n)), "x").unwrap();
+    }
+    outside
+}
+
+/// [`snapshot`] of everything under `top` but `except` (a chain too deep for paths).
+fn snapshot_except(
+    top: &Path,
+    except: &Path,
+) -> std::collections::BTreeMap<std::path::PathBuf, trees::Stamp> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![top.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        if p == except {
+            continue;
+        }
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+        out.insert(p.clone(), stamp(&p));
+    }
+    out
+}
+
+fn low_nofile_env(tool: &str, args: &[&OsStr], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(bin(tool))
+        .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_command(c)
+}
+
+/// The dry run over every hostile case at once (5,000 levels deep included, many threads,
+/// 256 descriptors): nothing changes anywhere, every skip is reported, and the real run
+/// that follows does exactly what the dry run said.
+#[test]
+fn the_dry_run_of_a_hostile_tree_changes_nothing_and_predicts_the_real_run() {
+    let i = trees::install_in(WWW, &trees::fast_tmp());
+    let outside = plant(&i);
+    let deep = i.root.join("storage/framework/cache/data");
+    trees::make_deep(&deep, DEPTH, "d");
+    let shadow = stamp(Path::new("/etc/shadow"));
+    // Everything but the chain (too deep for a path-based look): by path, and the chain
+    // level by level through descriptors.
+    let chain = deep.join("d");
+    let shallow = |i: &Install| snapshot_except(i.tmp.path(), &chain);
+    let before = shallow(&i);
+    let deep_before = trees::deep_meta(&deep, DEPTH, "d");
+    let root = i.root.clone().into_os_string();
+    let args = |dry: bool| {
+        let mut a = vec![OsStr::new("--root"), &root, OsStr::new("--user")];
+        a.push(OsStr::new("www-data"));
+        if dry {
+            a.push(OsStr::new("--dry-run"));
+        }
+        a
+    };
+    let threads = [("DFKIT_WALK_THREADS", "16")];
+    let dry = low_nofile_env("df-perms", &args(true), &threads);
+    dry.assert_ok();
+    assert_eq!(shallow(&i), before, "the dry run changed something");
+    assert_eq!(trees::deep_meta(&deep, DEPTH, "d"), deep_before);
+    assert_eq!(stamp(Path::new("/etc/shadow")), shadow);
+    let d = dry.data();
+    assert!(
+        dry.changed(),
+        "a dry run with work to do says so: {}",
+        dry.json
+    );
+    assert_eq!(d["errors"], 0);
+    assert_eq!(d["skipped_by_reason"]["hard_link"], 1, "{}", dry.json);
+    assert_eq!(
+        skipped_paths(&dry, "hard_link"),
+        [fs::canonicalize(i.root.join("storage/logs/innocent.log"))
+            .unwrap()
+            .display()
+            .to_string()]
+    );
+    assert!(d["plan"].as_array().is_some_and(|p| !p.is_empty()));
+
+    let real = low_nofile_env("df-perms", &args(false), &threads);
+    real.assert_ok();
+    for k in [
+        "scanned",
+        "chowned",
+        "chmodded",
+        "skipped",
+        "skipped_by_reason",
+    ] {
+        assert_eq!(
+            real.data()[k],
+            d[k],
+            "{k}: the dry run predicted the real run"
+        );
+    }
+    assert_eq!(real.data()["skipped_entries"], d["skipped_entries"]);
+    assert_eq!(stamp(Path::new("/etc/shadow")), shadow);
+    assert_eq!(fs::metadata("/etc").unwrap().uid(), 0);
+    let after = snapshot(&outside);
+    assert_eq!(
+        after,
+        before
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(&outside))
+            .collect()
+    );
+    assert!(trees::deep_meta(&deep, DEPTH, "d")
+        .iter()
+        .all(|m| *m == (WWW, WWW, 0o2775)));
+    trees::remove_deep(&deep, DEPTH, "d");
+}
+
+/// df-backup-env snapshot's walk (lib/tree.rs) over the same hostile tree: links are
+/// copied as links (never followed), the hard-linked file outside keeps its owner and
+/// 0600 in the copy, odd names survive, and nothing outside the root changes.
+#[test]
+fn a_snapshot_of_a_hostile_tree_copies_links_as_links_and_changes_nothing_outside() {
+    let i = install(WWW);
+    let outside = plant(&i);
+    let shadow = stamp(Path::new("/etc/shadow"));
+    let before = snapshot(&outside);
+    let set = i.tmp.path().join("set");
+    let r = run(
+        "df-backup-env",
+        [
+            OsStr::new("--root"),
+            i.root.as_os_str(),
+            OsStr::new("snapshot"),
+            OsStr::new("--into"),
+            set.as_os_str(),
+        ],
+    );
+    r.assert_ok();
+    assert_eq!(snapshot(&outside), before);
+    assert_eq!(stamp(Path::new("/etc/shadow")), shadow);
+    let tree = set.join("tree");
+    for (l, to) in [
+        ("storage/self", "."),
+        ("storage/loop-a", "loop-b"),
+        ("storage/shadow", "/etc/shadow"),
+        ("storage/logs/etc", "/etc"),
+    ] {
+        assert_eq!(fs::read_link(tree.join(l)).unwrap(), Path::new(to), "{l}");
+    }
+    assert!(fs::symlink_metadata(tree.join("storage/out-dir"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let copy = fs::symlink_metadata(tree.join("storage/logs/innocent.log")).unwrap();
+    assert_eq!((copy.uid(), copy.mode() & 0o7777), (0, 0o600));
+    for n in [&b"new\nline"[..], b"\xff\xfe-bad-utf8"] {
+        let p = tree.join("storage/logs").join(OsStr::from_bytes(n));
+        assert_eq!(fs::read(p.join(OsStr::from_bytes(n))).unwrap(), b"x");
+    }
+}
+
+/// The snapshot of a tree 5,000 levels deep (deeper than PATH_MAX): no crash (it used
+/// to overflow its stack), but a refusal — one JSON object, exit 65 — with nothing
+/// half-done: no tree and no temporary left in the set, even under `ulimit -n 256`.
+#[test]
+fn a_snapshot_of_a_tree_5000_deep_is_refused_cleanly() {
+    let i = trees::install_in(WWW, &trees::fast_tmp());
+    let deep = i.root.join("storage/logs");
+    trees::make_deep(&deep, DEPTH, "d");
+    let set = i.tmp.path().join("set");
+    let r = low_nofile_env(
+        "df-backup-env",
+        &[
+            OsStr::new("--root"),
+            i.root.as_os_str(),
+            OsStr::new("snapshot"),
+            OsStr::new("--into"),
+            set.as_os_str(),
+        ],
+        &[],
+    );
+    r.assert_code(65);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too deep")),
+        "{}",
+        r.json
+    );
+    let left: Vec<_> = fs::read_dir(&set)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the set: {left:?}");
+    trees::remove_deep(&deep, DEPTH, "d");
+}

@@ -48,14 +48,15 @@ pub fn apply(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
             file_mode: Some(opts.file_mode),
             dry_run: opts.dry_run,
         };
-        let mut w = Walker::new(Some(ctx), policy, &mut log, Some(&mut progress));
-        w.run(&root, &t.rel)?;
-        let c = w.counts.clone();
-        let applied = Owner {
-            uid: w.policy.uid,
-            gid: w.policy.gid,
+        let (c, applied) = {
+            let mut w = Walker::new(Some(ctx), policy, &mut log, Some(&mut progress));
+            w.run(&root, &t.rel)?;
+            let applied = Owner {
+                uid: w.policy.uid,
+                gid: w.policy.gid,
+            };
+            (w.counts.clone(), applied)
         };
-        drop(w);
         total.add(&c);
         progress.set(total.scanned);
         names.push(t.name.clone());

@@ -62,9 +62,12 @@ pub fn sweep_root_owned(
         dry_run,
     };
     let mut log = Log::default();
-    let mut w = Walker::new(ctx, policy, &mut log, None);
-    match w.run(root, &comps) {
-        Ok(()) => {}
+    let walked = {
+        let mut w = Walker::new(ctx, policy, &mut log, None);
+        w.run(root, &comps).map(|()| w.counts.clone())
+    };
+    let counts = match walked {
+        Ok(c) => c,
         // A symlink (or gone) on the way, or since the look: not ours to walk. Say so,
         // since root-owned files there stay root-owned.
         Err(e) if e.kind.exit_code() == 78 || e.kind.exit_code() == 66 => {
@@ -78,9 +81,7 @@ pub fn sweep_root_owned(
             return Ok(Sweep::default());
         }
         Err(e) => return Err(e),
-    }
-    let counts = w.counts.clone();
-    drop(w);
+    };
     if let Some(e) = log.first_error {
         let n = log.errors;
         let msg = format!(

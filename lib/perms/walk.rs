@@ -19,25 +19,43 @@
 //! - keeps an explicit stack instead of recursing, and at most [`MAX_OPEN`] directory
 //!   descriptors: deeper, a directory's remaining entries are read into memory and its
 //!   descriptor closed; coming back up it is re-opened as `..` of the child, or else from
-//!   the target down by the recorded names, and used only when its device and inode are
+//!   the thread's task directory (below) down by the recorded names, and used only when its device and inode are
 //!   those recorded. One that no longer matches is skipped with a warning, never followed.
 //!   So no tree, however deep, exhausts the stack, the descriptor table or PATH_MAX.
 //!
 //! Every entry is `lstat`ed (or, for a directory, opened and `fstat`ed) and only what
 //! differs from the [`Policy`] is changed, so a second run writes nothing.
+//!
+//! # Both cores
+//!
+//! The walk runs on [`threads()`] threads. Each keeps its own stack as above; a thread
+//! that runs out of work waits, and a busy one then hands it the shallowest subdirectory it
+//! has not entered yet — a directory it has already opened (`O_NOFOLLOW`, relative to its
+//! parent's descriptor), checked and fixed, passed on as that open descriptor. The thread
+//! taking it walks below it exactly as above, re-opening evicted frames from that
+//! directory's own descriptor (held for the task), never by path and never above it. The
+//! queue holds at most one directory per idle thread, so descriptors stay bounded
+//! (each thread keeps at most its share of [`MAX_OPEN`], plus one); memory is the stacks,
+//! whatever the size of the tree.
+//!
+//! What a run reports does not depend on which thread met which entry: counts are sums,
+//! and the skipped entries listed (and warned about) and the first errors are those with
+//! the smallest paths, in path order.
 
-use super::sys::{self, is_gone};
+use super::sys;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::report::Ctx;
-use nix::dir::{Dir, OwningIter, Type};
-use nix::sys::stat::FileStat;
-use std::collections::VecDeque;
-use std::ffi::{CStr, CString, OsStr};
-use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::ffi::{CString, OsStr};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+mod pool;
+mod worker;
+
+use pool::Pool;
+use worker::{Found, Worker};
 
 /// Keep this id as it is (the `-1` of chown(2)).
 pub const KEEP: u32 = u32::MAX;
@@ -153,43 +171,32 @@ pub struct Log {
     pub first_error: Option<Error>,
 }
 
-/// A directory on the walk's stack.
-struct Frame {
-    /// Open stream (None once evicted to stay under [`MAX_OPEN`]).
-    dir: Option<OwningIter>,
-    /// Remaining entries come from `pending`, not the stream (set on eviction).
-    buffered: bool,
-    pending: VecDeque<Pending>,
-    dev: u64,
-    ino: u64,
-    /// Its name in its parent, to find it again.
-    name: CString,
-}
-
-/// An entry read ahead from an evicted directory.
-struct Pending {
-    name: CString,
-    hint: Option<(Type, u64)>,
+/// How many threads a walk uses: `DFKIT_WALK_THREADS` when set (1 to 16), else one per
+/// core, at most 8.
+pub fn threads() -> usize {
+    std::env::var("DFKIT_WALK_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|n| n.clamp(1, 16))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8)
+        })
 }
 
 /// One walk of one target (see the module docs).
 pub struct Walker<'a> {
     ctx: Option<&'a Ctx>,
     pub policy: Policy,
-    /// The target's filesystem: entries on another one are not touched.
-    dev: u64,
     pub counts: Counts,
     log: &'a mut Log,
     progress: Option<&'a mut Progress>,
-    /// The directory whose entries are being handled (absolute), for messages only.
-    dir: PathBuf,
-    /// The target's parent directory: where re-opening by name starts.
-    base: Option<Dir>,
-    stack: Vec<Frame>,
-    /// `stack[first_open..]` hold open descriptors, the frames below none.
-    first_open: usize,
-    /// Tests: called with the depth each time a directory is pushed (to change the tree
-    /// mid-walk at a known moment).
+    /// Threads to walk with ([`threads()`] unless changed).
+    pub threads: usize,
+    /// Tests: called with the depth each time the calling thread pushes a directory (to
+    /// change the tree mid-walk at a known moment).
     #[cfg(test)]
     on_push: Option<Box<dyn FnMut(usize) + 'a>>,
 }
@@ -206,14 +213,10 @@ impl<'a> Walker<'a> {
         Walker {
             ctx,
             policy,
-            dev: 0,
             counts: Counts::default(),
             log,
             progress,
-            dir: PathBuf::new(),
-            base: None,
-            stack: Vec::new(),
-            first_open: 0,
+            threads: threads(),
             #[cfg(test)]
             on_push: None,
         }
@@ -226,26 +229,25 @@ impl<'a> Walker<'a> {
             .split_last()
             .ok_or_else(|| Error::internal("walk of the root itself"))?;
         let mut parent = sys::open_root(root).map_err(|e| Error::io("opening", root, e))?;
-        self.dir = root.to_path_buf();
+        let mut dir = root.to_path_buf();
         for c in dirs {
             parent = sys::open_dir_at(parent.as_raw_fd(), c).map_err(|e| {
                 Error::config(format!(
                     "opening {} below {}: {e}",
                     c.to_string_lossy(),
-                    self.dir.display()
+                    dir.display()
                 ))
                 .with_hint("the path changed (or became a symlink) while being opened; re-run")
             })?;
-            self.dir.push(OsStr::from_bytes(c.to_bytes()));
+            dir.push(OsStr::from_bytes(c.to_bytes()));
         }
         let st = sys::lstat_at(parent.as_raw_fd(), last).map_err(|e| {
             Error::io(
                 "inspecting",
-                &self.dir.join(OsStr::from_bytes(last.to_bytes())),
+                &dir.join(OsStr::from_bytes(last.to_bytes())),
                 e,
             )
         })?;
-        self.dev = st.st_dev;
         if self.policy.inherit {
             self.policy.uid = st.st_uid;
             self.policy.gid = st.st_gid;
@@ -256,372 +258,85 @@ impl<'a> Walker<'a> {
         {
             return Ok(()); // e.g. root-owned files for a root-owned storage/: nothing to do
         }
-        let fd = parent.as_raw_fd();
-        self.base = Some(parent);
-        self.entry(fd, last, None);
-        self.drive();
-        self.base = None;
+        let threads = self.threads.max(1);
+        let max_open = (MAX_OPEN / threads).max(4);
+        let (policy, dev) = (self.policy, st.st_dev);
+        let pool = Pool::new();
+        let mut found = Found::default();
+        let progress = self.progress.as_deref_mut();
+        #[cfg(test)]
+        let hook = self.on_push.take();
+        let counts = std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .name("dfkit-walk".into())
+                        .spawn_scoped(s, || {
+                            let mut w = Worker::new(policy, dev, max_open, &pool, None);
+                            if pool.join() {
+                                w.work();
+                            }
+                            (w.counts, w.found)
+                        })
+                        .ok()
+                })
+                .collect();
+            let mut w = Worker::new(policy, dev, max_open, &pool, progress);
+            #[cfg(test)]
+            {
+                w.on_push = hook;
+            }
+            w.start(parent.as_raw_fd(), dir, last);
+            w.work();
+            let mut counts = w.counts;
+            found.merge(w.found);
+            for h in helpers {
+                // A helper that panicked: its part of the tree is an error, not a crash.
+                match h.join() {
+                    Ok((c, f)) => {
+                        counts.add(&c);
+                        found.merge(f);
+                    }
+                    Err(_) => found.error(
+                        root.to_path_buf(),
+                        Error::internal("a thread of the walk stopped unexpectedly"),
+                    ),
+                }
+            }
+            counts
+        });
+        self.counts = counts;
+        self.report(found);
         if let Some(p) = self.progress.as_deref_mut() {
             p.set(self.counts.scanned);
         }
         Ok(())
     }
 
-    /// Work through the stack until it is empty.
-    fn drive(&mut self) {
-        let mut popped: Option<OwningIter> = None;
-        while let Some(i) = self.stack.len().checked_sub(1) {
-            if self.stack[i].dir.is_none() {
-                if let Err(lost) = self.reopen(i, popped.take()) {
-                    self.abandon(lost);
-                    continue;
+    /// Add what the threads found to the log, in path order, and warn about it.
+    fn report(&mut self, found: Found) {
+        for (path, why) in found.skips {
+            if self.log.warned < MAX_WARNED {
+                self.log.warned += 1;
+                if let Some(ctx) = self.ctx {
+                    ctx.warn(format!("skipped {}: {}", path.display(), why.explain()));
                 }
             }
-            popped = None;
-            let f = &mut self.stack[i];
-            let Some(stream) = f.dir.as_mut() else {
-                continue; // reopen set it
-            };
-            let fd = stream.as_raw_fd();
-            if f.buffered {
-                match f.pending.pop_front() {
-                    Some(p) => self.entry(fd, &p.name, p.hint),
-                    None => popped = self.pop(),
-                }
-                continue;
-            }
-            match stream.next() {
-                Some(Ok(ent)) => {
-                    let name = ent.file_name();
-                    let b = name.to_bytes();
-                    if b == b"." || b == b".." {
-                        continue;
-                    }
-                    let hint = ent.file_type().map(|t| (t, ent.ino()));
-                    self.entry(fd, name, hint);
-                }
-                Some(Err(e)) => {
-                    self.fail_here("reading", io::Error::from_raw_os_error(e as i32));
-                    popped = self.pop();
-                }
-                None => popped = self.pop(),
+            if self.log.listed.len() < MAX_LISTED {
+                self.log.listed.push((path, why));
             }
         }
-    }
-
-    /// Drop the top frame; its stream (if open) is returned to find the parent by `..`.
-    fn pop(&mut self) -> Option<OwningIter> {
-        let f = self.stack.pop()?;
-        self.dir.pop();
-        self.first_open = self.first_open.min(self.stack.len());
-        f.dir
-    }
-
-    /// Get a descriptor for the (evicted) top frame `i` back: `..` of the child just left,
-    /// else from the target's parent down by name. Each must be the very directory
-    /// recorded (device, inode). Err(k): frame k (≤ i) no longer is where it was.
-    fn reopen(&mut self, i: usize, child: Option<OwningIter>) -> Result<(), usize> {
-        let want = |f: &Frame, d: &Dir| {
-            sys::fstat(d.as_raw_fd()).is_ok_and(|st| st.st_dev == f.dev && st.st_ino == f.ino)
-        };
-        if let Some(c) = child {
-            if let Ok(d) = sys::open_dir_at(c.as_raw_fd(), c"..") {
-                if want(&self.stack[i], &d) {
-                    self.stack[i].dir = Some(d.into_iter());
-                    self.first_open = i;
-                    return Ok(());
+        let before = self.log.errors;
+        self.log.errors += found.errors;
+        for (n, (_, e)) in (before..).zip(found.first_errors) {
+            if n < MAX_WARNED as u64 {
+                if let Some(ctx) = self.ctx {
+                    ctx.log(format!("error: {}", e.message));
                 }
             }
-        }
-        let Some(base) = self.base.as_ref() else {
-            return Err(0);
-        };
-        let mut cur: Option<Dir> = None;
-        for k in 0..=i {
-            let at = cur.as_ref().map_or(base.as_raw_fd(), |d| d.as_raw_fd());
-            match sys::open_dir_at(at, &self.stack[k].name) {
-                Ok(d) if want(&self.stack[k], &d) => cur = Some(d),
-                _ => return Err(k),
+            if self.log.first_error.is_none() {
+                self.log.first_error = Some(e);
             }
-        }
-        self.stack[i].dir = cur.map(Dir::into_iter);
-        self.first_open = i;
-        Ok(())
-    }
-
-    /// Frames `lost..` can no longer be reached safely: skip what is left of them.
-    fn abandon(&mut self, lost: usize) {
-        while self.stack.len() > lost + 1 {
-            self.pop();
-        }
-        let path = self.dir.clone();
-        self.pop();
-        self.skip_path(path, Skip::ChangedDuringWalk);
-    }
-
-    /// Handle one entry of the directory `parent`, given its name and readdir's hint.
-    fn entry(&mut self, parent: RawFd, name: &CStr, hint: Option<(Type, u64)>) {
-        self.counts.scanned += 1;
-        if self.counts.scanned % 4096 == 0 {
-            if let Some(p) = self.progress.as_deref_mut() {
-                p.set(self.counts.scanned);
-            }
-        }
-        if let Some((Type::Directory, d_ino)) = hint {
-            // The common case for directories: open first, then stat the descriptor.
-            match sys::open_dir_at(parent, name) {
-                Ok(d) => return self.directory(d, parent, name, d_ino, false),
-                Err(e) if is_gone(&e) => return self.skip(name, Skip::Vanished),
-                // Replaced by something else since readdir: look at what it is now.
-                Err(_) => {}
-            }
-        }
-        let st = match sys::lstat_at(parent, name) {
-            Ok(st) => st,
-            Err(e) if is_gone(&e) => return self.skip(name, Skip::Vanished),
-            Err(e) => return self.fail("inspecting", name, e),
-        };
-        if st.st_dev != self.dev {
-            return self.skip(name, Skip::OtherFilesystem);
-        }
-        let fmt = st.st_mode & libc::S_IFMT;
-        if fmt == libc::S_IFDIR {
-            return match sys::open_dir_at(parent, name) {
-                Ok(d) => self.directory(d, parent, name, st.st_ino, true),
-                Err(e) if is_gone(&e) => self.skip(name, Skip::Vanished),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
-                    self.skip(name, Skip::ChangedDuringWalk)
-                }
-                Err(e) => self.fail("opening", name, e),
-            };
-        }
-        if !self.candidate(&st) {
-            return;
-        }
-        match fmt {
-            libc::S_IFLNK => self.leaf(parent, name, &st, true),
-            libc::S_IFREG if st.st_nlink > 1 => self.skip(name, Skip::HardLink),
-            libc::S_IFCHR | libc::S_IFBLK => self.skip(name, Skip::Device),
-            _ => self.leaf(parent, name, &st, false),
-        }
-    }
-
-    fn candidate(&self, st: &FileStat) -> bool {
-        self.policy.only_uid.map_or(true, |u| st.st_uid == u)
-    }
-
-    /// A directory, open as `d`: fix it through the descriptor, then queue its entries.
-    /// `ino` is the inode the name had when looked at (from lstat when `ino_from_stat`,
-    /// else readdir's d_ino): the directory opened must be that one.
-    fn directory(&mut self, d: Dir, parent: RawFd, name: &CStr, ino: u64, ino_from_stat: bool) {
-        let fd = d.as_raw_fd();
-        let st = match sys::fstat(fd) {
-            Ok(st) => st,
-            Err(e) => return self.fail("inspecting", name, e),
-        };
-        if st.st_dev != self.dev {
-            return self.skip(name, Skip::OtherFilesystem);
-        }
-        if st.st_ino != ino {
-            // Some filesystems (overlayfs) report a d_ino that differs from st_ino: ask
-            // lstat before concluding the name was swapped.
-            let same = !ino_from_stat
-                && matches!(sys::lstat_at(parent, name), Ok(l) if l.st_ino == st.st_ino && l.st_dev == st.st_dev);
-            if !same {
-                return self.skip(name, Skip::ChangedDuringWalk);
-            }
-        }
-        if self.candidate(&st) {
-            let (uid, gid) = self.want_ids(&st);
-            if uid.is_some() || gid.is_some() {
-                self.counts.chowned += 1;
-                if !self.policy.dry_run {
-                    if let Err(e) = sys::fchown(fd, uid, gid) {
-                        return self.fail("changing the owner of", name, e);
-                    }
-                }
-            }
-            // chown never clears a directory's set-group-ID bit, so st_mode still holds.
-            if let Some(mode) = self.policy.dir_mode {
-                if st.st_mode & 0o7777 != mode {
-                    self.counts.chmodded += 1;
-                    if !self.policy.dry_run {
-                        if let Err(e) = sys::fchmod(fd, mode) {
-                            return self.fail("changing the mode of", name, e);
-                        }
-                    }
-                }
-            }
-        }
-        self.stack.push(Frame {
-            dir: Some(d.into_iter()),
-            buffered: false,
-            pending: VecDeque::new(),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            name: name.to_owned(),
-        });
-        self.dir.push(OsStr::from_bytes(name.to_bytes()));
-        if self.stack.len() - self.first_open > MAX_OPEN {
-            self.evict();
-        }
-        #[cfg(test)]
-        if let Some(hook) = self.on_push.as_mut() {
-            hook(self.stack.len());
-        }
-    }
-
-    /// Close the descriptor of the lowest open frame, reading its remaining entries first.
-    fn evict(&mut self) {
-        let k = self.first_open;
-        let f = &mut self.stack[k];
-        let mut failed = None;
-        if let Some(mut stream) = f.dir.take() {
-            for ent in stream.by_ref() {
-                match ent {
-                    Ok(ent) => {
-                        let b = ent.file_name().to_bytes();
-                        if b == b"." || b == b".." {
-                            continue;
-                        }
-                        f.pending.push_back(Pending {
-                            name: ent.file_name().to_owned(),
-                            hint: ent.file_type().map(|t| (t, ent.ino())),
-                        });
-                    }
-                    Err(e) => {
-                        failed = Some(io::Error::from_raw_os_error(e as i32));
-                        break;
-                    }
-                }
-            }
-        }
-        f.buffered = true;
-        self.first_open = k + 1;
-        if let Some(e) = failed {
-            let path: PathBuf = self.frame_path(k);
-            self.record(Error::io("reading", &path, e));
-        }
-    }
-
-    /// The path of frame `k` (for messages).
-    fn frame_path(&self, k: usize) -> PathBuf {
-        let mut p = self.dir.clone();
-        for _ in k + 1..self.stack.len() {
-            p.pop();
-        }
-        p
-    }
-
-    /// Anything but a directory: by name, never following a final symlink.
-    fn leaf(&mut self, parent: RawFd, name: &CStr, st: &FileStat, symlink: bool) {
-        let mut mode = st.st_mode & 0o7777;
-        let (uid, gid) = self.want_ids(st);
-        if uid.is_some() || gid.is_some() {
-            self.counts.chowned += 1;
-            if !self.policy.dry_run {
-                if let Err(e) = sys::lchown_at(parent, name, uid, gid) {
-                    return self.fail("changing the owner of", name, e);
-                }
-            }
-            // The kernel clears set-user-ID (and set-group-ID with group-exec) on a chown.
-            if !symlink && mode & (libc::S_ISUID | libc::S_ISGID) != 0 {
-                if self.policy.dry_run {
-                    mode &= !libc::S_ISUID;
-                    if mode & libc::S_IXGRP != 0 {
-                        mode &= !libc::S_ISGID;
-                    }
-                } else {
-                    match sys::lstat_at(parent, name) {
-                        Ok(st2) => mode = st2.st_mode & 0o7777,
-                        Err(e) => return self.fail("inspecting", name, e),
-                    }
-                }
-            }
-        }
-        let Some(want) = self.policy.file_mode else {
-            return;
-        };
-        if symlink || mode == want {
-            return;
-        }
-        self.counts.chmodded += 1;
-        if !self.policy.dry_run {
-            match sys::chmod_nofollow(parent, name, want) {
-                Ok(()) => {}
-                Err(e) if is_gone(&e) => self.skip_after_count(name, Skip::Vanished),
-                // It became a symlink since the lstat: not ours to change.
-                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                    self.skip_after_count(name, Skip::ChangedDuringWalk)
-                }
-                Err(e) => self.fail("changing the mode of", name, e),
-            }
-        }
-    }
-
-    /// The ids to set (None where nothing differs).
-    fn want_ids(&self, st: &FileStat) -> (Option<u32>, Option<u32>) {
-        let p = &self.policy;
-        let uid = (p.uid != KEEP && st.st_uid != p.uid).then_some(p.uid);
-        let gid = (p.gid != KEEP && st.st_gid != p.gid).then_some(p.gid);
-        (uid, gid)
-    }
-
-    fn path_of(&self, name: &CStr) -> PathBuf {
-        self.dir.join(OsStr::from_bytes(name.to_bytes()))
-    }
-
-    fn skip(&mut self, name: &CStr, why: Skip) {
-        if why == Skip::Vanished {
-            // A live site deletes cache files all the time: counted, not worth a warning.
-            self.counts.skipped[why.idx()] += 1;
-            return;
-        }
-        let path = self.path_of(name);
-        self.skip_path(path, why);
-    }
-
-    fn skip_path(&mut self, path: PathBuf, why: Skip) {
-        self.counts.skipped[why.idx()] += 1;
-        if why == Skip::Vanished {
-            return;
-        }
-        if self.log.warned < MAX_WARNED {
-            self.log.warned += 1;
-            if let Some(ctx) = self.ctx {
-                ctx.warn(format!("skipped {}: {}", path.display(), why.explain()));
-            }
-        }
-        if self.log.listed.len() < MAX_LISTED {
-            self.log.listed.push((path, why));
-        }
-    }
-
-    /// A chmod counted but not made: take it back and record the skip.
-    fn skip_after_count(&mut self, name: &CStr, why: Skip) {
-        self.counts.chmodded -= 1;
-        self.skip(name, why);
-    }
-
-    fn fail(&mut self, what: &str, name: &CStr, e: io::Error) {
-        let path = self.path_of(name);
-        self.record(Error::io(what, &path, e));
-    }
-
-    fn fail_here(&mut self, what: &str, e: io::Error) {
-        let path = self.dir.clone();
-        self.record(Error::io(what, &path, e));
-    }
-
-    fn record(&mut self, e: Error) {
-        self.log.errors += 1;
-        if self.log.errors <= MAX_WARNED as u64 {
-            if let Some(ctx) = self.ctx {
-                ctx.log(format!("error: {}", e.message));
-            }
-        }
-        if self.log.first_error.is_none() {
-            self.log.first_error = Some(e);
         }
     }
 }
@@ -671,6 +386,7 @@ mod tests {
         let levels = chain(&d.path().join("t").tap_mkdir());
         let mut log = Log::default();
         let mut w = Walker::new(None, policy(), &mut log, None);
+        w.threads = 1; // the hook sees the calling thread's stack only
         let most = std::rc::Rc::new(std::cell::Cell::new(0usize));
         let seen = most.clone();
         w.on_push = Some(Box::new(move |depth| seen.set(seen.get().max(depth))));
@@ -717,6 +433,7 @@ mod tests {
         let moved = outside.join("moved");
         let mut log = Log::default();
         let mut w = Walker::new(None, policy(), &mut log, None);
+        w.threads = 1;
         let mut done = false;
         let m = moved.clone();
         let l5_ = l5.clone();
@@ -757,6 +474,79 @@ mod tests {
         // And chown never followed anything to the root-owned parent.
         assert_eq!(std::fs::metadata(d.path()).unwrap().uid(), 0);
         let _ = chown(d.path(), Some(0), Some(0));
+    }
+
+    /// Many threads over a wide and deep tree: every entry fixed once, the counts those
+    /// of one thread, and a second run (any number of threads) finds nothing to do.
+    #[test]
+    fn threads_share_the_walk_and_report_as_one() {
+        assert!(
+            crate::users::is_root(),
+            "this test needs root (CI runs as root)"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("t").tap_mkdir();
+        let mut all = vec![t.clone()];
+        for a in 0..20 {
+            for b in 0..4 {
+                let p = t.join(format!("a{a}/b{b}"));
+                std::fs::create_dir_all(&p).unwrap();
+                for f in 0..15 {
+                    std::fs::write(p.join(format!("f{f}")), "x").unwrap();
+                    all.push(p.join(format!("f{f}")));
+                }
+                all.push(p);
+            }
+            all.push(t.join(format!("a{a}")));
+        }
+        // A hard-linked file in every other branch: skips, listed in path order.
+        let other = d.path().join("other");
+        std::fs::write(&other, "x").unwrap();
+        for a in (0..20).step_by(2) {
+            std::fs::hard_link(&other, t.join(format!("a{a}/b1/hl"))).unwrap();
+        }
+        let mut long = t.join("a7");
+        for _ in 0..DEPTH {
+            long.push("l");
+            std::fs::create_dir(&long).unwrap();
+            all.push(long.clone());
+        }
+        let walk = |threads: usize, dry_run: bool| {
+            let mut log = Log::default();
+            let mut w = Walker::new(
+                None,
+                Policy {
+                    dry_run,
+                    ..policy()
+                },
+                &mut log,
+                None,
+            );
+            w.threads = threads;
+            w.run(d.path(), &[c"t".to_owned()]).unwrap();
+            let c = w.counts.clone();
+            drop(w);
+            assert!(log.first_error.is_none(), "{:?}", log.first_error);
+            (c, log.listed)
+        };
+        let (one, listed_one) = walk(1, true);
+        assert_eq!(one.scanned, all.len() as u64 + 10);
+        assert_eq!(one.skipped_for(Skip::HardLink), 10);
+        let (four, listed_four) = walk(4, false);
+        assert_eq!(four, one);
+        assert_eq!(listed_four, listed_one);
+        let mut sorted = listed_four.clone();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(listed_four, sorted, "listed in path order");
+        for p in &all {
+            let md = std::fs::symlink_metadata(p).unwrap();
+            let want = if md.is_dir() { 0o2775 } else { 0o664 };
+            assert_eq!((md.uid(), md.mode() & 0o7777), (4242, want), "{p:?}");
+        }
+        assert_eq!(std::fs::metadata(&other).unwrap().uid(), 0);
+        let (again, _) = walk(3, false);
+        assert!(!again.changed());
+        assert_eq!(again.scanned, one.scanned);
     }
 
     trait TapMkdir {

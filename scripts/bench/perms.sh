@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# df-perms vs the guide's `chown -R u:g DIR && chmod -R 2775 DIR` on a ~100k-entry tree.
+# df-perms vs the guide's `chown -R u:g DIR && chmod -R 2775 DIR`, at several tree sizes.
 #
-#   scripts/bench/perms.sh            # builds target/release/df-perms, prints a markdown table
-#   ENTRIES_DIRS=100 RUNS=5 scripts/bench/perms.sh
+#   scripts/bench/perms.sh                      # 10k, 100k and 1M entries, 5 runs each
+#   SIZES="10 100" RUNS=5 scripts/bench/perms.sh  # sizes in thousands of entries
 #
-# Needs root (chown to another user), hyperfine and jq. Two cases, median of $RUNS each:
+# Needs root (chown to another user), hyperfine, jq and GNU time. Per size, side by side:
 #   changing: every entry starts root:root 0755/0644 (reset before each timed run);
-#   no-op:    everything already www-data:www-data 2775.
+#   no-op:    everything already www-data:www-data 2775;
+# df-perms runs with its default threads (one per core) and, for comparison, with
+# DFKIT_WALK_THREADS=1. Peak RSS (GNU time %M) of one df-perms run of each kind.
 # Not a test: nothing asserts on time. docs/benchmarks.md records the results.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 runs=${RUNS:-5}
-top_dirs=${ENTRIES_DIRS:-100}   # × 10 subdirs × 99 files ≈ 100k entries at 100
+sizes=${SIZES:-10 100 1000}   # thousands of entries: top dirs × 10 subdirs × 99 files
 owner=${OWNER:-www-data:www-data}
 
 [ "$(id -u)" = 0 ] || { echo "perms.sh: needs root (chown)" >&2; exit 77; }
-for p in hyperfine jq; do
+for p in hyperfine jq /usr/bin/time; do
   command -v "$p" >/dev/null || { echo "perms.sh: needs $p" >&2; exit 69; }
 done
 
@@ -26,61 +28,81 @@ fi
 
 work=$(mktemp -d /var/tmp/dfkit-bench-perms.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-root=$work/df
-mkdir -p "$root/bootstrap/cache" "$root/config"
-# The markers of an install: df-perms refuses a root without them.
-touch "$root/artisan" "$root/.env"
-echo "perms.sh: building the tree in $root" >&2
-for ((i = 0; i < top_dirs; i++)); do
-  for ((j = 0; j < 10; j++)); do
-    d=$root/storage/framework/cache/data/d$i/e$j
-    mkdir -p "$d"
-    (cd "$d" && touch f{00..98})
+
+make_tree() { # root top_dirs
+  local root=$1 n=$2 i j d
+  mkdir -p "$root/bootstrap/cache" "$root/config"
+  # The markers of an install: df-perms refuses a root without them.
+  touch "$root/artisan" "$root/.env"
+  for ((i = 0; i < n; i++)); do
+    for ((j = 0; j < 10; j++)); do
+      d=$root/storage/framework/cache/data/d$i/e$j
+      mkdir -p "$d"
+      (cd "$d" && touch f{00..98})
+    done
   done
-done
-for ((k = 0; k < 50; k++)); do touch "$root/bootstrap/cache/c$k.php"; done
-targets=("$root/storage" "$root/bootstrap/cache")
-entries=$(find "${targets[@]}" | wc -l)
+  for ((k = 0; k < 50; k++)); do touch "$root/bootstrap/cache/c$k.php"; done
+}
 
-reset_cmd="chown -R 0:0 ${targets[*]} && find ${targets[*]} -type d -exec chmod 0755 {} + && find ${targets[*]} -type f -exec chmod 0644 {} +"
-gnu_cmd="chown -R $owner ${targets[*]} && chmod -R 2775 ${targets[*]}"
-df_cmd="$bin --root $root --user ${owner%%:*} --group ${owner##*:} --quiet >/dev/null"
-
-bench() { # name prepare command → "median-wall-seconds mean-cpu-seconds"
+bench() { # name prepare command → "median min max mean-cpu" (seconds)
   local out=$work/$1.json
   if [ -n "$2" ]; then
     hyperfine --style none --runs "$runs" --prepare "$2" --export-json "$out" "$3" >&2
   else
     hyperfine --style none --runs "$runs" --warmup 1 --export-json "$out" "$3" >&2
   fi
-  jq -r '.results[0] | "\(.median) \(.user + .system)"' "$out"
+  jq -r '.results[0] | "\(.median) \(.min) \(.max) \(.user + .system)"' "$out"
 }
 
-sync
-gnu_change=$(bench gnu_change "$reset_cmd && sync" "$gnu_cmd")
-df_change=$(bench df_change "$reset_cmd && sync" "$df_cmd")
-eval "$gnu_cmd"
-gnu_noop=$(bench gnu_noop "" "$gnu_cmd")
-df_noop=$(bench df_noop "" "$df_cmd")
-
-# The no-op run really writes nothing: prove it on the tree before printing.
-"$bin" --root "$root" --user "${owner%%:*}" --group "${owner##*:}" --quiet |
-  jq -e '.changed == false and .data.chowned == 0 and .data.chmodded == 0' >/dev/null ||
-  { echo "perms.sh: the no-op run changed something" >&2; exit 1; }
-
-row() { # case "gnu-wall gnu-cpu" "df-wall df-cpu" target
-  awk -v c="$1" -v g="$2" -v d="$3" -v t="$4" 'BEGIN {
-    split(g, G, " "); split(d, D, " ");
-    r = D[1] / G[1]; rc = D[2] / G[2];
-    met = (r <= t) ? "yes" : "NO"; metc = (rc <= t) ? "yes" : "NO";
-    printf "| %s | %.0f ms | %.0f ms | %.2f× (%s) | %.0f ms | %.0f ms | %.2f× (%s) | ≤ %.1f× |\n",
-      c, G[1] * 1000, D[1] * 1000, r, met, G[2] * 1000, D[2] * 1000, rc, metc, t }'
+rss() { # command → peak RSS in MiB (the largest of the process and its children)
+  /usr/bin/time -f %M -o "$work/rss" sh -c "$1" >/dev/null
+  awk '{ printf "%.1f", $1 / 1024 }' "$work/rss"
 }
 
-echo "Tree: $entries entries (storage + bootstrap/cache), owner $owner, $runs runs each, $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)."
-echo "Wall: median of the runs; CPU: mean user+system time (steadier on a busy machine)."
+ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
+cell() { # "median min max cpu" → "median (min–max)" in ms
+  read -r m lo hi _ <<<"$1"
+  echo "$(ms "$m") ($(ms "$lo")–$(ms "$hi"))"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, A, " "); split(b, B, " "); printf "%.2f×", A[1] / B[1] }'; }
+cpu() { awk -v a="$1" 'BEGIN { split(a, A, " "); printf "%.0f", A[4] * 1000 }'; }
+
+echo "Machine: $(nproc) cores, $(uname -sr), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $runs runs per cell; ms as median (min–max); CPU = mean user+system."
 echo
-echo "| run | GNU wall | df-perms wall | wall ratio | GNU CPU | df-perms CPU | CPU ratio | target |"
-echo "|---|---|---|---|---|---|---|---|"
-row "changing (root:root 0755/0644 → $owner 2775)" "$gnu_change" "$df_change" 1.0
-row "no-op (already right)" "$gnu_noop" "$df_noop" 0.5
+echo "| entries | run | GNU chown+chmod | df-perms (all cores) | ratio | df-perms (1 thread) | ratio | CPU GNU / df-perms | df-perms peak RSS | load before |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for k in $sizes; do
+  root=$work/df$k
+  echo "perms.sh: building a tree of ~${k}k entries in $root" >&2
+  make_tree "$root" "$k"
+  targets=("$root/storage" "$root/bootstrap/cache")
+  entries=$(find "${targets[@]}" | wc -l)
+  reset_cmd="chown -R 0:0 ${targets[*]} && find ${targets[*]} -type d -exec chmod 0755 {} + && find ${targets[*]} -type f -exec chmod 0644 {} +"
+  gnu_cmd="chown -R $owner ${targets[*]} && chmod -R 2775 ${targets[*]}"
+  df_cmd="$bin --root $root --user ${owner%%:*} --group ${owner##*:} --quiet >/dev/null"
+  df1_cmd="DFKIT_WALK_THREADS=1 $df_cmd"
+
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  sync
+  gnu_change=$(bench gnu_change "$reset_cmd && sync" "$gnu_cmd")
+  df_change=$(bench df_change "$reset_cmd && sync" "$df_cmd")
+  df1_change=$(bench df1_change "$reset_cmd && sync" "$df1_cmd")
+  eval "$reset_cmd"
+  rss_change=$(rss "$df_cmd")
+  eval "$gnu_cmd"
+  gnu_noop=$(bench gnu_noop "" "$gnu_cmd")
+  df_noop=$(bench df_noop "" "$df_cmd")
+  df1_noop=$(bench df1_noop "" "$df1_cmd")
+  rss_noop=$(rss "$df_cmd")
+
+  # The no-op run really writes nothing: prove it on the tree before printing.
+  "$bin" --root "$root" --user "${owner%%:*}" --group "${owner##*:}" --quiet |
+    jq -e '.changed == false and .data.chowned == 0 and .data.chmodded == 0' >/dev/null ||
+    { echo "perms.sh: the no-op run changed something" >&2; exit 1; }
+
+  echo "| $entries | changing | $(cell "$gnu_change") | $(cell "$df_change") | $(ratio "$df_change" "$gnu_change") | $(cell "$df1_change") | $(ratio "$df1_change" "$gnu_change") | $(cpu "$gnu_change") / $(cpu "$df_change") | $rss_change MiB | $load |"
+  echo "| $entries | no-op | $(cell "$gnu_noop") | $(cell "$df_noop") | $(ratio "$df_noop" "$gnu_noop") | $(cell "$df1_noop") | $(ratio "$df1_noop" "$gnu_noop") | $(cpu "$gnu_noop") / $(cpu "$df_noop") | $rss_noop MiB | $load |"
+  rm -rf "$root"
+done
+echo
+echo "Targets at 100k: changing ≤ 0.60×, no-op ≤ 0.20× (wall, all cores). Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
