@@ -141,7 +141,9 @@ pub fn report_schema(tool: &str, sub: Option<&str>) -> Option<Value> {
         "else".into(),
         json!({"properties": {"failed": {"const": true}}, "required": ["error"]}),
     );
-    m.insert("$defs".into(), Value::Object(defs));
+    let mut defs = Value::Object(defs);
+    close_objects(&mut defs);
+    m.insert("$defs".into(), defs);
     // Readers look at the top first: $schema, title, description, then the rest.
     let mut ordered = Map::new();
     for k in ["$schema", "title", "description"] {
