@@ -54,6 +54,10 @@ fn the_schema_rejects_what_the_contract_forbids() {
     r.assert_code(66);
     let good = r.json.clone();
     validate_report(&good, &[]);
+    // A failure on a malformed .env carries where it went wrong.
+    let mut parse = good.clone();
+    parse["data"] = json!({"file": "/x/.env", "line": 3});
+    validate_report(&parse, &[]);
 
     let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
         ("unknown envelope key", Box::new(|v| v["extra"] = json!(1))),

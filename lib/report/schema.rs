@@ -8,7 +8,8 @@
 //! The schema is strict where the types are: every object that lists its properties
 //! accepts no others (`additionalProperties: false`), `tool` is the tool's own name,
 //! `error.kind` is one of the kinds of [`crate::error::ErrorKind`], and `error` is
-//! present exactly when `ok` is false. A failed run's `data` (what was gathered before
+//! present exactly when `ok` is false. A failed run that stopped on a malformed .env
+//! may carry [`super::data::EnvParseErrorData`] as `data` instead. A failed run's `data` (what was gathered before
 //! the failure, `{}` for a usage error) validates against the same types, which give
 //! every field a default.
 
@@ -103,13 +104,21 @@ pub fn report_schema(tool: &str, sub: Option<&str>) -> Option<Value> {
         .as_object_mut()
         .expect("envelope properties");
     props.insert("tool".into(), json!({"const": tool}));
+    let tool_data = if refs.len() == 1 {
+        refs.pop().unwrap_or(Value::Null)
+    } else {
+        json!({ "anyOf": refs })
+    };
+    let tool_data_then = tool_data.clone();
+    // A failed run's data may instead be where a malformed .env went wrong.
+    let mut env_err = schemars::schema_for!(super::data::EnvParseErrorData).to_value();
+    if let Value::Object(m) = &mut env_err {
+        m.remove("$schema");
+    }
+    defs.insert("EnvParseErrorData".into(), env_err);
     props.insert(
         "data".into(),
-        if refs.len() == 1 {
-            refs.pop().unwrap_or(Value::Null)
-        } else {
-            json!({ "anyOf": refs })
-        },
+        json!({"anyOf": [tool_data, {"$ref": "#/$defs/EnvParseErrorData"}]}),
     );
     props.insert("error".into(), json!({"$ref": "#/$defs/ErrorReport"}));
     if let Some(Value::Object(e)) = defs.get_mut("ErrorReport") {
@@ -135,7 +144,10 @@ pub fn report_schema(tool: &str, sub: Option<&str>) -> Option<Value> {
     );
     m.insert(
         "then".into(),
-        json!({"properties": {"failed": {"const": false}}, "not": {"required": ["error"]}}),
+        json!({
+            "properties": {"failed": {"const": false}, "data": tool_data_then},
+            "not": {"required": ["error"]}
+        }),
     );
     m.insert(
         "else".into(),
@@ -273,7 +285,10 @@ mod tests {
         assert_eq!(subcommands("df-perms"), [""]);
         assert!(subcommands("df-dump-db").contains(&"restore"));
         let one = report_schema("df-dump-db", Some("restore")).unwrap();
-        assert_eq!(one["properties"]["data"]["$ref"], "#/$defs/data.restore");
+        assert_eq!(
+            one["then"]["properties"]["data"]["$ref"],
+            "#/$defs/data.restore"
+        );
         assert_eq!(one["title"], "df-dump-db restore report");
     }
 }
