@@ -38,12 +38,15 @@ fn every_tool_prints_its_schema_whatever_it_requires() {
     }
     // A subcommand narrows data to its type, even when its required flags are missing.
     let s = schema("df-dump-db", &["restore"]);
-    assert_eq!(s["properties"]["data"]["$ref"], "#/$defs/data.restore");
-    let all = schema("df-dump-db", &[]);
     assert_eq!(
-        all["properties"]["data"]["anyOf"].as_array().unwrap().len(),
-        3
+        s["then"]["properties"]["data"]["$ref"],
+        "#/$defs/data.restore"
     );
+    let all = schema("df-dump-db", &[]);
+    let ok_data = all["then"]["properties"]["data"]["anyOf"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ok_data.len(), 3);
 }
 
 /// A real report, then the same report broken in the ways the contract forbids: each
