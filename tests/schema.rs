@@ -49,6 +49,8 @@ fn every_tool_prints_its_schema_whatever_it_requires() {
     assert_eq!(ok_data.len(), 3);
 }
 
+type Breaker = Box<dyn Fn(&mut Value)>;
+
 /// A real report, then the same report broken in the ways the contract forbids: each
 /// must fail validation.
 #[test]
@@ -62,7 +64,7 @@ fn the_schema_rejects_what_the_contract_forbids() {
     parse["data"] = json!({"file": "/x/.env", "line": 3});
     validate_report(&parse, &[]);
 
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breaker)> = vec![
         ("unknown envelope key", Box::new(|v| v["extra"] = json!(1))),
         (
             "unknown data key",
