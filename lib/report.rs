@@ -41,7 +41,9 @@
 //! by `***` in everything this module writes, as a last line of defence.
 
 pub mod data;
+pub mod generate;
 pub mod plan;
+pub mod schema;
 
 pub use plan::PlanItem;
 
@@ -72,6 +74,9 @@ pub struct Common {
     /// Indented JSON (the default when stdout is a terminal)
     #[arg(long, global = true)]
     pub pretty: bool,
+    /// Print the JSON Schema of this tool's report (envelope and data) and exit
+    #[arg(long, global = true)]
+    pub schema: bool,
 }
 
 /// Implemented by every tool's `Args` so [`run`] can find the common flags.
@@ -293,6 +298,11 @@ where
     let started_at = now_rfc3339();
     let t0 = Instant::now();
     let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    // --schema, --generate-man, --generate-completions: answered before parsing, so a
+    // tool's required arguments and subcommands do not stand in the way.
+    if let Some(code) = generate::answer(tool, &argv, <A as clap::CommandFactory>::command) {
+        return code;
+    }
     let args = match A::try_parse_from(&argv) {
         Ok(a) => a,
         Err(e) => {

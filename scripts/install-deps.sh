@@ -28,6 +28,9 @@ wanted=(
   "dockerd:docker.io"
   "/bin/busybox:busybox-static"
   "age-keygen:age"
+  # make deb and its test: dpkg-deb, man to render the pages
+  "dpkg-deb:dpkg"
+  "man:man-db"
 )
 # PHP extensions (checked through php -m once php is there)
 php_ext=(

@@ -38,3 +38,14 @@ pub fn schemas() -> Vec<(&'static str, &'static str, schemars::Schema)> {
     }
     all
 }
+
+/// `data` of a failed run that stopped on a malformed .env (any tool that reads one):
+/// where the bad line is. The envelope's `error` (kind `bad_data`, exit 65) says what is
+/// wrong with it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct EnvParseErrorData {
+    /// The .env read (null when it was not read from a file).
+    pub file: Option<String>,
+    /// The 1-based line number.
+    pub line: u64,
+}

@@ -1,9 +1,11 @@
 //! Running dfkit's binaries and checking the output contract on every call.
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 
 /// The path of a built tool, e.g. `bin("df-perms")`.
 pub fn bin(name: &str) -> PathBuf {
@@ -125,10 +127,72 @@ pub fn run_command(mut c: Command) -> Run {
     assert_eq!(json["failed"], Value::Bool(json["ok"] != Value::Bool(true)));
     assert_eq!(json["msg"], json["comment"]);
     assert!(json["tool"].is_string() && json["data"].is_object() && json["warnings"].is_array());
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    validate_report(&json, &args);
     Run {
         code: out.status.code().unwrap_or(-1),
         json,
         stdout,
         stderr,
     }
+}
+
+/// A tool's compiled `--schema`, per (tool, subcommand).
+type Compiled = (boon::Schemas, boon::SchemaIndex);
+static SCHEMAS: OnceLock<Mutex<HashMap<(String, String), Compiled>>> = OnceLock::new();
+
+/// Validate a report against its tool's `--schema` (narrowed to the subcommand `args`
+/// name, as the tool itself narrows it), compiled once per tool and subcommand per test
+/// process. Panics with every violation and the report.
+#[track_caller]
+pub fn validate_report(report: &Value, args: &[String]) {
+    let tool = report["tool"]
+        .as_str()
+        .unwrap_or_else(|| panic!("report without a tool: {report}"))
+        .to_string();
+    let subs = dfkit::report::schema::subcommands(&tool);
+    let sub = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .find(|a| !a.is_empty() && subs.contains(&a.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    let mut cache = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (schemas, idx) = cache
+        .entry((tool.clone(), sub.clone()))
+        .or_insert_with(|| compile_schema(&tool, &sub));
+    if let Err(e) = schemas.validate(report, *idx) {
+        let cmd = [tool.as_str(), sub.as_str(), "--schema"]
+            .join(" ")
+            .replace("  ", " ");
+        panic!("the {tool} report does not validate against `{cmd}`:\n{e:#}\nreport: {report}");
+    }
+}
+
+/// Run `df-TOOL [SUB] --schema` and compile what it prints.
+fn compile_schema(tool: &str, sub: &str) -> Compiled {
+    let mut c = Command::new(bin(tool));
+    if !sub.is_empty() {
+        c.arg(sub);
+    }
+    let out = c.arg("--schema").output().expect("spawn tool --schema");
+    assert!(out.status.success(), "{tool} {sub} --schema failed");
+    let schema: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{tool} {sub} --schema is not JSON: {e}"));
+    let url = format!("urn:dfkit:{tool}:{sub}");
+    let mut compiler = boon::Compiler::new();
+    compiler
+        .add_resource(&url, schema)
+        .unwrap_or_else(|e| panic!("{tool} --schema: {e:#}"));
+    let mut schemas = boon::Schemas::new();
+    let idx = compiler
+        .compile(&url, &mut schemas)
+        .unwrap_or_else(|e| panic!("{tool} --schema does not compile: {e:#}"));
+    (schemas, idx)
 }

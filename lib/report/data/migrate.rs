@@ -86,6 +86,10 @@ pub struct ImportData {
     pub rollback: Vec<StepReport>,
     /// Whether the rollback put the new instance back (null when none ran).
     pub rolled_back: Option<bool>,
+    /// Only on a failure: whether the install changed before the run failed (the
+    /// envelope's `changed` is lifted from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
 }
 
 /// This tool's data schemas, `(subcommand, schema)`.

@@ -47,6 +47,10 @@ pub struct UpgradeData {
     pub rolled_back: Option<bool>,
     /// Complete sets deleted by `--keep` after success.
     pub pruned: Vec<String>,
+    /// Only on a failure: whether the install changed before the run failed (the
+    /// envelope's `changed` is lifted from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
 }
 
 /// This tool's data schemas, `(subcommand, schema)`.
