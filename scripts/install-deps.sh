@@ -28,6 +28,9 @@ wanted=(
   "dockerd:docker.io"
   "/bin/busybox:busybox-static"
   "age-keygen:age"
+  # df-restart's and df-verify's Apache tests; CI parses flake.nix with nix-instantiate
+  "apache2:apache2"
+  "nix-instantiate:nix-bin"
 )
 # PHP extensions (checked through php -m once php is there)
 php_ext=(
