@@ -6,7 +6,7 @@ CARGO   ?= cargo
 BINDIR  := $(PREFIX)/bin
 TOOLS   := df-backup-env df-dump-db df-git-update df-perms df-artisan df-restart df-verify df-upgrade df-migrate
 
-.PHONY: all build deps test unit lint fmt demo bench install clean
+.PHONY: all build deps test unit lint fmt demo bench install clean reproducible-check nix-parse
 
 all: build
 
@@ -24,6 +24,11 @@ test: deps lint
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory nix-parse
+
+# flake.nix must parse (nix-instantiate from Debian's nix-bin; scripts/install-deps.sh).
+nix-parse:
+	NIX_CONFIG='build-users-group =' nix-instantiate --parse flake.nix >/dev/null
 
 fmt:
 	$(CARGO) fmt --all
@@ -42,3 +47,8 @@ install: build
 clean:
 	$(CARGO) clean
 	rm -rf demo
+
+# Two release builds from clean target dirs (paths remapped, SOURCE_DATE_EPOCH): the
+# binaries' sha256s must be equal. Slow (two full release builds); not part of `make test`.
+reproducible-check:
+	@scripts/reproducible-check.sh
