@@ -11,7 +11,7 @@ BIN_DIR ?= target/release
 DIST    ?= dist
 TOOLS   := df-backup-env df-dump-db df-git-update df-perms df-artisan df-restart df-verify df-upgrade df-migrate
 
-.PHONY: all build deps test unit lint fmt demo bench install install-files man completions deb clean
+.PHONY: all build deps test unit lint fmt demo bench install install-files man completions deb clean reproducible-check nix-parse
 
 all: build
 
@@ -29,6 +29,11 @@ test: deps fleet-venv-bg lint
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory nix-parse
+
+# flake.nix must parse (nix-instantiate from Debian's nix-bin; scripts/install-deps.sh).
+nix-parse:
+	NIX_CONFIG='build-users-group =' nix-instantiate --parse flake.nix >/dev/null
 
 fmt:
 	$(CARGO) fmt --all
@@ -83,3 +88,8 @@ fleet-venv:
 
 fleet-venv-bg:
 	@scripts/fleet-venv.sh --background
+
+# Two release builds from clean target dirs (paths remapped, SOURCE_DATE_EPOCH): the
+# binaries' sha256s must be equal. Slow (two full release builds); not part of `make test`.
+reproducible-check:
+	@scripts/reproducible-check.sh

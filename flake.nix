@@ -18,9 +18,35 @@
             let rel = lib.removePrefix (toString ./. + "/") (toString path);
             in !(lib.hasPrefix "target" rel) && !(lib.hasPrefix "demo" rel);
         };
-        # What the integration tests run for real.
+        # PHP with the extensions the sandbox install uses (scripts/install-deps.sh's
+        # php-mysql php-pgsql php-sqlite3 php-mbstring php-xml); nixpkgs' php builds
+        # php-fpm too.
+        php = pkgs.php.withExtensions ({ enabled, all }:
+          lib.unique (enabled ++ (with all; [ pdo_mysql pdo_pgsql pdo_sqlite mbstring dom xml ])));
+        # What the integration tests run for real (scripts/install-deps.sh names the same
+        # programs as Debian packages). Not in nixpkgs: Debian's php-laravel-framework
+        # (/usr/share/php/Illuminate), which the sandbox install's autoloader requires.
         testInputs = with pkgs; [
-          git sqlite php php.packages.composer mariadb postgresql nginx jq zstd curl
+          git
+          sqlite
+          php
+          php.packages.composer
+          mariadb
+          postgresql
+          nginx
+          apacheHttpd # df-restart's and df-verify's Apache tests (apache2 on Debian)
+          openssh # df-migrate push: a real sshd on loopback
+          docker # dockerd for df-migrate push and df-restart --via docker
+          pkgsStatic.busybox # the test image's rootfs (busybox-static on Debian)
+          age
+          python3 # the fleet tests' virtualenv (ansible-core, salt from PyPI)
+          jq
+          zstd
+          gzip
+          gnutar
+          curl
+          util-linux # runuser
+          nix # nix-instantiate --parse flake.nix (make lint)
         ];
         dfkit = pkgs.rustPlatform.buildRustPackage {
           pname = "dfkit";
@@ -56,7 +82,8 @@
 
         devShells.default = pkgs.mkShell {
           inputsFrom = [ dfkit ];
-          packages = [ pkgs.clippy pkgs.rustfmt pkgs.hyperfine ] ++ testInputs;
+          # The rust toolchain comes from dfkit's build inputs (cargo, rustc).
+          packages = [ pkgs.clippy pkgs.rustfmt pkgs.hyperfine pkgs.time ] ++ testInputs;
         };
       });
 }

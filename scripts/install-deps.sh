@@ -31,6 +31,9 @@ wanted=(
   # make deb and its test: dpkg-deb, man to render the pages
   "dpkg-deb:dpkg"
   "man:man-db"
+  # df-restart's and df-verify's Apache tests; CI parses flake.nix with nix-instantiate
+  "apache2:apache2"
+  "nix-instantiate:nix-bin"
 )
 # PHP extensions (checked through php -m once php is there)
 php_ext=(

@@ -336,7 +336,17 @@ fn systemd_path_refuses_when_a_config_test_fails() {
         )
         .add(v82("php-fpm8.2"), 0, "");
     let r = df_restart(
-        &["--via", "systemd", "--no-probe", "--service", "auto"],
+        // The web server named: with nginx and apache2 both installed (as CI installs
+        // them) and neither running, `auto` would rightly refuse to guess (64).
+        &[
+            "--via",
+            "systemd",
+            "--no-probe",
+            "--service",
+            "nginx",
+            "--service",
+            "php-fpm",
+        ],
         &s.path(),
     );
     r.assert_code(78);

@@ -59,7 +59,8 @@ Exit codes: 0 restarted (and healthy); 78 a configuration test failed (nothing r
 #[command(name = "df-restart", version, after_help = EXAMPLES)]
 struct Args {
     /// Service to restart: auto (the installed web server plus php-fpm), nginx, apache2,
-    /// httpd, php-fpm (the installed version) or phpX.Y-fpm; repeatable
+    /// apache2-NAME (a Debian Apache instance, /etc/apache2-NAME), httpd, php-fpm (the
+    /// installed version) or phpX.Y-fpm; repeatable
     #[arg(long = "service", value_name = "NAME")]
     services: Vec<String>,
     /// How to restart: auto = systemd if it runs, else `service`, else /etc/init.d

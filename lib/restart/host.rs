@@ -85,7 +85,7 @@ impl Host {
     pub fn web_servers(&self) -> Vec<Service> {
         [
             (Kind::Nginx, "nginx"),
-            (Kind::Apache2, "apache2"),
+            (Kind::Apache2(None), "apache2"),
             (Kind::Httpd, "httpd"),
         ]
         .into_iter()
@@ -159,18 +159,21 @@ impl Host {
 /// Parse one `--service` word. `auto` is expanded by [`resolve_services`], not here.
 pub fn parse_service(word: &str) -> Result<Option<Service>> {
     let re = regex::Regex::new(r"^php(\d+\.\d+)-fpm$").expect("regex");
+    // Debian's Apache instances: apache2-NAME (init script), apache2@NAME (systemd unit).
+    let apache_re = regex::Regex::new(r"^apache2[-@]([A-Za-z0-9][A-Za-z0-9_.-]*)$").expect("regex");
     let kind = match word {
         "auto" => return Ok(None),
         "nginx" => Kind::Nginx,
-        "apache2" | "apache" => Kind::Apache2,
+        "apache2" | "apache" => Kind::Apache2(None),
         "httpd" => Kind::Httpd,
         // Version left open: detection picks the installed one.
         "php-fpm" => Kind::PhpFpm(Some(String::new())),
-        w => match re.captures(w) {
-            Some(c) => Kind::PhpFpm(Some(c[1].to_string())),
-            None => {
+        w => match (re.captures(w), apache_re.captures(w)) {
+            (Some(c), _) => Kind::PhpFpm(Some(c[1].to_string())),
+            (_, Some(c)) => Kind::Apache2(Some(c[1].to_string())),
+            _ => {
                 return Err(Error::usage(format!("unknown service {w:?}")).with_hint(
-                    "use auto, nginx, apache2, httpd, php-fpm or phpX.Y-fpm (e.g. php8.2-fpm)",
+                    "use auto, nginx, apache2, apache2-NAME (an Apache instance), httpd, php-fpm or phpX.Y-fpm (e.g. php8.2-fpm)",
                 ))
             }
         },
@@ -288,6 +291,16 @@ mod tests {
             s.pid_files(),
             vec![PathBuf::from("/run/php/php8.3-fpm.pid")]
         );
+        let i = parse_service("apache2-web2").unwrap().unwrap();
+        assert_eq!(i.kind, Kind::Apache2(Some("web2".into())));
+        assert_eq!(parse_service("apache2@web2").unwrap().unwrap(), i);
+        for bad in ["apache2-", "apache2--x", "apache2-a/b", "apache2-a b"] {
+            assert_eq!(
+                parse_service(bad).unwrap_err().kind,
+                ErrorKind::Usage,
+                "{bad}"
+            );
+        }
         let e = parse_service("lighttpd").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
         assert_eq!(
@@ -353,7 +366,7 @@ mod tests {
         assert_eq!(
             svcs,
             vec![Service {
-                kind: Kind::Apache2
+                kind: Kind::Apache2(None)
             }]
         );
         assert!(notes.iter().any(|n| n.contains("no php-fpm")));

@@ -212,6 +212,16 @@ pub fn run_on(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Outcome> {
         for &i in idx {
             plan.steps[i].report.restarted = out.success();
         }
+        if !out.success() && plan.via == Via::Docker && no_such_container(&out.combined()) {
+            // The daemon refused before touching anything: nothing restarted.
+            return Err(Error::unavailable(format!(
+                "no container {what} on this Docker host (`{}`: {})",
+                c.display(),
+                out.tail(3)
+            ))
+            .with_hint("see `docker ps -a` for the containers there (DOCKER_HOST or DOCKER_CONTEXT chooses the daemon)")
+            .with_data(to_value(&data(&plan, &commands, None))));
+        }
         if !out.success() {
             for s in plan.steps.iter_mut() {
                 s.report.pid_after = s.svc.master_pid();
@@ -337,6 +347,12 @@ fn reload_warnings(svc: &Service, dump: &str) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// The Docker daemon's answer for a container it does not know ("Error response from
+/// daemon: No such container: NAME"; older daemons: "Error: No such container: NAME").
+fn no_such_container(output: &str) -> bool {
+    output.contains("No such container")
 }
 
 /// Say so when processes of a service run without their master (orphaned workers):

@@ -144,9 +144,12 @@ pub(super) fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan>
                     // process_control_timeout from it (see `reload_warnings`).
                     args = vec!["-tt"];
                 }
-                let test = cmd(&prog, &format!("to test {}'s configuration", svc.name()))?
+                let mut test = cmd(&prog, &format!("to test {}'s configuration", svc.name()))?
                     .args(args)
                     .timeout(Duration::from_secs(60));
+                if let Some((k, v)) = svc.config_env() {
+                    test = test.env(k, v);
+                }
                 let report = ServiceReport {
                     name: svc.name(),
                     kind: svc.kind_str().into(),
@@ -175,7 +178,7 @@ pub(super) fn build_plan(ctx: &Ctx, opts: &Options, host: &Host) -> Result<Plan>
                             Mode::Restart => "restart",
                             Mode::Reload => "reload",
                         })
-                        .args(steps.iter().map(|s| s.svc.name()))
+                        .args(steps.iter().map(|s| s.svc.unit()))
                         .timeout(limit);
                     vec![(c, (0..steps.len()).collect())]
                 }

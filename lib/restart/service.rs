@@ -12,8 +12,11 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Nginx,
-    /// Debian/Ubuntu's Apache.
-    Apache2,
+    /// Debian/Ubuntu's Apache; `Some("web2")` is the instance `apache2-web2` of Debian's
+    /// multi-instance setup (/usr/share/doc/apache2/README.multiple-instances): its
+    /// configuration in /etc/apache2-web2, init script /etc/init.d/apache2-web2, systemd
+    /// unit apache2@web2, pid file /run/apache2-web2/apache2.pid.
+    Apache2(Option<String>),
     /// RHEL's Apache.
     Httpd,
     /// php-fpm; `Some("8.2")` on Debian/Ubuntu (unit php8.2-fpm), `None` on RHEL (php-fpm).
@@ -31,17 +34,35 @@ impl Service {
     pub fn name(&self) -> String {
         match &self.kind {
             Kind::Nginx => "nginx".into(),
-            Kind::Apache2 => "apache2".into(),
+            Kind::Apache2(None) => "apache2".into(),
+            Kind::Apache2(Some(i)) => format!("apache2-{i}"),
             Kind::Httpd => "httpd".into(),
             Kind::PhpFpm(Some(v)) => format!("php{v}-fpm"),
             Kind::PhpFpm(None) => "php-fpm".into(),
         }
     }
 
+    /// The systemd unit: the [`Service::name`], except an Apache instance's `apache2@NAME`.
+    pub fn unit(&self) -> String {
+        match &self.kind {
+            Kind::Apache2(Some(i)) => format!("apache2@{i}"),
+            _ => self.name(),
+        }
+    }
+
+    /// Environment the configuration test needs: an Apache instance's configuration
+    /// directory (apache2ctl reads `APACHE_CONFDIR`, as the instance's init script sets it).
+    pub fn config_env(&self) -> Option<(&'static str, String)> {
+        match &self.kind {
+            Kind::Apache2(Some(i)) => Some(("APACHE_CONFDIR", format!("/etc/apache2-{i}"))),
+            _ => None,
+        }
+    }
+
     pub fn kind_str(&self) -> &'static str {
         match self.kind {
             Kind::Nginx => "nginx",
-            Kind::Apache2 => "apache2",
+            Kind::Apache2(_) => "apache2",
             Kind::Httpd => "httpd",
             Kind::PhpFpm(_) => "php-fpm",
         }
@@ -55,7 +76,7 @@ impl Service {
     pub fn config_test(&self) -> (String, Vec<&'static str>) {
         match &self.kind {
             Kind::Nginx => ("nginx".into(), vec!["-t"]),
-            Kind::Apache2 => ("apache2ctl".into(), vec!["configtest"]),
+            Kind::Apache2(_) => ("apache2ctl".into(), vec!["configtest"]),
             Kind::Httpd => ("httpd".into(), vec!["-t"]),
             Kind::PhpFpm(Some(v)) => (format!("php-fpm{v}"), vec!["-t"]),
             Kind::PhpFpm(None) => ("php-fpm".into(), vec!["-t"]),
@@ -68,7 +89,7 @@ impl Service {
     /// finish their requests (systemd's `reload` of apache2 is graceful too).
     pub fn reload_verb(&self, via_systemd: bool) -> &'static str {
         match self.kind {
-            Kind::Apache2 | Kind::Httpd if !via_systemd => "graceful",
+            Kind::Apache2(_) | Kind::Httpd if !via_systemd => "graceful",
             _ => "reload",
         }
     }
@@ -84,10 +105,13 @@ impl Service {
     pub fn pid_files(&self) -> Vec<PathBuf> {
         let v: Vec<String> = match &self.kind {
             Kind::Nginx => vec!["/run/nginx.pid".into(), "/var/run/nginx.pid".into()],
-            Kind::Apache2 => vec![
-                "/run/apache2/apache2.pid".into(),
-                "/var/run/apache2/apache2.pid".into(),
-            ],
+            Kind::Apache2(i) => {
+                let suffix = i.as_deref().map(|i| format!("-{i}")).unwrap_or_default();
+                vec![
+                    format!("/run/apache2{suffix}/apache2.pid"),
+                    format!("/var/run/apache2{suffix}/apache2.pid"),
+                ]
+            }
             Kind::Httpd => vec!["/run/httpd/httpd.pid".into()],
             Kind::PhpFpm(Some(v)) => vec![format!("/run/php/php{v}-fpm.pid")],
             Kind::PhpFpm(None) => vec!["/run/php-fpm/php-fpm.pid".into()],
@@ -99,6 +123,7 @@ impl Service {
     pub fn comm(&self) -> String {
         match &self.kind {
             Kind::PhpFpm(Some(v)) => format!("php-fpm{v}"),
+            Kind::Apache2(_) => "apache2".into(),
             _ => self.name(),
         }
     }
@@ -167,6 +192,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_apache_instance_has_its_own_names_pid_file_and_confdir() {
+        let i = Service {
+            kind: Kind::Apache2(Some("web2".into())),
+        };
+        assert_eq!(i.name(), "apache2-web2");
+        assert_eq!(i.unit(), "apache2@web2");
+        assert_eq!(i.comm(), "apache2");
+        assert_eq!(i.kind_str(), "apache2");
+        assert_eq!(
+            i.pid_files()[0],
+            PathBuf::from("/run/apache2-web2/apache2.pid")
+        );
+        assert_eq!(
+            i.config_env(),
+            Some(("APACHE_CONFDIR", "/etc/apache2-web2".to_string()))
+        );
+        let main = Service {
+            kind: Kind::Apache2(None),
+        };
+        assert_eq!(
+            (main.name(), main.unit()),
+            ("apache2".into(), "apache2".into())
+        );
+        assert_eq!(
+            main.pid_files()[0],
+            PathBuf::from("/run/apache2/apache2.pid")
+        );
+        assert_eq!(main.config_env(), None);
+    }
+
+    #[test]
     fn a_process_is_master_only_when_its_parent_is_not_of_its_program() {
         let me = std::process::id() as i32;
         let comm = proc_comm(me).unwrap();
@@ -181,8 +237,12 @@ mod tests {
     fn reload_verbs() {
         let s = |kind| Service { kind };
         assert_eq!(s(Kind::Nginx).reload_verb(false), "reload");
-        assert_eq!(s(Kind::Apache2).reload_verb(false), "graceful");
-        assert_eq!(s(Kind::Apache2).reload_verb(true), "reload");
+        assert_eq!(s(Kind::Apache2(None)).reload_verb(false), "graceful");
+        assert_eq!(s(Kind::Apache2(None)).reload_verb(true), "reload");
+        assert_eq!(
+            s(Kind::Apache2(Some("web2".into()))).reload_verb(false),
+            "graceful"
+        );
         assert_eq!(
             s(Kind::PhpFpm(Some("8.2".into()))).reload_verb(false),
             "reload"

@@ -249,6 +249,35 @@ impl Dockerd {
         s
     }
 
+    /// Start another container of the busybox image: `docker run -d --network none
+    /// --name NAME dfkit-busybox ARGS…` (removed with the daemon's data dir).
+    pub fn run_container(&self, name: &str, args: &[&str]) {
+        run(self
+            .docker()
+            .args([
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                name,
+                "dfkit-busybox",
+            ])
+            .args(args));
+    }
+
+    /// `docker inspect -f FORMAT NAME`, trimmed; None when docker fails (no such container).
+    pub fn inspect(&self, name: &str, format: &str) -> Option<String> {
+        let out = self
+            .docker()
+            .args(["inspect", "-f", format, name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// A `docker` command talking to this daemon.
     pub fn docker(&self) -> Command {
         let mut c = Command::new("docker");

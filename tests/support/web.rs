@@ -305,3 +305,232 @@ pub fn wait_serving(bed: &WebBed) {
     // The new master's pid file is written a moment after it serves.
     std::thread::sleep(Duration::from_millis(500));
 }
+
+// ---------------------------------------------------------------------------------------
+// Apache
+
+/// A sandbox owned by www-data (php-fpm runs PHP as www-data: Laravel writes storage/
+/// and bootstrap/cache/), in a temp dir the web server's user can traverse.
+pub fn www_sandbox() -> Sandbox {
+    let sandbox = Sandbox::with(
+        "sqlite",
+        None,
+        &Options {
+            owner: Some("www-data:www-data".into()),
+            ..Options::default()
+        },
+    );
+    std::fs::set_permissions(sandbox.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    sandbox
+}
+
+const APACHE_MODULES: [&str; 6] = [
+    "mpm_event",
+    "authz_core",
+    "dir",
+    "mime",
+    "proxy",
+    "proxy_fcgi",
+];
+
+/// A sandbox served by Debian's apache2 — an instance of its own (Debian's
+/// multi-instance setup: /etc/apache2-NAME and /etc/init.d/apache2-NAME, NAME =
+/// `dfkit<pid>`), so it never touches the machine's /etc/apache2 nor collides with the
+/// nginx tests' ports — through the machine's phpX.Y-fpm with proxy_fcgi, the way
+/// DreamFactory's docs set Apache up. Started through its init script; stopped and removed
+/// on drop. Holds the machine lock: it shares php-fpm with the nginx tests.
+pub struct ApacheBed {
+    pub port: u16,
+    /// The instance's name: the service is `apache2-{instance}`.
+    pub instance: String,
+    fpm_was_running: bool,
+    pub sandbox: Sandbox,
+    _lock: MachineLock,
+}
+
+impl ApacheBed {
+    pub fn up() -> ApacheBed {
+        let sandbox = www_sandbox();
+        let lock = machine_lock();
+        remove_stale_apache_instances();
+        let port = free_port();
+        let bed = ApacheBed {
+            port,
+            instance: format!("dfkit{}", std::process::id()),
+            fpm_was_running: fpm_pid().is_some(),
+            sandbox,
+            _lock: lock,
+        };
+        let conf = bed.confdir();
+        std::fs::create_dir_all(conf.join("conf.d")).unwrap();
+        let logs = bed.sandbox.tmp.path().join("apache-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        // Debian's envvars derives the instance's pid file, run and lock dirs from
+        // APACHE_CONFDIR (/run/apache2-NAME/apache2.pid); the logs stay in the temp dir.
+        let envvars = std::fs::read_to_string("/etc/apache2/envvars").expect("apache2 installed");
+        std::fs::write(
+            conf.join("envvars"),
+            format!("{envvars}\nexport APACHE_LOG_DIR={}\n", logs.display()),
+        )
+        .unwrap();
+        let modules: String = APACHE_MODULES
+            .iter()
+            .map(|m| format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"))
+            .collect();
+        let public = bed.sandbox.root.join("public");
+        std::fs::write(
+            conf.join("apache2.conf"),
+            format!(
+                "{modules}\
+DefaultRuntimeDir ${{APACHE_RUN_DIR}}
+PidFile ${{APACHE_PID_FILE}}
+User ${{APACHE_RUN_USER}}
+Group ${{APACHE_RUN_GROUP}}
+ErrorLog ${{APACHE_LOG_DIR}}/error.log
+LogLevel warn
+TypesConfig /etc/mime.types
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+DocumentRoot {public}
+<Directory />
+    Require all denied
+    AllowOverride None
+</Directory>
+<Directory {public}>
+    Require all granted
+    DirectoryIndex index.php
+    # Laravel's front controller: everything that is not a file goes to index.php.
+    FallbackResource /index.php
+</Directory>
+<FilesMatch \"\\.php$\">
+    SetHandler \"proxy:unix:/run/php/php{phpv}-fpm.sock|fcgi://localhost\"
+</FilesMatch>
+IncludeOptional conf.d/*.conf
+",
+                public = public.display(),
+                phpv = php_version(),
+            ),
+        )
+        .unwrap();
+        // The init script Debian's setup-instance installs for an instance.
+        let script =
+            std::fs::read_to_string("/usr/share/doc/apache2/examples/secondary-init-script")
+                .expect("apache2's secondary-init-script");
+        let init = bed.init_script();
+        std::fs::write(&init, script.replace("XXX", &bed.instance)).unwrap();
+        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        if !bed.fpm_was_running {
+            sh("service", &[fpm(), "start"]);
+        }
+        sh(init.to_str().unwrap(), &["start"]);
+        bed.wait_serving();
+        bed
+    }
+
+    /// `apache2-NAME`: the service df-restart is given.
+    pub fn service(&self) -> String {
+        format!("apache2-{}", self.instance)
+    }
+
+    pub fn confdir(&self) -> PathBuf {
+        PathBuf::from(format!("/etc/apache2-{}", self.instance))
+    }
+
+    pub fn init_script(&self) -> PathBuf {
+        PathBuf::from(format!("/etc/init.d/apache2-{}", self.instance))
+    }
+
+    pub fn pid_file(&self) -> String {
+        format!("/run/apache2-{}/apache2.pid", self.instance)
+    }
+
+    /// The instance's master: the live apache2 its pid file names.
+    pub fn master_pid(&self) -> Option<i32> {
+        live_pid(&self.pid_file(), "apache2")
+    }
+
+    /// Add a file to the instance's conf.d (removed with the instance).
+    pub fn add_conf(&self, tag: &str, text: &str) {
+        std::fs::write(
+            self.confdir().join("conf.d").join(format!("{tag}.conf")),
+            text,
+        )
+        .unwrap();
+    }
+
+    pub fn get(&self) -> Option<(u16, String)> {
+        raw_get(self.port, "/status")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/status", self.port)
+    }
+
+    /// Wait until /status answers with the sandbox's version.
+    pub fn wait_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.get();
+            if let Some((200, body)) = &got {
+                if body.contains(V1_VERSION) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apache never served the sandbox on {}; last answer: {got:?}\nerror.log: {}",
+                self.port,
+                std::fs::read_to_string(self.sandbox.tmp.path().join("apache-logs/error.log"))
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Stop and remove one Apache instance of ours: init script `stop`, then its files.
+fn remove_apache_instance(instance: &str) {
+    let init = format!("/etc/init.d/apache2-{instance}");
+    let _ = Command::new(&init)
+        .arg("stop")
+        .env("PATH", SYS_PATH)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let _ = std::fs::remove_file(&init);
+    for d in ["/etc/apache2", "/run/apache2", "/var/lock/apache2"] {
+        let _ = std::fs::remove_dir_all(format!("{d}-{instance}"));
+    }
+}
+
+/// Instances left by a test binary that was killed before its drop ran.
+fn remove_stale_apache_instances() {
+    let Ok(rd) = std::fs::read_dir("/etc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("apache2-dfkit") else {
+            continue;
+        };
+        let alive = pid
+            .parse::<i32>()
+            .is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            remove_apache_instance(&format!("dfkit{pid}"));
+        }
+    }
+}
+
+impl Drop for ApacheBed {
+    fn drop(&mut self) {
+        remove_apache_instance(&self.instance);
+        if !self.fpm_was_running {
+            let _ = Command::new("service")
+                .args([fpm(), "stop"])
+                .env("PATH", SYS_PATH)
+                .stdin(std::process::Stdio::null())
+                .output();
+        }
+    }
+}
