@@ -99,8 +99,16 @@ const DURATION_FLAGS: [(&str, &[&str], &str); 6] = [
     ("df-artisan", &["status"], "--timeout"),
     ("df-git-update", &["status"], "--timeout"),
     // A named service: with both nginx and apache2 installed, `auto` asks which (64).
-    ("df-restart", &["--no-probe", "--service", "nginx"], "--timeout"),
-    ("df-restart", &["--no-probe", "--service", "nginx"], "--restart-timeout"),
+    (
+        "df-restart",
+        &["--no-probe", "--service", "nginx"],
+        "--timeout",
+    ),
+    (
+        "df-restart",
+        &["--no-probe", "--service", "nginx"],
+        "--restart-timeout",
+    ),
     ("df-verify", &[], "--timeout"),
     ("df-verify", &["--only", "env"], "--timeout"),
 ];

@@ -32,6 +32,9 @@ fn need_root() {
 /// `error.hint` is a non-empty string or null, never "", and no secret reaches the output.
 #[track_caller]
 fn checked(r: Run) -> Run {
+    if r.json.is_object() {
+        support::bins::validate_report(&r.json, &[]);
+    }
     if !r.ok() {
         let h = &r.json["error"]["hint"];
         assert!(

@@ -801,6 +801,7 @@ fn a_walk_on_a_terminal_shows_progress_and_stdout_stays_one_object() {
     let stdout = fs::read_to_string(&out).unwrap();
     assert_eq!(stdout.matches('\n').count(), 1, "{stdout}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    support::bins::validate_report(&v, &[]);
     assert_eq!(v["ok"], true);
     assert!(u(&v["data"]["scanned"]) > 9000);
     assert_eq!(meta(&many.join("f8999")), (WWW, WWW, 0o2775));

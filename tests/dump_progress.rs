@@ -2,6 +2,7 @@
 //! dump draws a progress line on stderr (the terminal) while stdout, redirected to a
 //! file inside the terminal session, holds exactly one JSON object.
 
+mod support;
 use std::path::Path;
 use std::process::Command;
 
@@ -62,6 +63,7 @@ fn a_100mb_dump_shows_progress_on_a_terminal_and_one_json_object_on_stdout() {
         "stdout must be exactly one line: {report:?}"
     );
     let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    support::bins::validate_report(&v, &["dump".into()]);
     assert_eq!(v["ok"], true, "{v}");
     let raw = v["data"]["uncompressed_bytes"].as_u64().unwrap();
     assert!(raw > 95_000_000, "a ~100 MB dump: {raw}");

@@ -173,6 +173,17 @@ pub fn validate_report(report: &Value, args: &[String]) {
             .replace("  ", " ");
         panic!("the {tool} report does not validate against `{cmd}`:\n{e:#}\nreport: {report}");
     }
+    drop(cache);
+    // A wrapper's steps and rollback steps nest each child's own report: each validates
+    // against its own tool's schema (any subcommand's data: the step names no subcommand).
+    for list in ["steps", "rollback"] {
+        for step in report["data"][list].as_array().into_iter().flatten() {
+            let child = &step["report"];
+            if child.is_object() && child["tool"].is_string() {
+                validate_report(child, &[]);
+            }
+        }
+    }
 }
 
 /// Run `df-TOOL [SUB] --schema` and compile what it prints.
