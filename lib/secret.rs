@@ -5,6 +5,7 @@
 //! `sha256:` + the first 12 hex digits of the value's SHA-256 — equal fingerprints
 //! prove two hosts share an APP_KEY without showing it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -28,13 +29,31 @@ impl fmt::Display for Fingerprint {
 
 /// Whether a .env key holds a secret: its name contains KEY, PASSWORD, PASS, SECRET or TOKEN.
 pub fn is_secret_key(name: &str) -> bool {
-    let up = name.to_ascii_uppercase();
+    // Case-insensitive, without an uppercased copy: called for every line of a .env.
+    let name = name.as_bytes();
     ["KEY", "PASSWORD", "PASS", "SECRET", "TOKEN"]
         .iter()
-        .any(|s| up.contains(s))
+        .any(|s| {
+            name.windows(s.len())
+                .any(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+        })
 }
 
-static REGISTRY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The registered secrets.
+struct Registry {
+    /// Each secret with its JSON-escaped form when that differs (computed once, not per
+    /// scrub); longest first once `sorted`.
+    list: Vec<(String, Option<String>)>,
+    /// The secrets, to find one in constant time (a .env can register thousands).
+    known: Option<std::collections::HashSet<String>>,
+    sorted: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    list: Vec::new(),
+    known: None,
+    sorted: true,
+});
 
 /// Register a secret value so that [`scrub`] masks it in everything the tool prints.
 /// Values shorter than 4 bytes are not registered (masking them would mangle output).
@@ -43,26 +62,41 @@ pub fn register(value: &str) {
         return;
     }
     let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    if !reg.iter().any(|v| v == value) {
-        reg.push(value.to_string());
-        // Longest first, so a secret containing another is masked whole.
-        reg.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    if reg
+        .known
+        .get_or_insert_with(Default::default)
+        .insert(value.to_string())
+    {
+        let esc = serde_json::to_string(value)
+            .ok()
+            .map(|e| e[1..e.len() - 1].to_string())
+            .filter(|e| e != value);
+        reg.list.push((value.to_string(), esc));
+        // Sorted when next used, not on each registration.
+        reg.sorted = false;
     }
 }
 
 /// Replace every registered secret in `text` by `***`. Also masks the JSON-escaped
 /// form of each secret, since reports are JSON.
 pub fn scrub(text: &str) -> String {
-    let reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = text.to_string();
-    for v in reg.iter() {
-        if out.contains(v.as_str()) {
-            out = out.replace(v.as_str(), "***");
-        }
-        if let Ok(esc) = serde_json::to_string(v) {
-            let esc = &esc[1..esc.len() - 1];
-            if esc != v && out.contains(esc) {
-                out = out.replace(esc, "***");
+    scrub_cow(text).into_owned()
+}
+
+/// [`scrub`], without a copy of `text` when it holds no secret (a report can be 50 MB).
+pub fn scrub_cow(text: &str) -> Cow<'_, str> {
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    if !reg.sorted {
+        // Longest first, so a secret containing another is masked whole.
+        reg.list.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        reg.sorted = true;
+    }
+    let mut out = Cow::Borrowed(text);
+    for (v, esc) in reg.list.iter() {
+        for pat in std::iter::once(v).chain(esc) {
+            // memmem's search is much faster than `str::contains` on large texts.
+            if memchr::memmem::find(out.as_bytes(), pat.as_bytes()).is_some() {
+                out = Cow::Owned(out.replace(pat.as_str(), "***"));
             }
         }
     }
