@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use dfkit::migrate::export::{self, ExportOptions};
 use dfkit::migrate::import::{self, ImportOptions};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use dfkit::transfer::SshOptions;
 use dfkit::upgrade::RestartMode;
 use std::ffi::OsString;
@@ -167,11 +167,7 @@ enum Cmd {
     },
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn restart_args(r: &Restart) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
