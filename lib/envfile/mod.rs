@@ -201,19 +201,40 @@ impl EnvFile {
         if self.get(key) == Some(value) {
             return Ok(false);
         }
-        let new = self.edited(key, value)?;
-        let parsed = EnvFile::parse_inner(&new).map_err(|e| {
-            Error::internal(format!(
-                "editing {key} would make the file unreadable (line {}); nothing written",
-                e.line
-            ))
-        })?;
-        if parsed.get(key) != Some(value) {
-            return Err(Error::internal(format!(
-                "editing {key}: Laravel would not read the new value back; nothing written"
-            ))
-            .with_hint("edit the line by hand"));
+        // The first way of writing it that Laravel reads back as `value` (keeping the
+        // spacing before a comment can fail: PHP's trim keeps a \f the lexer skips).
+        let mut first_err = None;
+        let mut found = None;
+        for new in self.edited(key, value)? {
+            match EnvFile::parse_inner(&new) {
+                Ok(p) if p.get(key) == Some(value) => {
+                    found = Some(p);
+                    break;
+                }
+                Ok(_) => {
+                    first_err.get_or_insert_with(|| {
+                        Error::internal(format!(
+                            "editing {key}: Laravel would not read the new value back; nothing \
+                             written"
+                        ))
+                        .with_hint("edit the line by hand")
+                    });
+                }
+                Err(e) => {
+                    first_err.get_or_insert_with(|| {
+                        Error::internal(format!(
+                            "editing {key} would make the file unreadable (line {}); nothing \
+                             written",
+                            e.line
+                        ))
+                    });
+                }
+            }
         }
+        let Some(parsed) = found else {
+            return Err(first_err
+                .unwrap_or_else(|| Error::internal(format!("cannot write {key} on one line"))));
+        };
         let cipher = self.cipher.take();
         *self = parsed;
         self.cipher = cipher;
@@ -571,6 +592,16 @@ mod tests {
         );
         assert!(e.set("NEW", "v").unwrap());
         assert!(e.bytes().ends_with(b"D=\"p#q\"\r\nNEW=v"));
+    }
+
+    /// Found by the phpdotenv differential run at 20k cases: a `\f` before an inline
+    /// comment is kept by PHP's trim, so an empty value must be written quoted.
+    #[test]
+    fn edit_before_a_formfeed_comment() {
+        let mut e = EnvFile::parse(b"DB_PASSWORD\t= )\x0c#").unwrap();
+        assert!(e.set("DB_PASSWORD", "").unwrap());
+        assert_eq!(e.get("DB_PASSWORD"), Some(""));
+        assert_eq!(e.bytes(), b"DB_PASSWORD\t= \"\"\x0c#");
     }
 
     #[test]
