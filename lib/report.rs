@@ -84,12 +84,28 @@ pub trait HasCommon {
     fn common(&self) -> &Common;
 }
 
+/// `dfkit::has_common!(Args);` implements [`HasCommon`] for a tool's `Args`, whose
+/// `#[command(flatten)] common: Common` field holds the common flags.
+#[macro_export]
+macro_rules! has_common {
+    ($args:ty) => {
+        impl $crate::report::HasCommon for $args {
+            fn common(&self) -> &$crate::report::Common {
+                &self.common
+            }
+        }
+    };
+}
+
 /// What a successful run reports.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub changed: bool,
     pub msg: String,
+    /// `null` for an outcome made by [`Outcome::typed_large`].
     pub data: Value,
+    /// The typed data of [`Outcome::typed_large`], written straight into the report.
+    large: Option<LargeData>,
 }
 
 impl Outcome {
@@ -98,6 +114,7 @@ impl Outcome {
             changed,
             msg: msg.into(),
             data,
+            large: None,
         }
     }
 
@@ -106,6 +123,54 @@ impl Outcome {
         let data = serde_json::to_value(data)
             .unwrap_or_else(|e| json!({"serialize_error": e.to_string()}));
         Outcome::new(changed, msg, data)
+    }
+
+    /// [`Outcome::typed`] for a large `data` (df-backup-env show of a .env with hundreds of
+    /// thousands of lines): the typed value is serialized once, straight into the report,
+    /// never turned into a [`Value`] tree first, which costs more than the rest of such a
+    /// run. The report's bytes are the same as with [`Outcome::typed`]; the differences
+    /// are for code that reads the outcome in-process: [`Outcome::data`] is `null`, and a
+    /// `changed` field of the data is not lifted to the envelope (`changed` is the one
+    /// given here).
+    pub fn typed_large<D>(changed: bool, msg: impl Into<String>, data: D) -> Outcome
+    where
+        D: Serialize + Send + Sync + 'static,
+    {
+        Outcome {
+            changed,
+            msg: msg.into(),
+            data: Value::Null,
+            large: Some(LargeData(std::sync::Arc::new(data))),
+        }
+    }
+}
+
+/// Typed report data, serializable without knowing its type.
+trait WriteJson: Send + Sync {
+    fn write_json(&self, out: &mut Vec<u8>, pretty: bool) -> serde_json::Result<()>;
+    fn to_value(&self) -> Value;
+}
+
+impl<D: Serialize + Send + Sync> WriteJson for D {
+    fn write_json(&self, out: &mut Vec<u8>, pretty: bool) -> serde_json::Result<()> {
+        if pretty {
+            serde_json::to_writer_pretty(out, self)
+        } else {
+            serde_json::to_writer(out, self)
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|e| json!({"serialize_error": e.to_string()}))
+    }
+}
+
+#[derive(Clone)]
+struct LargeData(std::sync::Arc<dyn WriteJson>);
+
+impl std::fmt::Debug for LargeData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LargeData(..)")
     }
 }
 
@@ -207,7 +272,8 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Build the envelope for an outcome or an error.
+/// The envelope for an outcome or an error, as a `Value`: the reference for [`render`],
+/// which writes the same text without building it.
 pub fn envelope(
     tool: &str,
     dry_run: bool,
@@ -220,7 +286,15 @@ pub fn envelope(
     m.insert("tool".into(), json!(tool));
     m.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     let (ok, changed, msg, data) = match result {
-        Ok(o) => (true, o.changed, o.msg.clone(), o.data.clone()),
+        Ok(o) => (
+            true,
+            o.changed,
+            o.msg.clone(),
+            match &o.large {
+                Some(d) => d.0.to_value(),
+                None => o.data.clone(),
+            },
+        ),
         Err(e) => (
             false,
             false,
@@ -230,11 +304,13 @@ pub fn envelope(
     };
     // A failed run may still have changed something (e.g. a rollback ran); tools say so
     // through data.changed, which we lift to the envelope.
+    let lift = !matches!(result, Ok(o) if o.large.is_some());
     let changed = changed
-        || data
-            .get("changed")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        || lift
+            && data
+                .get("changed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
     m.insert("ok".into(), json!(ok));
     m.insert("failed".into(), json!(!ok));
     m.insert("changed".into(), json!(changed));
@@ -261,20 +337,154 @@ pub fn envelope(
     Value::Object(m)
 }
 
-/// Write the report: one line (or indented when `pretty`) to stdout, secrets scrubbed.
-/// A closed stdout (broken pipe) is ignored: the exit code still tells.
-pub fn write_report(v: &Value, pretty: bool) {
-    let text = if pretty {
-        serde_json::to_string_pretty(v)
-    } else {
-        serde_json::to_string(v)
+/// The envelope's keys before `data`, in the report's order (see [`envelope`]).
+#[derive(Serialize)]
+struct Head<'a> {
+    tool: &'a str,
+    version: &'a str,
+    ok: bool,
+    failed: bool,
+    changed: bool,
+    msg: &'a str,
+    comment: &'a str,
+    dry_run: bool,
+    started_at: &'a str,
+    duration_ms: u64,
+}
+
+/// The envelope's keys after `data`.
+#[derive(Serialize)]
+struct Tail<'a> {
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    kind: &'a str,
+    message: &'a str,
+    hint: Option<&'a str>,
+    chain: &'a [String],
+    exit_code: u8,
+}
+
+/// The report's text: what `serde_json` makes of [`envelope`] (compact, or indented when
+/// `pretty`), written without building the envelope's `Value`: `data` is serialized in
+/// place, from its `Value` or, for [`Outcome::typed_large`], from the typed value. Not
+/// yet scrubbed of secrets.
+pub fn render(
+    tool: &str,
+    dry_run: bool,
+    started_at: &str,
+    duration_ms: u64,
+    result: &Result<Outcome, Error>,
+    warnings: &[String],
+    pretty: bool,
+) -> serde_json::Result<String> {
+    let empty = Value::Object(Map::new());
+    let (ok, changed, msg, value, large) = match result {
+        Ok(o) => (true, o.changed, &o.msg[..], &o.data, o.large.as_ref()),
+        Err(e) => (
+            false,
+            false,
+            &e.message[..],
+            e.data.as_deref().unwrap_or(&empty),
+            None,
+        ),
+    };
+    // As in [`envelope`]: a data.changed of true is lifted to the envelope.
+    let changed = changed
+        || (large.is_none()
+            && value
+                .get("changed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false));
+    let head = Head {
+        tool,
+        version: env!("CARGO_PKG_VERSION"),
+        ok,
+        failed: !ok,
+        changed,
+        msg,
+        comment: msg,
+        dry_run,
+        started_at,
+        duration_ms,
+    };
+    let tail = Tail {
+        warnings,
+        error: result.as_ref().err().map(|e| ErrorJson {
+            kind: e.kind.as_str(),
+            message: &e.message,
+            hint: e.hint.as_deref().filter(|h| !h.trim().is_empty()),
+            chain: &e.chain,
+            exit_code: e.kind.exit_code(),
+        }),
+    };
+    let mut data = Vec::new();
+    match large {
+        Some(d) => d.0.write_json(&mut data, pretty)?,
+        None if pretty => serde_json::to_writer_pretty(&mut data, value)?,
+        None => serde_json::to_writer(&mut data, value)?,
     }
-    .unwrap_or_else(|_| "{\"ok\":false,\"failed\":true}".to_string());
+    // Each object is `{…}`; joined, the head loses its `}` and the tail its `{`. Indented,
+    // the head ends in "\n}" and `data`, one level deeper than on its own, gets two more
+    // spaces after each newline (every newline in serde_json's pretty output is layout:
+    // strings escape theirs).
+    let (head, tail) = if pretty {
+        (
+            serde_json::to_string_pretty(&head)?,
+            serde_json::to_string_pretty(&tail)?,
+        )
+    } else {
+        (serde_json::to_string(&head)?, serde_json::to_string(&tail)?)
+    };
+    let mut out = String::with_capacity(head.len() + data.len() + data.len() / 8 + tail.len() + 16);
+    if pretty {
+        out.push_str(&head[..head.len() - 2]);
+        out.push_str(",\n  \"data\": ");
+        let mut rest = &data[..];
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            out.push_str(utf8(&rest[..=i])?);
+            out.push_str("  ");
+            rest = &rest[i + 1..];
+        }
+        out.push_str(utf8(rest)?);
+    } else {
+        out.push_str(&head[..head.len() - 1]);
+        out.push_str(",\"data\":");
+        out.push_str(utf8(&data)?);
+    }
+    out.push(',');
+    out.push_str(&tail[1..]);
+    Ok(out)
+}
+
+/// serde_json writes UTF-8; this only turns the bytes into a `str` without a copy.
+fn utf8(b: &[u8]) -> serde_json::Result<&str> {
+    std::str::from_utf8(b).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// Write the text of a report, secrets scrubbed, and a newline. A closed stdout (broken
+/// pipe) is ignored: the exit code still tells.
+fn write_text(text: serde_json::Result<String>) {
+    let text = text.unwrap_or_else(|_| "{\"ok\":false,\"failed\":true}".to_string());
     let text = crate::secret::scrub_json(&text);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.write_all(b"\n");
     let _ = out.flush();
+}
+
+/// Write the report: one line (or indented when `pretty`) to stdout, secrets scrubbed.
+/// A closed stdout (broken pipe) is ignored: the exit code still tells.
+pub fn write_report(v: &Value, pretty: bool) {
+    write_text(if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    });
 }
 
 /// Run a tool: parse `A` from the command line (a usage error becomes a JSON report
@@ -322,15 +532,15 @@ where
             }
             let err = usage_error(tool, &rendered);
             let res = Err(err);
-            let v = envelope(
+            write_text(render(
                 tool,
                 false,
                 &started_at,
                 t0.elapsed().as_millis() as u64,
                 &res,
-                vec![],
-            );
-            write_report(&v, pretty);
+                &[],
+                pretty,
+            ));
             return ExitCode::from(ErrorKind::Usage.exit_code());
         }
     };
@@ -359,15 +569,15 @@ where
             }
         }
     }
-    let v = envelope(
+    write_text(render(
         tool,
         ctx.dry_run(),
         &started_at,
         ctx.elapsed_ms(),
         &result,
-        ctx.warnings(),
-    );
-    write_report(&v, pretty);
+        &ctx.warnings.borrow(),
+        pretty,
+    ));
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(e.kind.exit_code()),
@@ -495,5 +705,74 @@ mod tests {
         e.hint = Some(String::new());
         let v = envelope("df-x", false, "t", 1, &Err(e), vec![]);
         assert_eq!(v["error"]["hint"], Value::Null);
+    }
+
+    /// `render` writes exactly what serde_json makes of `envelope`, compact and indented,
+    /// for plain, typed-large and failed outcomes (with and without data and hint).
+    #[test]
+    fn render_is_the_envelope_serialized() {
+        #[derive(Serialize)]
+        struct Big {
+            name: String,
+            n: u64,
+            list: Vec<Value>,
+            empty: Vec<u8>,
+            map: Map<String, Value>,
+            none: Option<String>,
+        }
+        let big = || Big {
+            name: "a \"q\" \n\u{e9} 💡".into(),
+            n: 7,
+            list: vec![
+                json!({"k": [1, {}, []], "s": "x\ny"}),
+                json!(null),
+                json!(-2.5),
+            ],
+            empty: vec![],
+            map: json!({"z": 1, "a": {"b": []}}).as_object().unwrap().clone(),
+            none: None,
+        };
+        let mut failed = Error::bad_data("bad line 3").with_hint("fix it");
+        failed.chain = vec!["outer".into(), "bad line 3".into()];
+        let results: Vec<Result<Outcome, Error>> = vec![
+            Ok(Outcome::new(
+                true,
+                "did it",
+                json!({"a": 1, "b": [], "c": {}}),
+            )),
+            Ok(Outcome::new(false, "lifted", json!({"changed": true}))),
+            Ok(Outcome::new(false, "no data", json!({}))),
+            Ok(Outcome::typed(false, "typed", &big())),
+            Ok(Outcome::typed_large(true, "large \"msg\"", big())),
+            Err(failed),
+            Err(Error::bad_data("x").with_data(json!({"changed": true, "file": "f"}))),
+        ];
+        for r in &results {
+            for warnings in [vec![], vec!["w1".to_string(), "w \"2\"".into()]] {
+                let v = envelope("df-x", true, "2026-01-01T00:00:00Z", 5, r, warnings.clone());
+                for pretty in [false, true] {
+                    let want = if pretty {
+                        serde_json::to_string_pretty(&v).unwrap()
+                    } else {
+                        serde_json::to_string(&v).unwrap()
+                    };
+                    let got = render(
+                        "df-x",
+                        true,
+                        "2026-01-01T00:00:00Z",
+                        5,
+                        r,
+                        &warnings,
+                        pretty,
+                    )
+                    .unwrap();
+                    assert_eq!(got, want, "pretty={pretty}");
+                }
+            }
+        }
+        // The typed-large outcome reads like the typed one, and does not lift data.changed.
+        let typed = envelope("t", false, "s", 1, &results[3], vec![]);
+        let large = envelope("t", false, "s", 1, &results[4], vec![]);
+        assert_eq!(typed["data"], large["data"]);
     }
 }

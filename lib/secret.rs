@@ -5,6 +5,7 @@
 //! `sha256:` + the first 12 hex digits of the value's SHA-256 — equal fingerprints
 //! prove two hosts share an APP_KEY without showing it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -28,13 +29,31 @@ impl fmt::Display for Fingerprint {
 
 /// Whether a .env key holds a secret: its name contains KEY, PASSWORD, PASS, SECRET or TOKEN.
 pub fn is_secret_key(name: &str) -> bool {
-    let up = name.to_ascii_uppercase();
+    // Case-insensitive, without an uppercased copy: called for every line of a .env.
+    let name = name.as_bytes();
     ["KEY", "PASSWORD", "PASS", "SECRET", "TOKEN"]
         .iter()
-        .any(|s| up.contains(s))
+        .any(|s| {
+            name.windows(s.len())
+                .any(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+        })
 }
 
-static REGISTRY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The registered secrets.
+struct Registry {
+    /// Each secret with its JSON-escaped form when that differs (computed once, not per
+    /// scrub); longest first once `sorted`.
+    list: Vec<(String, Option<String>)>,
+    /// The secrets, to find one in constant time (a .env can register thousands).
+    known: Option<std::collections::HashSet<String>>,
+    sorted: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    list: Vec::new(),
+    known: None,
+    sorted: true,
+});
 
 /// Register a secret value so that [`scrub`] masks it in everything the tool prints.
 /// Values shorter than 4 bytes are not registered (masking them would mangle output).
@@ -43,26 +62,41 @@ pub fn register(value: &str) {
         return;
     }
     let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    if !reg.iter().any(|v| v == value) {
-        reg.push(value.to_string());
-        // Longest first, so a secret containing another is masked whole.
-        reg.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    if reg
+        .known
+        .get_or_insert_with(Default::default)
+        .insert(value.to_string())
+    {
+        let esc = serde_json::to_string(value)
+            .ok()
+            .map(|e| e[1..e.len() - 1].to_string())
+            .filter(|e| e != value);
+        reg.list.push((value.to_string(), esc));
+        // Sorted when next used, not on each registration.
+        reg.sorted = false;
     }
 }
 
 /// Replace every registered secret in `text` by `***`. Also masks the JSON-escaped
 /// form of each secret, since reports are JSON.
 pub fn scrub(text: &str) -> String {
-    let reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = text.to_string();
-    for v in reg.iter() {
-        if out.contains(v.as_str()) {
-            out = out.replace(v.as_str(), "***");
-        }
-        if let Ok(esc) = serde_json::to_string(v) {
-            let esc = &esc[1..esc.len() - 1];
-            if esc != v && out.contains(esc) {
-                out = out.replace(esc, "***");
+    scrub_cow(text).into_owned()
+}
+
+/// [`scrub`], without a copy of `text` when it holds no secret (a report can be 50 MB).
+pub fn scrub_cow(text: &str) -> Cow<'_, str> {
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    if !reg.sorted {
+        // Longest first, so a secret containing another is masked whole.
+        reg.list.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        reg.sorted = true;
+    }
+    let mut out = Cow::Borrowed(text);
+    for (v, esc) in reg.list.iter() {
+        for pat in std::iter::once(v).chain(esc) {
+            // memmem's search is much faster than `str::contains` on large texts.
+            if memchr::memmem::find(out.as_bytes(), pat.as_bytes()).is_some() {
+                out = Cow::Owned(out.replace(pat.as_str(), "***"));
             }
         }
     }
@@ -74,39 +108,40 @@ pub fn scrub(text: &str) -> String {
 /// structure. Plain-text scrubbing would turn a numeric secret into `***` inside a number,
 /// a secret spelled like a field name (`changed`, `version`) into a renamed key, or cut
 /// an escape sequence in two. Object keys are names, not values: they are left alone.
-pub fn scrub_json(text: &str) -> String {
-    // Each secret as it stands inside a JSON string (escaped), to skip tokens quickly.
-    let forms: Vec<String> = REGISTRY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|v| {
-            let esc = serde_json::to_string(v).unwrap_or_default();
-            esc.get(1..esc.len().saturating_sub(1))
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    if forms.is_empty() {
-        return text.to_string();
+pub fn scrub_json(text: &str) -> Cow<'_, str> {
+    // Each secret as it stands inside a JSON string that serde_json wrote (escaped).
+    let forms: Vec<String> = {
+        let reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        reg.list
+            .iter()
+            .map(|(v, esc)| esc.clone().unwrap_or_else(|| v.clone()))
+            .collect()
+    };
+    let holds = |t: &str| {
+        forms
+            .iter()
+            .any(|f| memchr::memmem::find(t.as_bytes(), f.as_bytes()).is_some())
+    };
+    if !holds(text) {
+        return Cow::Borrowed(text);
     }
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'"' {
-            i += 1;
-            continue;
-        }
+    while let Some(q) = memchr::memchr(b'"', &b[i..]) {
         // A string token: find its closing quote, skipping escapes.
-        let start = i;
-        i += 1;
+        let start = i + q;
+        i = start + 1;
         while i < b.len() && b[i] != b'"' {
             i += if b[i] == b'\\' { 2 } else { 1 };
         }
         let end = (i + 1).min(b.len());
         i = end;
+        let token = &text[start..end];
+        if !holds(token) {
+            continue;
+        }
         let is_key = b[end..]
             .iter()
             .find(|c| !c.is_ascii_whitespace())
@@ -114,15 +149,10 @@ pub fn scrub_json(text: &str) -> String {
         if is_key {
             continue;
         }
-        let token = &text[start..end];
-        // Decoding is needed only where a secret may hide: its escaped form, or escapes.
-        if !token.contains('\\') && !forms.iter().any(|f| token.contains(f.as_str())) {
-            continue;
-        }
         let Ok(value) = serde_json::from_str::<String>(token) else {
             continue;
         };
-        let masked = scrub(&value);
+        let masked = scrub_cow(&value);
         if masked != value {
             out.push_str(&text[last..start]);
             out.push_str(&serde_json::to_string(&masked).unwrap_or_else(|_| "\"***\"".into()));
@@ -130,7 +160,7 @@ pub fn scrub_json(text: &str) -> String {
         }
     }
     out.push_str(&text[last..]);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -178,14 +208,14 @@ mod tests {
             "list": ["zqchanged7", "line\nzqchanged7"],
             "nested": {"zqchanged7": "zqchanged7"}
         });
-        let text = scrub_json(&v.to_string());
+        let text = scrub_json(&v.to_string()).into_owned();
         let back: serde_json::Value = serde_json::from_str(&text).expect(&text);
         assert_eq!(back["zqchanged7"], true);
         assert_eq!(back["duration_ms"], 97531864);
         assert_eq!(back["msg"], "pw *** and ***, ***");
         assert_eq!(back["list"], serde_json::json!(["***", "line\n***"]));
         assert_eq!(back["nested"], serde_json::json!({"zqchanged7": "***"}));
-        let pretty = scrub_json(&serde_json::to_string_pretty(&v).unwrap());
+        let pretty = scrub_json(&serde_json::to_string_pretty(&v).unwrap()).into_owned();
         let back2: serde_json::Value = serde_json::from_str(&pretty).unwrap();
         assert_eq!(back, back2);
     }

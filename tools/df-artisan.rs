@@ -1,7 +1,7 @@
 //! df-artisan — composer and artisan for a DreamFactory install, run safely.
 use clap::{Parser, Subcommand, ValueEnum};
 use dfkit::artisan::{Action, ComposerFlags, Options, SecretSource, StrictAction};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,11 +62,7 @@ struct Args {
     cmd: Cmd,
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 #[derive(clap::Args, Debug)]
 struct ComposerArgs {

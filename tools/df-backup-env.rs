@@ -2,7 +2,7 @@
 //! install tree into a backup set, and put it back.
 use clap::{Parser, Subcommand};
 use dfkit::env_backup;
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,11 +100,7 @@ enum Cmd {
     },
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-backup-env", |ctx, args| {

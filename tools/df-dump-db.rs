@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use dfkit::dump::{Compression, DumpOptions, RestoreOptions};
 use dfkit::install::resolve_root;
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,11 +77,7 @@ enum Sub {
     },
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-dump-db", |ctx, args| {

@@ -1,7 +1,7 @@
 //! df-git-update — update a DreamFactory git checkout without losing local edits.
 use clap::{Parser, Subcommand};
 use dfkit::git::{RollbackOpts, StatusOpts, Target, UpdateOpts};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,16 +65,8 @@ enum Sub {
         /// The remote to fetch from
         #[arg(long, default_value = "origin", value_name = "NAME")]
         remote: String,
-        /// Stash untracked files too (never ignored ones)
-        #[arg(long)]
-        include_untracked: bool,
-        /// `git stash pop` the stashed edits after a successful update
-        #[arg(long)]
-        reapply_stash: bool,
-        /// Go ahead even when local commits would be left on no branch (e.g. a hotfix
-        /// committed on a detached HEAD); they are kept on refs/dfkit/left/… and reported
-        #[arg(long)]
-        leave_local_commits: bool,
+        #[command(flatten)]
+        local: Local,
     },
     /// Return to a recorded commit (local edits are stashed first, never discarded)
     Rollback {
@@ -87,16 +79,8 @@ enum Sub {
         /// Leave HEAD detached at COMMIT
         #[arg(long)]
         detach: bool,
-        /// Stash untracked files too
-        #[arg(long)]
-        include_untracked: bool,
-        /// `git stash pop` the stashed edits afterwards
-        #[arg(long)]
-        reapply_stash: bool,
-        /// Go ahead even when local commits would be left on no branch; they are kept on
-        /// refs/dfkit/left/… and reported
-        #[arg(long)]
-        leave_local_commits: bool,
+        #[command(flatten)]
+        local: Local,
     },
     /// Branch, HEAD, version, local changes and commits behind the remote (read-only)
     Status {
@@ -112,11 +96,22 @@ enum Sub {
     },
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
+/// What becomes of local edits and commits, for update and rollback alike.
+#[derive(clap::Args, Debug)]
+struct Local {
+    /// Stash untracked files too (never ignored ones)
+    #[arg(long)]
+    include_untracked: bool,
+    /// `git stash pop` the stashed edits after a successful run
+    #[arg(long)]
+    reapply_stash: bool,
+    /// Go ahead even when local commits would be left on no branch (e.g. a hotfix
+    /// committed on a detached HEAD); they are kept on refs/dfkit/left/… and reported
+    #[arg(long)]
+    leave_local_commits: bool,
 }
+
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-git-update", |ctx, args| {
@@ -127,9 +122,7 @@ fn main() -> ExitCode {
                 branch,
                 ref_,
                 remote,
-                include_untracked,
-                reapply_stash,
-                leave_local_commits,
+                local,
             } => {
                 let target = match ref_ {
                     Some(r) => Target::Ref(r),
@@ -138,9 +131,9 @@ fn main() -> ExitCode {
                 let o = UpdateOpts {
                     target,
                     remote,
-                    include_untracked,
-                    reapply_stash,
-                    leave_local_commits,
+                    include_untracked: local.include_untracked,
+                    reapply_stash: local.reapply_stash,
+                    leave_local_commits: local.leave_local_commits,
                     timeout,
                 };
                 dfkit::git::update(ctx, &root, &o)
@@ -149,17 +142,15 @@ fn main() -> ExitCode {
                 to,
                 branch,
                 detach,
-                include_untracked,
-                reapply_stash,
-                leave_local_commits,
+                local,
             } => {
                 let o = RollbackOpts {
                     to,
                     branch,
                     detach,
-                    include_untracked,
-                    reapply_stash,
-                    leave_local_commits,
+                    include_untracked: local.include_untracked,
+                    reapply_stash: local.reapply_stash,
+                    leave_local_commits: local.leave_local_commits,
                     timeout,
                 };
                 dfkit::git::rollback(ctx, &root, &o)

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use dfkit::migrate::export::{self, ExportOptions};
 use dfkit::migrate::import::{self, ImportOptions};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use dfkit::transfer::SshOptions;
 use dfkit::wrapper::{RestartFlags, RunFlags};
 use std::path::PathBuf;
@@ -139,11 +139,7 @@ enum Cmd {
     },
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-migrate", |ctx, a| {

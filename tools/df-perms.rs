@@ -1,7 +1,7 @@
 //! df-perms — owner and modes of storage/ and bootstrap/cache/ (the guide's chown -R / chmod -R 2775).
 use clap::Parser;
 use dfkit::perms::{self, Options};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,11 +56,7 @@ struct Args {
     common: Common,
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-perms", |ctx, args| {

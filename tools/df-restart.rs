@@ -1,6 +1,6 @@
 //! df-restart — test the configuration, restart php-fpm and the web server, prove it worked.
 use clap::{Parser, ValueEnum};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use dfkit::restart::{self, Via};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,11 +109,7 @@ struct Args {
     common: Common,
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-restart", |ctx, a| {

@@ -1,7 +1,7 @@
 //! df-upgrade — the guide's in-place minor upgrade as one command, with lock, journal and
 //! automatic rollback.
 use clap::{Parser, Subcommand};
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use dfkit::upgrade::{self, Options, Step};
 use dfkit::wrapper::{RestartFlags, RunFlags};
 use std::path::PathBuf;
@@ -101,11 +101,7 @@ enum Cmd {
     Recover,
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-upgrade", |ctx, a| {

@@ -2,7 +2,7 @@
 //! artisan, database, migrations, row counts and APP_KEY against a backup set, HTTP, logs.
 use clap::Parser;
 use dfkit::install::Install;
-use dfkit::report::{Common, HasCommon};
+use dfkit::report::Common;
 use dfkit::verify::{self, Options};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,11 +76,7 @@ struct Args {
     timeout: Duration,
 }
 
-impl HasCommon for Args {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-}
+dfkit::has_common!(Args);
 
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-verify", |ctx, args| {

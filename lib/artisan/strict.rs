@@ -69,38 +69,6 @@ fn tokenize(src: &str) -> Vec<Token> {
                     end: i,
                 });
             }
-            b'=' if b.get(i + 1) == Some(&b'>') => {
-                i += 2;
-                out.push(Token {
-                    tok: Tok::Arrow,
-                    start,
-                    end: i,
-                });
-            }
-            b'[' | b'(' | b'{' => {
-                i += 1;
-                out.push(Token {
-                    tok: Tok::Open(c),
-                    start,
-                    end: i,
-                });
-            }
-            b']' | b')' | b'}' => {
-                i += 1;
-                out.push(Token {
-                    tok: Tok::Close(c),
-                    start,
-                    end: i,
-                });
-            }
-            b',' => {
-                i += 1;
-                out.push(Token {
-                    tok: Tok::Comma,
-                    start,
-                    end: i,
-                });
-            }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'\\' || c >= 0x80 => {
                 while i < b.len()
                     && (b[i].is_ascii_alphanumeric()
@@ -116,13 +84,17 @@ fn tokenize(src: &str) -> Vec<Token> {
                     end: i,
                 });
             }
+            // `=>`, a bracket, a comma, or any other single byte.
             _ => {
-                i += 1;
-                out.push(Token {
-                    tok: Tok::Other,
-                    start,
-                    end: i,
-                });
+                let (tok, len) = match c {
+                    b'=' if b.get(i + 1) == Some(&b'>') => (Tok::Arrow, 2),
+                    b'[' | b'(' | b'{' => (Tok::Open(c), 1),
+                    b']' | b')' | b'}' => (Tok::Close(c), 1),
+                    b',' => (Tok::Comma, 1),
+                    _ => (Tok::Other, 1),
+                };
+                i += len;
+                out.push(Token { tok, start, end: i });
             }
         }
     }

@@ -225,10 +225,11 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
         app_key_valid: env.app_key().is_ok(),
         summary: summary(&env),
     };
-    Ok(Outcome::typed(
+    // Large: a .env of 500k lines makes a report of ~50 MB.
+    Ok(Outcome::typed_large(
         false,
         format!("{}: {} variables", path.display(), env.vars().len()),
-        &data,
+        data,
     ))
 }
 

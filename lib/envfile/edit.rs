@@ -5,7 +5,9 @@ use super::{EnvFile, Quote, UNCLOSED};
 use crate::error::{Error, Result};
 
 impl EnvFile {
-    pub(super) fn edited(&self, key: &str, value: &str) -> Result<Vec<u8>> {
+    /// The file with `key` set, in each way worth trying, best first (the caller keeps
+    /// the first that reads back as `value`).
+    pub(super) fn edited(&self, key: &str, value: &str) -> Result<Vec<Vec<u8>>> {
         let raw = &self.raw;
         let Some(e) = self.entry(key) else {
             if let Some((a, _, _)) = self.ignored.iter().find(|i| i.2 == UNCLOSED) {
@@ -26,7 +28,7 @@ impl EnvFile {
                 out.extend_from_slice(eol);
                 out.extend_from_slice(line.as_bytes());
             }
-            return Ok(out);
+            return Ok(vec![out]);
         };
         let (start, end) = e.span;
         let text = |a: usize, b: usize| String::from_utf8_lossy(&raw[a..b]).into_owned();
@@ -74,14 +76,20 @@ impl EnvFile {
                 encode(value, Quote::Double)
             )],
         };
-        let line = candidates
+        let files: Vec<Vec<u8>> = candidates
             .into_iter()
-            .find(|l| !multiline_start(l.as_bytes()))
-            .ok_or_else(|| Error::internal(format!("cannot write {key} on one line")))?;
-        let mut out = raw[..start].to_vec();
-        out.extend_from_slice(line.as_bytes());
-        out.extend_from_slice(&raw[end..]);
-        Ok(out)
+            .filter(|l| !multiline_start(l.as_bytes()))
+            .map(|line| {
+                let mut out = raw[..start].to_vec();
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(&raw[end..]);
+                out
+            })
+            .collect();
+        if files.is_empty() {
+            return Err(Error::internal(format!("cannot write {key} on one line")));
+        }
+        Ok(files)
     }
 }
 

@@ -23,8 +23,8 @@
 
 use crate::error::{Error, Result};
 use crate::secret;
+use foldhash::{HashMap, HashMapExt};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::path::Path;
 
 mod appkey;
@@ -95,12 +95,20 @@ pub struct EnvFile {
     entries: Vec<Entry>,
     /// Final variables in order of first definition (unset names removed).
     vars: Vec<(String, String)>,
-    index: HashMap<String, usize>,
+    /// Every name defined or unset → where it is.
+    index: HashMap<String, Pos>,
     /// Lines Laravel silently ignores: (first, last, why).
     ignored: Vec<(usize, usize, &'static str)>,
     crlf: bool,
     /// The cipher APP_KEY is judged against, when the install's is known.
     cipher: Option<Cipher>,
+}
+
+/// Where a name is: its final variable (None: unset) and the last entry naming it.
+#[derive(Debug, Clone, Copy)]
+struct Pos {
+    var: Option<usize>,
+    entry: usize,
 }
 
 /// Why a file is rejected: the line and a message that never quotes the value.
@@ -157,7 +165,8 @@ impl EnvFile {
 
     /// The value Laravel sees for `key` (last definition wins; a bare `KEY` line unsets).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.index.get(key).map(|&i| self.vars[i].1.as_str())
+        let i = self.index.get(key)?.var?;
+        Some(self.vars[i].1.as_str())
     }
 
     /// The final variables, in order of first definition.
@@ -172,7 +181,7 @@ impl EnvFile {
 
     /// The definition Laravel uses for `key` (the last one).
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().rev().find(|e| e.name == key)
+        self.index.get(key).map(|p| &self.entries[p.entry])
     }
 
     /// The file's bytes, exactly as read (or as edited).
@@ -192,19 +201,40 @@ impl EnvFile {
         if self.get(key) == Some(value) {
             return Ok(false);
         }
-        let new = self.edited(key, value)?;
-        let parsed = EnvFile::parse_inner(&new).map_err(|e| {
-            Error::internal(format!(
-                "editing {key} would make the file unreadable (line {}); nothing written",
-                e.line
-            ))
-        })?;
-        if parsed.get(key) != Some(value) {
-            return Err(Error::internal(format!(
-                "editing {key}: Laravel would not read the new value back; nothing written"
-            ))
-            .with_hint("edit the line by hand"));
+        // The first way of writing it that Laravel reads back as `value` (keeping the
+        // spacing before a comment can fail: PHP's trim keeps a \f the lexer skips).
+        let mut first_err = None;
+        let mut found = None;
+        for new in self.edited(key, value)? {
+            match EnvFile::parse_inner(&new) {
+                Ok(p) if p.get(key) == Some(value) => {
+                    found = Some(p);
+                    break;
+                }
+                Ok(_) => {
+                    first_err.get_or_insert_with(|| {
+                        Error::internal(format!(
+                            "editing {key}: Laravel would not read the new value back; nothing \
+                             written"
+                        ))
+                        .with_hint("edit the line by hand")
+                    });
+                }
+                Err(e) => {
+                    first_err.get_or_insert_with(|| {
+                        Error::internal(format!(
+                            "editing {key} would make the file unreadable (line {}); nothing \
+                             written",
+                            e.line
+                        ))
+                    });
+                }
+            }
         }
+        let Some(parsed) = found else {
+            return Err(first_err
+                .unwrap_or_else(|| Error::internal(format!("cannot write {key} on one line"))));
+        };
         let cipher = self.cipher.take();
         *self = parsed;
         self.cipher = cipher;
@@ -215,21 +245,20 @@ impl EnvFile {
     /// line (never a secret value).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        // Names defined more than once, in order of first appearance, with their lines:
-        // one count per name first (a map: no scan per entry), lines only for duplicates.
-        let mut count: HashMap<&str, u32> = HashMap::with_capacity(self.entries.len());
-        for e in &self.entries {
-            *count.entry(e.name.as_str()).or_insert(0) += 1;
-        }
+        // Names defined more than once, in order of first appearance, with their lines. An
+        // entry that is not its name's last one (the index knows that) has a duplicate; a
+        // map of those names only collects the lines.
         let mut seen: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
-        for e in self.entries.iter().filter(|e| count[e.name.as_str()] > 1) {
+        for (i, e) in self.entries.iter().enumerate() {
+            let last = self.index.get(&e.name).map_or(i, |p| p.entry);
             match at.get(e.name.as_str()) {
-                Some(&i) => seen[i].1.push(e.line),
-                None => {
+                Some(&k) => seen[k].1.push(e.line),
+                None if last != i => {
                     at.insert(&e.name, seen.len());
                     seen.push((&e.name, vec![e.line]));
                 }
+                None => {}
             }
         }
         for (name, lines) in &seen {
@@ -563,6 +592,16 @@ mod tests {
         );
         assert!(e.set("NEW", "v").unwrap());
         assert!(e.bytes().ends_with(b"D=\"p#q\"\r\nNEW=v"));
+    }
+
+    /// Found by the phpdotenv differential run at 20k cases: a `\f` before an inline
+    /// comment is kept by PHP's trim, so an empty value must be written quoted.
+    #[test]
+    fn edit_before_a_formfeed_comment() {
+        let mut e = EnvFile::parse(b"DB_PASSWORD\t= )\x0c#").unwrap();
+        assert!(e.set("DB_PASSWORD", "").unwrap());
+        assert_eq!(e.get("DB_PASSWORD"), Some(""));
+        assert_eq!(e.bytes(), b"DB_PASSWORD\t= \"\"\x0c#");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! phpdotenv's parser, step by step (`Lines`, `EntryParser`, `Lexer`, `Resolver`, the
 //! loader), in time linear in the size of the file.
 
-use super::{Entry, EnvFile, Layout, ParseError, Quote, UNCLOSED};
+use super::{Entry, EnvFile, Layout, ParseError, Pos, Quote, UNCLOSED};
 use crate::secret;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// PHP's default `trim` set. Note: not `\f`.
 fn is_php_trim(b: u8) -> bool {
@@ -33,21 +33,21 @@ fn multiline_stop(line: &[u8], started: bool) -> bool {
         return true;
     }
     // str_replace('\\\\', '', $line), then count positions where a non-backslash is
-    // followed by a double quote.
-    let mut s = Vec::with_capacity(line.len());
+    // followed by a double quote; in one pass, without building the replaced string.
+    let mut count = 0;
+    let mut prev: Option<u8> = None;
     let mut i = 0;
     while i < line.len() {
         if line[i] == b'\\' && line.get(i + 1) == Some(&b'\\') {
             i += 2;
-        } else {
-            s.push(line[i]);
-            i += 1;
+            continue;
         }
+        if line[i] == b'"' && prev.is_some_and(|p| p != b'\\') {
+            count += 1;
+        }
+        prev = Some(line[i]);
+        i += 1;
     }
-    let count = s
-        .windows(2)
-        .filter(|w| w[0] != b'\\' && w[1] == b'"')
-        .count();
     if started {
         count > 1
     } else {
@@ -57,7 +57,7 @@ fn multiline_stop(line: &[u8], started: bool) -> bool {
 
 /// `Lines::looksLikeMultilineStart`.
 pub(super) fn multiline_start(line: &[u8]) -> bool {
-    line.windows(2).any(|w| w == b"=\"") && !multiline_stop(line, true)
+    memchr::memmem::find(line, b"=\"").is_some() && !multiline_stop(line, true)
 }
 
 fn is_comment_or_blank(s: &[u8]) -> bool {
@@ -72,8 +72,8 @@ pub(super) fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
-/// `EntryParser::parseName`.
-fn parse_name(name: &str) -> std::result::Result<String, String> {
+/// `EntryParser::parseName`. The name is a part of `name`.
+fn parse_name(name: &str) -> std::result::Result<&str, String> {
     let mut name = name;
     // `export` is 6 ASCII bytes, so the 7th character is the 7th byte when it is ASCII.
     if name.starts_with("export")
@@ -92,7 +92,7 @@ fn parse_name(name: &str) -> std::result::Result<String, String> {
         }
     }
     if is_valid_name(name) {
-        Ok(name.to_string())
+        Ok(name)
     } else {
         Err("an invalid variable name".into())
     }
@@ -169,6 +169,21 @@ struct RawValue {
     comment: Option<(usize, bool)>,
 }
 
+impl RawValue {
+    /// A `$` that may start a `${VAR}`; the lexer goes on in `next`.
+    fn dollar(&mut self, next: St) -> St {
+        self.vars.push(self.chars.len());
+        self.chars.push(b'$');
+        next
+    }
+
+    /// Literal text of the value; the lexer goes on in `next`.
+    fn text(&mut self, tok: &[u8], next: St) -> St {
+        self.chars.extend_from_slice(tok);
+        next
+    }
+}
+
 /// `EntryParser::parseValue` on the trimmed value text.
 fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String>)> {
     let mut r = RawValue::default();
@@ -197,23 +212,15 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
                     r.content_end.get_or_insert(a);
                     St::Whitespace
                 }
-                Tok::Dollar => {
-                    r.vars.push(r.chars.len());
-                    r.chars.push(b'$');
-                    St::Unquoted
-                }
-                _ => {
-                    r.chars.extend_from_slice(tok);
-                    St::Unquoted
-                }
+                Tok::Dollar => r.dollar(St::Unquoted),
+                _ => r.text(tok, St::Unquoted),
             },
             St::SingleQ => {
                 if t == Tok::Single {
                     r.content_end = Some(b);
                     St::Whitespace
                 } else {
-                    r.chars.extend_from_slice(tok);
-                    St::SingleQ
+                    r.text(tok, St::SingleQ)
                 }
             }
             St::DoubleQ => match t {
@@ -222,21 +229,11 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
                     St::Whitespace
                 }
                 Tok::Backslash => St::Escape,
-                Tok::Dollar => {
-                    r.vars.push(r.chars.len());
-                    r.chars.push(b'$');
-                    St::DoubleQ
-                }
-                _ => {
-                    r.chars.extend_from_slice(tok);
-                    St::DoubleQ
-                }
+                Tok::Dollar => r.dollar(St::DoubleQ),
+                _ => r.text(tok, St::DoubleQ),
             },
             St::Escape => match t {
-                Tok::Double | Tok::Backslash | Tok::Dollar => {
-                    r.chars.extend_from_slice(tok);
-                    St::DoubleQ
-                }
+                Tok::Double | Tok::Backslash | Tok::Dollar => r.text(tok, St::DoubleQ),
                 Tok::Other if b"fnrtv".contains(&tok[0]) => {
                     r.chars.push(match tok[0] {
                         b'f' => 0x0c,
@@ -285,17 +282,32 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
     }
 }
 
-/// `Resolver::resolve`: `${NAME}` from the variables defined so far, right to left.
-/// A name's place in the loader's order and its current value (None: unset).
+/// One name: its place in the loader's order (None: never defined), the entry that holds
+/// its current value (None: unset) and its last entry of any kind.
 struct Slot {
-    pos: usize,
-    value: Option<String>,
+    pos: Option<usize>,
+    entry: Option<usize>,
+    last: usize,
 }
 
+/// The loader's repository: name → its [`Slot`]'s number.
+struct Repo<'a> {
+    ids: HashMap<&'a str, usize>,
+    slots: Vec<Slot>,
+}
+
+/// The current value of `name`.
+fn lookup<'e>(repo: &Repo, entries: &'e [Entry], name: &str) -> Option<&'e str> {
+    let i = repo.slots[*repo.ids.get(name)?].entry?;
+    entries[i].value.as_deref()
+}
+
+/// `Resolver::resolve`: `${NAME}` from the variables defined so far, right to left.
 /// (Takes the value's bytes out of `raw`: nothing reads them afterwards.)
 fn resolve(
     raw: &mut RawValue,
-    repo: &HashMap<String, Slot>,
+    repo: &Repo,
+    entries: &[Entry],
     unresolved: &mut Vec<String>,
 ) -> String {
     let chars = std::mem::take(&mut raw.chars);
@@ -338,7 +350,7 @@ fn resolve(
         }
         let name_bytes: Vec<u8> = (2..2 + n).filter_map(at).collect();
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        match repo.get(&name).and_then(|s| s.value.as_ref()) {
+        match lookup(repo, entries, &name) {
             Some(val) => {
                 tail.truncate(len - (3 + n));
                 tail.extend(val.bytes().rev());
@@ -362,21 +374,17 @@ struct Line {
 fn split_lines(raw: &[u8], from: usize) -> Vec<Line> {
     let mut out = Vec::new();
     let mut start = from;
-    let mut i = from;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' => {
-                out.push(Line { start, end: i });
-                i += if raw.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
-                start = i;
-            }
-            b'\n' => {
-                out.push(Line { start, end: i });
-                i += 1;
-                start = i;
-            }
-            _ => i += 1,
+    for i in memchr::memchr2_iter(b'\r', b'\n', &raw[from..]).map(|i| i + from) {
+        if i < start {
+            // The `\n` of a `\r\n` already taken.
+            continue;
         }
+        out.push(Line { start, end: i });
+        start = if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            i + 2
+        } else {
+            i + 1
+        };
     }
     // preg_split always yields a last (possibly empty) piece.
     out.push(Line {
@@ -466,11 +474,14 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     }
 
     // EntryParser::parse on each entry, then the Loader (resolution, last wins).
-    // The loader's repository: name → its place in `order` and its value (None: unset).
-    // `order` holds names in order of first definition; one map, so no scan of earlier
-    // names per definition.
-    let mut repo: HashMap<String, Slot> = HashMap::new();
-    let mut order: Vec<Option<String>> = Vec::new();
+    // The loader's repository: name → its place in `order` and the entry holding its value
+    // (None: unset). `order` holds names in order of first definition; one map, so no
+    // scan of earlier names per definition. Names are borrowed from the input.
+    let mut repo = Repo {
+        ids: HashMap::with_capacity(groups.len()),
+        slots: Vec::with_capacity(groups.len()),
+    };
+    let mut order: Vec<Option<usize>> = Vec::with_capacity(groups.len());
     // One pass: parse an entry, then load it. phpdotenv parses every entry before loading
     // any, but a rejected entry rejects the whole file either way, and `${VAR}` only sees
     // what is above it, so the values are the same — without a list of parsed entries.
@@ -483,7 +494,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
             hint,
         };
         let text = &g.text;
-        let eq = text.iter().position(|&b| b == b'=');
+        let eq = memchr::memchr(b'=', text);
         let (name_part, value_part, value_off) = match eq {
             Some(p) => {
                 let (na, nb) = php_trim_range(&text[..p]);
@@ -518,7 +529,9 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         };
         let mut raw = raw;
         let mut unresolved = Vec::new();
-        let value = raw.as_mut().map(|r| resolve(r, &repo, &mut unresolved));
+        let value = raw
+            .as_mut()
+            .map(|r| resolve(r, &repo, &entries, &mut unresolved));
         let l0 = lines[g.first];
         let span = (l0.start, lines[g.last].end);
         let single = g.first == g.last;
@@ -555,7 +568,7 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         let quote = raw.as_ref().and_then(|r| r.quote).unwrap_or(Quote::None);
         match &value {
             Some(v) => {
-                if secret::is_secret_key(&name) {
+                if secret::is_secret_key(name) {
                     register_secret(v);
                     if let Some(l) = layout {
                         // The value as written, and (when `#` cut it) all of it.
@@ -565,36 +578,51 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                         }
                     }
                 }
-                match repo.get_mut(&name) {
-                    Some(s) if s.value.is_some() => s.value = Some(v.clone()),
-                    Some(s) => {
-                        // Defined again after an unset: it moves to the end, as a PHP
-                        // array key does. The old place becomes a hole.
-                        order[s.pos] = None;
-                        s.pos = order.len();
-                        s.value = Some(v.clone());
-                        order.push(Some(name.clone()));
+                let at = entries.len();
+                match repo.ids.get(name) {
+                    Some(&id) => {
+                        let s = &mut repo.slots[id];
+                        if s.entry.is_none() {
+                            // Defined again after an unset: it moves to the end, as a PHP
+                            // array key does. The old place becomes a hole.
+                            if let Some(p) = s.pos {
+                                order[p] = None;
+                            }
+                            s.pos = Some(order.len());
+                            order.push(Some(id));
+                        }
+                        s.entry = Some(at);
+                        s.last = at;
                     }
                     None => {
-                        repo.insert(
-                            name.clone(),
-                            Slot {
-                                pos: order.len(),
-                                value: Some(v.clone()),
-                            },
-                        );
-                        order.push(Some(name.clone()));
+                        order.push(Some(repo.slots.len()));
+                        repo.ids.insert(name, repo.slots.len());
+                        repo.slots.push(Slot {
+                            pos: Some(order.len() - 1),
+                            entry: Some(at),
+                            last: at,
+                        });
                     }
                 }
             }
-            None => {
-                if let Some(s) = repo.get_mut(&name) {
-                    s.value = None;
+            None => match repo.ids.get(name) {
+                Some(&id) => {
+                    repo.slots[id].entry = None;
+                    repo.slots[id].last = entries.len();
                 }
-            }
+                None => {
+                    // Unset before any definition: only its entry is remembered.
+                    repo.ids.insert(name, repo.slots.len());
+                    repo.slots.push(Slot {
+                        pos: None,
+                        entry: None,
+                        last: entries.len(),
+                    });
+                }
+            },
         }
         entries.push(Entry {
-            name,
+            name: name.to_string(),
             value,
             line: g.first + 1,
             last_line: g.last + 1,
@@ -606,16 +634,27 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
             unresolved,
         });
     }
-    let vars: Vec<(String, String)> = order
-        .into_iter()
-        .flatten()
-        .filter_map(|n| repo.remove(&n).and_then(|s| s.value).map(|v| (n, v)))
-        .collect();
-    let index = vars
-        .iter()
-        .enumerate()
-        .map(|(i, (k, _))| (k.clone(), i))
-        .collect();
+    // The final variables in order, each name's variable and last entry: no lookup by
+    // name (the slots say it all).
+    let mut var_of = vec![None; repo.slots.len()];
+    let mut vars: Vec<(String, String)> = Vec::with_capacity(order.len());
+    for id in order.into_iter().flatten() {
+        if let Some(e) = repo.slots[id].entry {
+            let e = &entries[e];
+            var_of[id] = Some(vars.len());
+            vars.push((e.name.clone(), e.value.clone().unwrap_or_default()));
+        }
+    }
+    let mut index = HashMap::with_capacity(repo.slots.len());
+    for (id, s) in repo.slots.iter().enumerate() {
+        index.insert(
+            entries[s.last].name.clone(),
+            Pos {
+                var: var_of[id],
+                entry: s.last,
+            },
+        );
+    }
     Ok(EnvFile {
         raw: bytes.to_vec(),
         entries,
