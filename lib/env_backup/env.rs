@@ -304,10 +304,7 @@ pub fn restore_key(ctx: &Ctx, env_path: &Path, from: &Path, keys: &[String]) -> 
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
-    // A killed writer's temporaries beside the .env go even when nothing is to be
-    // written: a recovery's restore is often a no-op, and it is the next writer there.
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
+    sweep_beside(ctx, env_path, &target);
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -416,10 +413,7 @@ pub fn restore(ctx: &Ctx, env_path: &Path, from: &Path) -> Result<Outcome> {
         };
         return Ok(Outcome::typed(changed, msg, &data));
     }
-    // A killed writer's temporaries beside the .env go even when nothing is to be
-    // written: a recovery's restore is often a no-op, and it is the next writer there.
-    sweep(ctx, &atomic::parent_dir(env_path));
-    sweep(ctx, &atomic::parent_dir(&target));
+    sweep_beside(ctx, env_path, &target);
     if !changed {
         return Ok(Outcome::typed(
             false,
@@ -472,4 +466,12 @@ fn write_owned(dest: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Resu
     f.write_all(bytes)
         .map_err(|e| Error::io("writing", f.temp_path(), e))?;
     f.commit()
+}
+
+/// A killed writer's temporaries beside the .env (and beside the file a symlinked .env
+/// leads to) go even when nothing is to be written: a recovery's restore is often a
+/// no-op, and it is the next writer there.
+fn sweep_beside(ctx: &Ctx, env_path: &Path, target: &Path) {
+    sweep(ctx, &atomic::parent_dir(env_path));
+    sweep(ctx, &atomic::parent_dir(target));
 }
