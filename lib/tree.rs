@@ -127,7 +127,7 @@ impl<'a, 'p> Walk<'a, 'p> {
     }
 
     fn tick(&mut self) {
-        if self.counts.entries % 512 == 0 {
+        if self.counts.entries.is_multiple_of(512) {
             if let Some(p) = self.progress.as_mut() {
                 p(&self.counts);
             }
@@ -155,11 +155,14 @@ impl<'a, 'p> Walk<'a, 'p> {
                 "remove or move the deep tree (it is no part of an install), then run again",
             ));
         }
+        // `dir` may be a directory's descriptor path (/proc/self/fd/N): messages name
+        // the real path, and the set to avoid is recognised by it.
+        let shown = self.root.join(rel);
         let mut names: Vec<_> = fs::read_dir(dir)
-            .map_err(|e| Error::io("reading directory", dir, e))?
+            .map_err(|e| Error::io("reading directory", &shown, e))?
             .map(|r| r.map(|d| d.file_name()))
             .collect::<std::io::Result<_>>()
-            .map_err(|e| Error::io("reading directory", dir, e))?;
+            .map_err(|e| Error::io("reading directory", &shown, e))?;
         names.sort();
         let mut out = Vec::new();
         for name in names {
@@ -169,15 +172,76 @@ impl<'a, 'p> Walk<'a, 'p> {
                 self.excluded.push(r.display().to_string());
                 continue;
             }
-            if self.avoid.as_deref() == Some(src.as_path()) {
+            if self.avoid.as_deref() == Some(self.root.join(&r).as_path()) {
                 self.excluded.push(r.display().to_string());
                 continue;
             }
-            let md = fs::symlink_metadata(&src).map_err(|e| Error::io("inspecting", &src, e))?;
+            let md = fs::symlink_metadata(&src)
+                .map_err(|e| Error::io("inspecting", &self.root.join(&r), e))?;
             out.push((src, r, md));
         }
         Ok(out)
     }
+}
+
+/// A directory held open while the copy works inside it, and the path that reaches it
+/// through its descriptor (`/proc/self/fd/N`). Everything below is looked up from the
+/// open directory itself, so a directory of the install swapped for a symlink while the
+/// copy runs cannot lead it outside the root: the swap is seen and the copy refused.
+/// Without /proc, the plain path (and the race) remain.
+pub(crate) struct Anchor {
+    _dir: File,
+    pub(crate) path: PathBuf,
+}
+
+/// Open `dir` as an [`Anchor`]. With `seen` (the entry's lstat from its parent), the
+/// directory must still be that one: not a symlink now, the same device and inode.
+pub(crate) fn anchor(dir: &Path, shown: &Path, seen: Option<&Metadata>) -> Result<Anchor> {
+    let changed = || {
+        Error::new(
+            ErrorKind::Io,
+            format!(
+                "{} changed while it was being copied (a directory replaced, by a symlink?)",
+                shown.display()
+            ),
+        )
+        .with_hint("stop what writes into the install (maintenance mode), then run again")
+    };
+    let mut flags = libc::O_DIRECTORY | libc::O_CLOEXEC;
+    if seen.is_some() {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let f = match OpenOptions::new().read(true).custom_flags(flags).open(dir) {
+        Ok(f) => f,
+        Err(e)
+            if seen.is_some()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::ELOOP) | Some(libc::ENOTDIR) | Some(libc::ENOENT)
+                ) =>
+        {
+            return Err(changed())
+        }
+        Err(e) => return Err(Error::io("opening directory", shown, e)),
+    };
+    if let Some(want) = seen {
+        let md = f
+            .metadata()
+            .map_err(|e| Error::io("inspecting", shown, e))?;
+        if (md.dev(), md.ino()) != (want.dev(), want.ino()) {
+            return Err(changed());
+        }
+    }
+    let proc = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&f)
+    ));
+    let path = if proc.is_dir() {
+        proc
+    } else {
+        dir.to_path_buf()
+    };
+    Ok(Anchor { _dir: f, path })
 }
 
 /// Count what a snapshot of `root` would copy (for `--dry-run`).
@@ -318,7 +382,9 @@ fn copy_into(
         owners_kept: true,
         warnings: Vec::new(),
     };
-    c.copy_dir(&mut w, root, tmp, Path::new(""))?;
+    let top = anchor(root, root, None)?;
+    c.copy_dir(&mut w, &top.path, tmp, Path::new(""))?;
+    drop(top);
     c.apply_meta(tmp, &root_md)?;
 
     for ex in excludes {
@@ -378,12 +444,15 @@ impl Copier {
                     .map_err(|e| Error::io("creating", &dst, e))?;
                 w.counts.entries += 1;
                 w.counts.dirs += 1;
-                self.copy_dir(w, &src, &dst, &r)?;
+                let sub = anchor(&src, &w.root.join(&r), Some(&md))?;
+                self.copy_dir(w, &sub.path, &dst, &r)?;
+                drop(sub);
                 // After the children: a read-only directory would refuse them, and
                 // creating them changes its mtime.
                 self.apply_meta(&dst, &md)?;
             } else if ft.is_symlink() {
-                let target = fs::read_link(&src).map_err(|e| Error::io("reading link", &src, e))?;
+                let target = fs::read_link(&src)
+                    .map_err(|e| Error::io("reading link", &w.root.join(&r), e))?;
                 std::os::unix::fs::symlink(&target, &dst)
                     .map_err(|e| Error::io("creating symlink", &dst, e))?;
                 self.chown(&dst, &md)?;
@@ -403,7 +472,7 @@ impl Copier {
                     }
                     self.links.insert(key, dst.clone());
                 }
-                let n = copy_file(&src, &dst)?;
+                let n = copy_file(&src, &w.root.join(&r), &dst)?;
                 self.apply_meta(&dst, &md)?;
                 w.counts.entries += 1;
                 w.counts.files += 1;
@@ -442,19 +511,20 @@ impl Copier {
     }
 }
 
-fn copy_file(src: &Path, dst: &Path) -> Result<u64> {
+/// Copy the regular file `src` (named `shown` in messages) to a new `dst`.
+fn copy_file(src: &Path, shown: &Path, dst: &Path) -> Result<u64> {
     let mut from = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(src)
-        .map_err(|e| Error::io("opening", src, e))?;
+        .map_err(|e| Error::io("opening", shown, e))?;
     let mut to = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(dst)
         .map_err(|e| Error::io("creating", dst, e))?;
-    std::io::copy(&mut from, &mut to).map_err(|e| Error::io("copying", src, e))
+    std::io::copy(&mut from, &mut to).map_err(|e| Error::io("copying", shown, e))
 }
 
 /// Flush the whole filesystem holding `p` (one syncfs instead of an fsync per file).

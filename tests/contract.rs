@@ -171,7 +171,7 @@ fn only_exec_spawns_processes() {
                 continue;
             }
             let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-            if p.extension().map_or(true, |x| x != "rs")
+            if p.extension().is_none_or(|x| x != "rs")
                 || rel.starts_with("lib/exec")
                 || PENDING.iter().any(|x| rel.starts_with(x))
             {

@@ -10,7 +10,7 @@ pub(crate) fn unhex(h: &str) -> String {
         .map(|i| u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok())
         .collect();
     match bytes {
-        Some(b) if h.len() % 2 == 0 => String::from_utf8_lossy(&b).into_owned(),
+        Some(b) if h.len().is_multiple_of(2) => String::from_utf8_lossy(&b).into_owned(),
         _ => String::new(),
     }
 }

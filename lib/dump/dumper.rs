@@ -440,6 +440,7 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
         meta_path: None,
         replaced,
         plan: Vec::new(),
+        changed: None,
     };
     data.meta_path = Some(write_meta(&set, &data)?);
     phases.mark("meta");
@@ -464,8 +465,11 @@ pub(super) fn write_meta(set: &BackupSet, data: &DumpData) -> Result<PathBuf> {
     set.write_meta(&data.meta.artifact, &data.meta)
         .map_err(|e| {
             let cause = e.chain.last().cloned().unwrap_or_else(|| e.message.clone());
-            let mut partial = serde_json::to_value(data).unwrap_or_default();
-            partial["changed"] = serde_json::Value::Bool(true);
+            let partial = serde_json::to_value(DumpData {
+                changed: Some(true),
+                ..data.clone()
+            })
+            .unwrap_or_default();
             Error::new(
                 e.kind,
                 format!(

@@ -66,16 +66,10 @@ pub fn copy_entry(
             .mode(0o700)
             .create(dst)
             .map_err(|e| cannot(dst, e))?;
-        let mut w = Walk {
-            root: src.to_path_buf(),
-            excludes: &[],
-            avoid: None,
-            counts: Counts::default(),
-            excluded: Vec::new(),
-            skipped: Vec::new(),
-            progress,
-        };
-        c.copy_dir(&mut w, src, dst, Path::new(""))?;
+        let mut w = Walk::new(src, &[], None, progress);
+        let top = super::anchor(src, src, None)?;
+        c.copy_dir(&mut w, &top.path, dst, Path::new(""))?;
+        drop(top);
         c.apply_meta(dst, &md)?;
         for s in &w.skipped {
             c.warnings
@@ -87,7 +81,7 @@ pub fn copy_entry(
         c.chown(dst, &md)?;
         set_times(dst, &md)?;
     } else if ft.is_file() {
-        super::copy_file(src, dst)?;
+        super::copy_file(src, src, dst)?;
         c.apply_meta(dst, &md)?;
     } else {
         return Err(Error::bad_data(format!(

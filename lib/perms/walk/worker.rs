@@ -373,7 +373,7 @@ impl<'a> Worker<'a> {
     }
 
     fn candidate(&self, st: &FileStat) -> bool {
-        self.policy.only_uid.map_or(true, |u| st.st_uid == u)
+        self.policy.only_uid.is_none_or(|u| st.st_uid == u)
     }
 
     /// A directory, open as `d`: fix it through the descriptor, then walk it (or hand it

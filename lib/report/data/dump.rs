@@ -31,6 +31,10 @@ pub struct DumpData {
     /// (`run`), then the artifact it would write (`write`, with the compression).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<PlanItem>,
+    /// Only on a failure after the dump was written (writing db.meta.json failed):
+    /// `true`, the set changed (the envelope's `changed` is lifted from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
 }
 
 /// `df-dump-db verify`: the artifact is intact (checksum, decompression, trailer).
