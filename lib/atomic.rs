@@ -272,6 +272,43 @@ pub(crate) fn pid_alive(pid: i32) -> bool {
     !is_zombie(pid)
 }
 
+/// Whether the process `pid` may have written the temporary described by `md`: it is
+/// alive ([`pid_alive`]) and it did not start after the file was last written. With
+/// PIDs wrapping around (32768 by default), a dead run's PID is soon another process's;
+/// that process, younger than the file, is not its writer. Two seconds of slack cover
+/// the boot time's whole seconds and clock ticks.
+pub(crate) fn writer_alive(pid: i32, md: &std::fs::Metadata) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    use std::os::unix::fs::MetadataExt;
+    match process_started(pid) {
+        Some(started) => started <= md.mtime() as f64 + 2.0,
+        None => true,
+    }
+}
+
+/// When `pid` started, in seconds since the epoch: `/proc/stat`'s boot time plus
+/// `/proc/PID/stat`'s start time (field 22, in clock ticks).
+fn process_started(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the name: state is field 3, so starttime (22) is the 20th from here.
+    let ticks: f64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let btime: f64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|h| *h > 0)? as f64;
+    Some(btime + ticks / hz)
+}
+
 /// `/proc/PID/stat`'s state is `Z` (the name before it is in parentheses and may hold
 /// anything, so the state is read after the last `)`).
 fn is_zombie(pid: i32) -> bool {
@@ -333,7 +370,7 @@ pub fn sweep_stale(dir: &Path) -> Vec<PathBuf> {
         let Some(pid) = name.to_str().and_then(stale_name_pid) else {
             continue;
         };
-        if pid == me || pid_alive(pid) {
+        if pid == me || e.metadata().map_or(true, |md| writer_alive(pid, &md)) {
             continue;
         }
         let p = e.path();
@@ -479,6 +516,28 @@ mod tests {
         }
         assert!(!tree.exists());
         assert!(outside.path().join("keep").exists());
+    }
+
+    /// A live process younger than a temporary did not write it (its PID was reused).
+    #[test]
+    fn a_reused_pid_younger_than_the_file_is_not_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, "x").unwrap();
+        let md = std::fs::metadata(&f).unwrap();
+        let me = std::process::id() as i32;
+        assert!(
+            writer_alive(me, &md),
+            "this process started before the file"
+        );
+        let old = std::fs::File::options().write(true).open(&f).unwrap();
+        old.set_modified(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000),
+        )
+        .unwrap();
+        let md = std::fs::metadata(&f).unwrap();
+        assert!(!writer_alive(me, &md), "a process younger than the file");
+        assert!(process_started(me).is_some());
     }
 
     /// A zombie (a child that exited and was not reaped yet) is dead for the sweep.

@@ -3,9 +3,9 @@
 //!
 //! Every temporary of a dump is named `.db.<…>.dfkit-tmp.<pid>[.<n>]` (the artifact
 //! being written, the meta, the sqlite row-count file) and lives in the set. One whose
-//! pid is dead (`kill(pid, 0)` says ESRCH) belongs to nobody and goes. A pid that was
-//! reused by another process keeps its file until that process is gone: never a live
-//! run's file.
+//! pid is dead (`kill(pid, 0)` says ESRCH, or a zombie) belongs to nobody and goes, as
+//! does one whose pid now names a process younger than the file (the pid was reused):
+//! never a live run's file.
 
 use std::path::Path;
 
@@ -16,8 +16,8 @@ fn temp_pid(name: &str) -> Option<i32> {
     after.split('.').next()?.parse().ok()
 }
 
-fn dead(pid: i32) -> bool {
-    pid > 0 && !crate::atomic::pid_alive(pid)
+fn dead(pid: i32, md: &std::fs::Metadata) -> bool {
+    pid > 0 && !crate::atomic::writer_alive(pid, md)
 }
 
 /// Remove dead runs' temporaries in `dir`; returns how many went.
@@ -31,7 +31,10 @@ pub(super) fn sweep_dir(dir: &Path) -> usize {
         let Some(pid) = temp_pid(&name.to_string_lossy()) else {
             continue;
         };
-        if dead(pid) && std::fs::remove_file(e.path()).is_ok() {
+        let Ok(md) = e.metadata() else {
+            continue;
+        };
+        if dead(pid, &md) && std::fs::remove_file(e.path()).is_ok() {
             n += 1;
         }
     }
