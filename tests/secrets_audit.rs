@@ -15,9 +15,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::bins::{self, Run};
-use support::migrate::{path_with, script};
-use support::sandbox::{Options, Sandbox};
-use support::servers::{self, DbSpec};
+use support::migrate::{path_with, script, Instance};
+use support::sandbox::Sandbox;
+use support::servers::DbSpec;
 use support::upgrade::push_failing_v3;
 
 /// The database password: distinctive, and full of what a shell or .env trips on.
@@ -69,19 +69,7 @@ struct Audited {
 
 impl Audited {
     fn new(driver: &'static str, at_v2: bool) -> Audited {
-        let db = match driver {
-            "mysql" => Some(servers::mariadb().new_database("audit", DB_PASSWORD)),
-            "pgsql" => Some(servers::postgres().new_database("audit", DB_PASSWORD)),
-            _ => None,
-        };
-        let sb = Sandbox::with(
-            driver,
-            db.as_ref(),
-            &Options {
-                at_v2,
-                ..Options::default()
-            },
-        );
+        let Instance { sb, db } = Instance::with_password(driver, at_v2, DB_PASSWORD);
         let mut env = std::fs::read_to_string(sb.env_path()).unwrap();
         env.push_str(&format!(
             "JWT_SECRET={JWT_SECRET}\nMAIL_PASSWORD=\"{MAIL_PASSWORD}\"\n"

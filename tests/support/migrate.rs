@@ -20,9 +20,14 @@ pub struct Instance {
 impl Instance {
     /// A fresh instance at v1 (`at_v2`: v2) on a database of its own.
     pub fn new(driver: &'static str, at_v2: bool) -> Instance {
+        Instance::with_password(driver, at_v2, NASTY)
+    }
+
+    /// [`Instance::new`], with this database password.
+    pub fn with_password(driver: &'static str, at_v2: bool, password: &str) -> Instance {
         let db = match driver {
-            "mysql" => Some(servers::mariadb().new_database("mig", NASTY)),
-            "pgsql" => Some(servers::postgres().new_database("mig", NASTY)),
+            "mysql" => Some(servers::mariadb().new_database("mig", password)),
+            "pgsql" => Some(servers::postgres().new_database("mig", password)),
             _ => None,
         };
         let sb = Sandbox::with(

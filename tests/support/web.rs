@@ -211,20 +211,7 @@ impl WebBed {
             sh("/etc/init.d/nginx", &["start"]);
         }
         // Ready when the install's /status answers with its version.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let got = bed.get();
-            if let Some((200, body)) = &got {
-                if body.contains(V1_VERSION) {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the sandbox site never came up on {port}; last answer: {got:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_version(port, || format!("the sandbox site never came up on {port}"));
         bed
     }
 
@@ -469,23 +456,14 @@ IncludeOptional conf.d/*.conf
 
     /// Wait until /status answers with the sandbox's version.
     pub fn wait_serving(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let got = self.get();
-            if let Some((200, body)) = &got {
-                if body.contains(V1_VERSION) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "apache never served the sandbox on {}; last answer: {got:?}\nerror.log: {}",
+        wait_for_version(self.port, || {
+            format!(
+                "apache never served the sandbox on {}; error.log: {}",
                 self.port,
                 std::fs::read_to_string(self.sandbox.tmp.path().join("apache-logs/error.log"))
                     .unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            )
+        });
     }
 }
 
@@ -532,5 +510,25 @@ impl Drop for ApacheBed {
                 .stdin(std::process::Stdio::null())
                 .output();
         }
+    }
+}
+
+/// Wait (20 s at most) until /status on `port` answers 200 with the sandbox's version;
+/// `what` says what failed, with the last answer after it.
+fn wait_for_version(port: u16, what: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = raw_get(port, "/status");
+        if let Some((200, body)) = &got {
+            if body.contains(V1_VERSION) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}; last answer: {got:?}",
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
