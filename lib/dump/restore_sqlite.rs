@@ -61,8 +61,10 @@ fn sweep_dead_temps(dir: &Path, name: &str) {
         if !["", "-journal", "-wal", "-shm"].contains(&tail) {
             continue;
         }
+        // A zombie, or a live process younger than the file (a reused pid), wrote nothing.
         let alive = pid == std::process::id() as i32
-            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+            || e.metadata()
+                .map_or(true, |md| crate::atomic::writer_alive(pid, &md));
         if !alive {
             let _ = std::fs::remove_file(e.path());
         }
