@@ -420,3 +420,197 @@ fn help_has_examples() {
         "{text}"
     );
 }
+
+/// `fetch` brings the target into the local refs and says what an update would do; HEAD,
+/// the work tree and the index are untouched. Then `update --no-fetch` needs no remote.
+#[test]
+fn fetch_then_update_without_the_network() {
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    let before = b.snapshot();
+    let r = b.tool(&["fetch"]);
+    r.assert_ok();
+    assert!(!r.changed(), "{}", r.stdout);
+    let d = r.data();
+    assert_eq!(d["commit"], b.v2.as_str());
+    assert_eq!(d["head"], b.v1.as_str());
+    assert_eq!(d["moves"], true);
+    assert_eq!(d["composer_lock_changed"], true);
+    assert_eq!(d["mode"], "branch");
+    assert_eq!(d["target"], "master");
+    assert_eq!(b.snapshot(), before, "fetch changes no file, HEAD or stash");
+    assert_eq!(b.git(&["rev-parse", "refs/remotes/origin/master"]), b.v2);
+    // Tag target: the same commit, through the tag.
+    let t = b.tool(&["fetch", "--ref", "v2"]);
+    t.assert_ok();
+    assert_eq!(t.data()["commit"], b.v2.as_str());
+    assert_eq!(t.data()["mode"], "ref");
+
+    // The remote is gone: --no-fetch still moves, to what was fetched.
+    std::fs::rename(&b.origin, b.tmp.path().join("origin-gone.git")).unwrap();
+    b.tool(&["update"]).assert_code(69);
+    let u = b.tool(&["update", "--no-fetch"]);
+    u.assert_ok();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(b.branch().as_deref(), Some("master"));
+    assert_eq!(u.data()["new_version"], "7.1.0");
+    assert_eq!(
+        b.read("public/index.php"),
+        b"<?php // front controller v1\n"
+    );
+    // At the target: nothing for composer.
+    std::fs::rename(b.tmp.path().join("origin-gone.git"), &b.origin).unwrap();
+    let again = b.tool(&["fetch", "--ref", "v2"]);
+    again.assert_ok();
+    assert_eq!(again.data()["moves"], false);
+    assert_eq!(again.data()["composer_lock_changed"], false);
+}
+
+/// `update --no-fetch` of a branch never fetched is 66 with a hint to fetch first.
+#[test]
+fn no_fetch_without_a_fetch_names_the_fix() {
+    let b = bed();
+    let before = b.snapshot();
+    let r = b.tool(&["update", "--no-fetch", "--branch", "nope"]);
+    r.assert_code(66);
+    assert!(
+        r.json["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("df-git-update fetch"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(b.snapshot(), before);
+}
+
+/// `export` checks a commit out into a new directory: the files are the commit's, byte for
+/// byte, on the branch asked for (or detached); the install's HEAD, index, work tree and
+/// stash are untouched. An existing directory is 73, an unknown commit 66, and neither
+/// leaves anything behind.
+#[test]
+fn export_checks_a_commit_out_beside_the_install() {
+    let b = bed();
+    b.write("public/index.php", b"<?php // local\n");
+    b.tool(&["fetch"]).assert_ok();
+    let before = b.snapshot();
+    let into = b.tmp.path().join(".dreamfactory.next");
+    let r = b.tool(&[
+        "export",
+        "--commit",
+        &b.v2,
+        "--branch",
+        "master",
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(r.data()["commit"], b.v2.as_str());
+    assert_eq!(b.snapshot(), before, "the install is untouched");
+    assert_eq!(
+        b.read("public/index.php"),
+        b"<?php // local\n",
+        "local edits stay"
+    );
+    let listed = b.git(&["ls-tree", "-r", "--name-only", &b.v2]);
+    assert_eq!(r.data()["files"], listed.lines().count() as u64);
+    for rel in listed.lines() {
+        let want = b.git(&["show", &format!("{}:{rel}", b.v2)]);
+        let got = std::fs::read_to_string(into.join(rel)).unwrap();
+        assert_eq!(got.trim_end(), want, "{rel}");
+    }
+    let staged = |args: &[&str]| b.git_in(&into, args);
+    assert_eq!(staged(&["rev-parse", "HEAD"]), b.v2);
+    assert_eq!(staged(&["symbolic-ref", "--short", "HEAD"]), "master");
+    assert_eq!(staged(&["status", "--porcelain"]), "");
+    // It borrows the install's objects rather than copying them.
+    assert!(into.join(".git/objects/info/alternates").is_file());
+
+    // Detached without --branch.
+    let into2 = b.tmp.path().join("detached");
+    b.tool(&[
+        "export",
+        "--commit",
+        "v1",
+        "--into",
+        into2.to_str().unwrap(),
+    ])
+    .assert_ok();
+    assert_eq!(b.git_in(&into2, &["rev-parse", "HEAD"]), b.v1);
+    let sym = Command::new("git")
+        .arg("-C")
+        .arg(&into2)
+        .args(["symbolic-ref", "-q", "HEAD"])
+        .status()
+        .unwrap();
+    assert!(!sym.success(), "HEAD is detached");
+
+    // Refusals leave nothing.
+    let r = b.tool(&[
+        "export",
+        "--commit",
+        &b.v2,
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    r.assert_code(73);
+    let missing = b.tmp.path().join("never");
+    let r = b.tool(&[
+        "export",
+        "--commit",
+        "0123456789abcdef0123",
+        "--into",
+        missing.to_str().unwrap(),
+    ]);
+    r.assert_code(66);
+    assert!(!missing.exists());
+    // A dry run plans and writes nothing.
+    let r = b.tool(&[
+        "export",
+        "--dry-run",
+        "--commit",
+        &b.v2,
+        "--into",
+        missing.to_str().unwrap(),
+    ]);
+    r.assert_ok();
+    assert!(!missing.exists());
+    assert!(!commands(&r.data()["plan"]).is_empty());
+    assert_eq!(b.snapshot(), before);
+}
+
+/// As root in a tree owned by another user, the export belongs to that user (git ran as
+/// them), so composer, run as the owner, can write vendor/ in it.
+#[test]
+fn export_of_another_users_tree_belongs_to_that_user() {
+    assert!(
+        dfkit::users::is_root(),
+        "this test runs as root (as CI does)"
+    );
+    let b = bed();
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&b.root)
+        .arg(&b.origin)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::set_permissions(
+        b.tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let into = b.tmp.path().join("stage");
+    let r = b.tool(&[
+        "export",
+        "--commit",
+        "HEAD",
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    r.assert_ok();
+    let root_owned = support::gitbed::owned_by(&into, 0);
+    assert!(root_owned.is_empty(), "root-owned: {root_owned:?}");
+    assert!(support::gitbed::owned_by(&b.root, 0).is_empty());
+}

@@ -21,6 +21,13 @@ Examples:
   old=$(df-git-update update | jq -r .data.old_commit)
   df-git-update rollback --to \"$old\"
 
+  # Fetch ahead (e.g. before a maintenance window), then move without the network
+  df-git-update fetch --branch master | jq '{commit: .data.commit, composer: .data.composer_lock_changed}'
+  df-git-update update --branch master --no-fetch
+
+  # The next release checked out in a new directory (the install is untouched)
+  df-git-update export --branch master --commit \"$(df-git-update fetch | jq -r .data.commit)\" --into /opt/.df-next
+
   # How far behind origin is the install?
   df-git-update status --fetch | jq '{version: .data.version, behind: .data.behind}'
 
@@ -65,8 +72,38 @@ enum Sub {
         /// The remote to fetch from
         #[arg(long, default_value = "origin", value_name = "NAME")]
         remote: String,
+        /// Use what an earlier `fetch` brought: no network inside a maintenance window
+        #[arg(long)]
+        no_fetch: bool,
         #[command(flatten)]
         local: Local,
+    },
+    /// Fetch --branch (default master) or --ref into the local refs; report its commit and
+    /// whether composer.lock differs from HEAD's (the work tree and HEAD are untouched)
+    Fetch {
+        /// Branch of the remote to fetch
+        #[arg(long, conflicts_with = "ref_", value_name = "NAME")]
+        branch: Option<String>,
+        /// A release tag or a commit id
+        #[arg(long = "ref", id = "ref_", value_name = "TAG")]
+        ref_: Option<String>,
+        /// The remote to fetch from
+        #[arg(long, default_value = "origin", value_name = "NAME")]
+        remote: String,
+    },
+    /// Write one commit's tracked files into a new directory, as a checkout would (the work
+    /// tree, its index and HEAD are untouched)
+    Export {
+        /// The commit (or tag) to write out
+        #[arg(long, value_name = "COMMIT")]
+        commit: String,
+        /// The directory to create (must not exist; its parent must)
+        #[arg(long, value_name = "DIR")]
+        into: std::path::PathBuf,
+        /// Check the commit out as this branch (as `update --branch` leaves the install);
+        /// without it, HEAD is detached
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
     },
     /// Return to a recorded commit (local edits are stashed first, never discarded)
     Rollback {
@@ -122,6 +159,7 @@ fn main() -> ExitCode {
                 branch,
                 ref_,
                 remote,
+                no_fetch,
                 local,
             } => {
                 let target = match ref_ {
@@ -134,10 +172,36 @@ fn main() -> ExitCode {
                     include_untracked: local.include_untracked,
                     reapply_stash: local.reapply_stash,
                     leave_local_commits: local.leave_local_commits,
+                    no_fetch,
                     timeout,
                 };
                 dfkit::git::update(ctx, &root, &o)
             }
+            Sub::Fetch {
+                branch,
+                ref_,
+                remote,
+            } => {
+                let target = match ref_ {
+                    Some(r) => Target::Ref(r),
+                    None => Target::Branch(branch.unwrap_or_else(|| "master".into())),
+                };
+                let o = UpdateOpts {
+                    target,
+                    remote,
+                    include_untracked: false,
+                    reapply_stash: false,
+                    leave_local_commits: false,
+                    no_fetch: false,
+                    timeout,
+                };
+                dfkit::git::fetch(ctx, &root, &o)
+            }
+            Sub::Export {
+                commit,
+                into,
+                branch,
+            } => dfkit::git::export(ctx, &root, &commit, branch.as_deref(), &into, timeout),
             Sub::Rollback {
                 to,
                 branch,

@@ -25,6 +25,8 @@
 pub mod changes;
 pub mod checks;
 pub mod classify;
+pub mod export;
+pub mod fetch;
 pub mod repo;
 pub mod rollback;
 pub mod stash;
@@ -35,6 +37,8 @@ pub mod update;
 
 pub use changes::{parse_status, Changes};
 pub use classify::{classify, redact_urls};
+pub use export::export;
+pub use fetch::fetch;
 pub use repo::{Git, State};
 pub use rollback::rollback;
 pub use status::status;
@@ -61,6 +65,9 @@ pub struct UpdateOpts {
     /// Go ahead when the move takes local commits off every branch (they are kept on a
     /// `refs/dfkit/left/…` ref and reported).
     pub leave_local_commits: bool,
+    /// Use what an earlier `fetch` brought instead of fetching again (`--no-fetch`): the
+    /// checkout inside a maintenance window waits for no network.
+    pub no_fetch: bool,
     pub timeout: Duration,
 }
 

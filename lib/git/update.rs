@@ -132,21 +132,9 @@ fn no_branch(remote: &str, b: &str) -> Error {
     ))
 }
 
-/// The real run's fetch.
-fn fetch_args(o: &UpdateOpts) -> Vec<String> {
-    match &o.target {
-        Target::Branch(b) => sv(&[
-            "fetch",
-            "--tags",
-            &o.remote,
-            &format!("+refs/heads/{b}:refs/remotes/{}/{b}", o.remote),
-        ]),
-        Target::Ref(_) => sv(&["fetch", "--tags", &o.remote]),
-    }
-}
-
-/// `df-git-update update`.
-pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
+/// Open the install's checkout and check the remote and the target's name (64/66 before
+/// git is asked anything else): `(git, "branch" | "ref", the name)`.
+pub(crate) fn open_checked(root: &Path, o: &UpdateOpts) -> Result<(Git, &'static str, String)> {
     let g = Git::open(root, o.timeout)?;
     // A git checkout is not necessarily an install (etckeeper keeps /etc in git).
     crate::install::Install::at(g.root()).require_markers()?;
@@ -162,6 +150,35 @@ pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
             ("ref", r.clone())
         }
     };
+    Ok((g, mode, target_name))
+}
+
+/// The commit the target names in the local refs (after a fetch).
+pub(crate) fn resolve_target(g: &Git, o: &UpdateOpts) -> Result<String> {
+    match &o.target {
+        Target::Branch(b) => g
+            .commit_of(&format!("refs/remotes/{}/{b}", o.remote))?
+            .ok_or_else(|| no_branch(&o.remote, b)),
+        Target::Ref(r) => resolve_ref(g, r, &o.remote),
+    }
+}
+
+/// The real run's fetch.
+pub(crate) fn fetch_args(o: &UpdateOpts) -> Vec<String> {
+    match &o.target {
+        Target::Branch(b) => sv(&[
+            "fetch",
+            "--tags",
+            &o.remote,
+            &format!("+refs/heads/{b}:refs/remotes/{}/{b}", o.remote),
+        ]),
+        Target::Ref(_) => sv(&["fetch", "--tags", &o.remote]),
+    }
+}
+
+/// `df-git-update update`.
+pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
+    let (g, mode, target_name) = open_checked(root, o)?;
     let before = g.state()?;
     let changes = g.changes()?;
     refuse_unsafe_state(&g, &changes)?;
@@ -197,19 +214,28 @@ pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
             .map_err(|e| e.with_data(unchanged(&base)));
     }
 
-    let fetch = fetch_args(o);
-    ctx.log(format!("git {}", fetch.join(" ")));
-    g.ok(&fetch).map_err(|e| {
-        e.context(format!("fetching from {}", o.remote))
-            .with_data(unchanged(&base))
-    })?;
-    let target = match &o.target {
-        Target::Branch(b) => g
-            .commit_of(&format!("refs/remotes/{}/{b}", o.remote))?
-            .ok_or_else(|| no_branch(&o.remote, b)),
-        Target::Ref(r) => resolve_ref(&g, r, &o.remote),
+    if o.no_fetch {
+        ctx.log("--no-fetch: using what the last fetch brought");
+    } else {
+        let fetch = fetch_args(o);
+        ctx.log(format!("git {}", fetch.join(" ")));
+        g.ok(&fetch).map_err(|e| {
+            e.context(format!("fetching from {}", o.remote))
+                .with_data(unchanged(&base))
+        })?;
     }
-    .map_err(|e| e.with_data(unchanged(&base)))?;
+    let target = resolve_target(&g, o)
+        .map_err(|e| {
+            if o.no_fetch {
+                e.with_hint(
+                    "--no-fetch uses what was fetched before: run `df-git-update fetch` first, \
+                     or leave --no-fetch out",
+                )
+            } else {
+                e
+            }
+        })
+        .map_err(|e| e.with_data(unchanged(&base)))?;
     let dec = decide(&g, o, &before, &target, false).map_err(|e| e.with_data(unchanged(&base)))?;
     if dec.noop {
         g.fill_report(&mut base, &before, &before)?;

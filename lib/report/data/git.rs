@@ -2,7 +2,8 @@
 //!
 //! * `update` and `rollback` report an [`UpdateData`] (rollback leaves `remote`, `mode`
 //!   and `target` out and sets `to`);
-//! * `status` reports a [`StatusData`].
+//! * `status` reports a [`StatusData`];
+//! * `fetch` reports a [`FetchData`], `export` an [`ExportData`].
 //!
 //! A failed run still reports what it had gathered (`old_*`, `stash`, `restored`, …):
 //! every field has a default, so `Report<UpdateData>` deserializes failures too.
@@ -184,11 +185,57 @@ pub struct StatusData {
     pub plan: Option<Vec<PlanItem>>,
 }
 
+/// `data` of `fetch`: the remote's target brought into the local refs; the work tree and
+/// HEAD are untouched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct FetchData {
+    /// The work tree (canonical path).
+    pub root: String,
+    /// The remote fetched from.
+    pub remote: String,
+    /// `branch` or `ref`.
+    pub mode: String,
+    /// The branch or tag asked for.
+    pub target: String,
+    /// HEAD (unchanged).
+    pub head: String,
+    /// The commit the target names after the fetch (empty in a dry run).
+    pub commit: String,
+    /// The target is another commit than HEAD: an `update` would move.
+    pub moves: bool,
+    /// composer.lock differs between HEAD and the target: `composer install` will have work.
+    pub composer_lock_changed: bool,
+    /// `--dry-run`: the steps, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanItem>>,
+}
+
+/// `data` of `export`: the tracked files of one commit written to a new directory, as a
+/// checkout would write them, without touching the work tree, its index or HEAD.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ExportData {
+    /// The work tree (canonical path).
+    pub root: String,
+    /// The full commit id exported.
+    pub commit: String,
+    /// The directory written (created by the run).
+    pub into: String,
+    /// Files written.
+    pub files: u64,
+    /// `--dry-run`: the steps, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanItem>>,
+}
+
 /// This tool's data schemas, `(subcommand, schema)`.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
         ("update", schemars::schema_for!(UpdateData)),
         ("rollback", schemars::schema_for!(UpdateData)),
         ("status", schemars::schema_for!(StatusData)),
+        ("fetch", schemars::schema_for!(FetchData)),
+        ("export", schemars::schema_for!(ExportData)),
     ]
 }
