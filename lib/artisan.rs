@@ -67,6 +67,9 @@ pub struct ComposerFlags {
     pub platform_reqs: bool,
     /// Extra arguments for `composer install`.
     pub extra: Vec<String>,
+    /// `--staged DIR`: no composer run here; swap in DIR/vendor, built beforehand by
+    /// `composer-install --root DIR` in an export of the same release.
+    pub staged: Option<std::path::PathBuf>,
 }
 
 /// `strict-mode on|off|status`.

@@ -601,3 +601,84 @@ fn usage_errors_are_json() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
 }
+
+/// `composer-install --staged DIR`: the vendor/ built in an export of the same release is
+/// swapped in (two renames); the replaced one is left in DIR. Refused with 65, changing
+/// nothing, when DIR was built for another composer.lock or holds no built vendor/.
+#[test]
+fn composer_install_swaps_in_a_staged_vendor() {
+    let s = sandbox("sqlite", None, None);
+    let stage = s.sb.tmp.path().join("stage");
+    let git = |args: &[&str]| run("df-git-update", args.to_vec());
+    let root = s.root.to_str().unwrap();
+    git(&["--root", root, "fetch", "--ref", "v2"]).assert_ok();
+    git(&[
+        "--root",
+        root,
+        "export",
+        "--commit",
+        "v2",
+        "--into",
+        stage.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let vendor_before = support::upgrade::listing(&s.root.join("vendor"));
+    let staged = |extra: &[&str]| {
+        let mut a = vec!["composer-install", "--staged", stage.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        s.artisan(&a)
+    };
+    // Nothing built there yet.
+    let r = staged(&[]);
+    r.assert_code(65);
+    assert!(r.json["msg"]
+        .as_str()
+        .unwrap()
+        .contains("vendor/autoload.php"));
+    // Built, but the install is still at v1: another composer.lock.
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(s.root.join("vendor"))
+        .arg(stage.join("vendor"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    run(
+        "df-artisan",
+        vec!["--root", stage.to_str().unwrap(), "composer-install"],
+    )
+    .assert_ok();
+    let built = support::upgrade::listing(&stage.join("vendor"));
+    let r = staged(&[]);
+    r.assert_code(65);
+    assert!(
+        r.json["msg"].as_str().unwrap().contains("composer.lock"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        support::upgrade::listing(&s.root.join("vendor")),
+        vendor_before
+    );
+    // At v2: a dry run plans, the real run swaps.
+    s.sb.git(&["checkout", "-q", "v2"]);
+    let r = staged(&["--dry-run"]);
+    r.assert_ok();
+    assert_eq!(
+        support::upgrade::listing(&s.root.join("vendor")),
+        vendor_before
+    );
+    let r = staged(&[]);
+    r.assert_ok();
+    assert!(r.changed());
+    assert_eq!(r.data()["staged"], stage.to_str().unwrap());
+    assert_eq!(r.data()["installed"], true);
+    assert_eq!(support::upgrade::listing(&s.root.join("vendor")), built);
+    assert_eq!(
+        support::upgrade::listing(&stage.join("vendor.replaced")),
+        vendor_before
+    );
+    assert!(!stage.join("vendor").exists());
+    // The app runs on it.
+    s.sb.artisan_ok(&["--version"]);
+}

@@ -75,6 +75,10 @@ struct ComposerArgs {
     /// Extra arguments for `composer install`
     #[arg(last = true, value_name = "ARGS")]
     extra: Vec<String>,
+    /// Run no composer here: swap in DIR/vendor, built beforehand by `composer-install
+    /// --root DIR` in an export of the same release (its composer.lock must be this one's)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dev", "platform_reqs", "extra"])]
+    staged: Option<std::path::PathBuf>,
 }
 
 impl From<ComposerArgs> for ComposerFlags {
@@ -83,6 +87,7 @@ impl From<ComposerArgs> for ComposerFlags {
             dev: a.dev,
             platform_reqs: a.platform_reqs,
             extra: a.extra,
+            staged: a.staged,
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{output, ComposerFlags};
 use crate::error::{Error, Result};
 use crate::fsops::{empty_dir_keep_gitignore, remove_any};
 use crate::report::data::artisan::{ComposerInstallData, ComposerResult, RepairData};
+use std::path::Path;
 
 /// `composer-install`.
 pub(super) fn install_cmd(
@@ -13,7 +14,112 @@ pub(super) fn install_cmd(
     d: &mut ComposerInstallData,
     f: &ComposerFlags,
 ) -> Result<(bool, String)> {
-    install(r, &mut d.composer_install, f)
+    match &f.staged {
+        Some(dir) => swap_in(r, &mut d.composer_install, dir),
+        None => install(r, &mut d.composer_install, f),
+    }
+}
+
+/// The files of bootstrap/cache/ that composer's scripts write for a vendor/ (Laravel's
+/// `package:discover`): taken from the stage along with its vendor/ when it has them.
+const STAGED_CACHES: [&str; 2] = [
+    "bootstrap/cache/packages.php",
+    "bootstrap/cache/services.php",
+];
+
+/// `composer-install --staged DIR`: swap in a vendor/ that `composer install` built in an
+/// export of this release before the maintenance window. Two renames on one filesystem;
+/// the replaced vendor/ goes to `DIR/vendor.replaced`. Refused (65, nothing changed) when
+/// DIR's composer.lock is not byte for byte this install's, when DIR has no built vendor/,
+/// or when DIR is on another filesystem: run composer-install without --staged then.
+fn swap_in(r: &mut Runner, d: &mut ComposerResult, dir: &Path) -> Result<(bool, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let root = r.root.clone();
+    let staged_vendor = dir.join("vendor");
+    let refuse = |what: String| {
+        Err(Error::bad_data(what).with_hint(
+            "run `df-artisan composer-install` without --staged (composer installs in place)",
+        ))
+    };
+    if !staged_vendor.join("autoload.php").is_file() {
+        return refuse(format!(
+            "{} has no vendor/autoload.php: nothing was built there",
+            dir.display()
+        ));
+    }
+    let lock = |p: &Path| std::fs::read(p.join("composer.lock")).ok();
+    match (lock(&root), lock(dir)) {
+        (Some(a), Some(b)) if a == b => {}
+        (None, _) => return refuse(format!("{} has no composer.lock", root.display())),
+        _ => {
+            return refuse(format!(
+                "{}'s vendor/ was built for another composer.lock than {}'s",
+                dir.display(),
+                root.display()
+            ))
+        }
+    }
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if dev(dir).is_none() || dev(dir) != dev(&root) {
+        return refuse(format!(
+            "{} is not on the filesystem of {}: vendor/ cannot be renamed across",
+            dir.display(),
+            root.display()
+        ));
+    }
+    let vendor = root.join("vendor");
+    let replaced = dir.join("vendor.replaced");
+    if std::fs::symlink_metadata(&replaced).is_ok() {
+        return refuse(format!("{} already exists", replaced.display()));
+    }
+    if r.dry_run {
+        r.plan_fs(
+            "replace",
+            &vendor,
+            &format!("with {} (built before the window)", staged_vendor.display()),
+        );
+        return Ok((true, format!("would swap in {}", staged_vendor.display())));
+    }
+    let had_vendor = std::fs::symlink_metadata(&vendor).is_ok();
+    if had_vendor {
+        std::fs::rename(&vendor, &replaced).map_err(|e| Error::io("moving aside", &vendor, e))?;
+    }
+    if let Err(e) = std::fs::rename(&staged_vendor, &vendor) {
+        if had_vendor && std::fs::rename(&replaced, &vendor).is_err() {
+            return Err(
+                Error::io("swapping in", &staged_vendor, e).with_hint(format!(
+                    "vendor/ is at {}: move it back to {}",
+                    replaced.display(),
+                    vendor.display()
+                )),
+            );
+        }
+        return Err(Error::io("swapping in", &staged_vendor, e));
+    }
+    r.record_fs("swap in", &vendor);
+    r.c.changed = true;
+    for rel in STAGED_CACHES {
+        let src = dir.join(rel);
+        if let Ok(bytes) = std::fs::read(&src) {
+            let dst = root.join(rel);
+            let mode = std::fs::metadata(&dst)
+                .or_else(|_| std::fs::metadata(&src))
+                .map(|m| m.mode() & 0o7777)
+                .unwrap_or(0o644);
+            crate::atomic::write_file(&dst, &bytes, mode)?;
+            r.record_fs("copy from the stage", &dst);
+        }
+    }
+    d.installed = true;
+    d.vendor_created = !had_vendor;
+    d.staged = Some(dir.display().to_string());
+    Ok((
+        true,
+        format!(
+            "vendor/ swapped in from {} (composer install ran there before the window)",
+            dir.display()
+        ),
+    ))
 }
 
 /// `composer install --no-dev --ignore-platform-reqs` (by default), checked: vendor/

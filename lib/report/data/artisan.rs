@@ -114,6 +114,10 @@ pub struct ComposerResult {
     pub lock_created: bool,
     /// vendor/autoload.php did not exist and was created.
     pub vendor_created: bool,
+    /// `--staged DIR`: the directory whose vendor/ was swapped in (no composer ran here);
+    /// the replaced vendor/ is left at `DIR/vendor.replaced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged: Option<String>,
 }
 
 /// `composer-install`.
