@@ -116,6 +116,14 @@ impl Children {
         }
     }
 
+    /// The same children for another install root (df-upgrade's staged release).
+    pub fn with_root(&self, root: &Path) -> Children {
+        Children {
+            root: root.to_path_buf(),
+            ..self.clone()
+        }
+    }
+
     /// The same children with `--dry-run` on or off.
     pub fn with_dry_run(&self, dry_run: bool) -> Children {
         Children {

@@ -276,6 +276,21 @@ impl<'a> Run<'a> {
         Ok(run)
     }
 
+    /// As [`Run::child`], run against another root (`--root DIR`) than the install's.
+    pub fn child_at<D: DeserializeOwned>(
+        &mut self,
+        root: &Path,
+        step: &str,
+        tool: &str,
+        a: Vec<OsString>,
+    ) -> Result<ChildRun<D>> {
+        let at = self.children.with_root(root);
+        let home = std::mem::replace(&mut self.children, at);
+        let r = self.child(step, tool, a);
+        self.children = home;
+        r
+    }
+
     /// One rollback step: a child run, recorded; false when it failed.
     pub fn rollback_step(&mut self, name: &str, tool: &str, a: Vec<OsString>) -> bool {
         let t0 = Instant::now();

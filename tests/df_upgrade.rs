@@ -80,6 +80,15 @@ impl Bed {
         self.sets.join(name)
     }
 
+    /// Where df-upgrade stages the next release: beside the install.
+    fn stage(&self) -> PathBuf {
+        let name = self.root().file_name().unwrap().to_str().unwrap();
+        self.root()
+            .parent()
+            .unwrap()
+            .join(format!(".{name}.dfkit-stage"))
+    }
+
     fn dump(&self) -> String {
         full_dump(&self.sb, self.db.as_ref())
     }
@@ -227,6 +236,19 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
         args.extend(["--skip".into(), "restart".into()]);
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The guide's way, on a copy, to compare vendor/ with (one driver is enough: vendor/
+    // does not depend on the database).
+    let guide = (driver == "sqlite").then(|| {
+        let copy = bed.sb.tmp.path().join("guide-copy");
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(bed.root())
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        copy
+    });
     let r = bed.run_env(&argv, &[("PATH", &path_with(&standins))]);
     r.assert_ok();
     assert!(r.changed());
@@ -237,6 +259,10 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
             "preflight",
             "backup",
             "backup",
+            "fetch",
+            "stage",
+            "stage",
+            "stage",
             "down",
             "dump",
             "git",
@@ -252,6 +278,49 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool) {
         ]
     );
     assert_eq!(bed.sb.head(), bed.sb.tag_commit("v2"));
+    // composer ran before the window, in the stage; the window only swapped vendor/ in,
+    // and the stage is gone.
+    let composer = &step(&r, "composer")["report"]["data"];
+    assert_eq!(
+        composer["staged"],
+        bed.stage().display().to_string(),
+        "{composer}"
+    );
+    assert!(!bed.stage().exists(), "the stage is removed after the run");
+    if let Some(copy) = &guide {
+        for a in [
+            vec!["stash", "-q"],
+            vec!["checkout", "-q", "master"],
+            vec!["pull", "-q", "origin", "master"],
+        ] {
+            let st = Command::new("git")
+                .arg("-C")
+                .arg(copy)
+                .args(&a)
+                .status()
+                .unwrap();
+            assert!(st.success(), "git {a:?}");
+        }
+        let st = Command::new("composer")
+            .args([
+                "install",
+                "-q",
+                "--no-dev",
+                "--ignore-platform-reqs",
+                "--no-interaction",
+            ])
+            .current_dir(copy)
+            .env("COMPOSER_ALLOW_SUPERUSER", "1")
+            .env("COMPOSER_DISABLE_NETWORK", "1")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_same_map(
+            "vendor/ (staged vs the guide's composer install)",
+            &listing(&copy.join("vendor")),
+            &listing(&bed.root().join("vendor")),
+        );
+    }
     assert_eq!(bed.sb.version(), "7.1.0");
     assert_eq!(r.data()["new_version"], "7.1.0");
     assert_eq!(r.data()["old_version"], "7.0.0");
@@ -541,7 +610,10 @@ fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
 #[test]
 fn killed_runs_are_recovered() {
     type At = fn(&Value) -> bool;
-    let points: [(&str, At); 3] = [
+    let points: [(&str, At); 4] = [
+        ("in stage", |v| {
+            v["event"] == "step_end" && v["step"] == "stage"
+        }),
         ("after backup", |v| {
             v["event"] == "step_start" && v["step"] == "down"
         }),
@@ -573,6 +645,7 @@ fn killed_runs_are_recovered() {
         rec.assert_ok();
         assert_eq!(rec.data()["rolled_back"], true, "{when}: {}", rec.stdout);
         assert!(!bed.down(), "{when}: maintenance off");
+        assert!(!bed.stage().exists(), "{when}: recover removes the stage");
         assert_same(&before, &bed.state());
         // Recovered: a new run goes through.
         let again = bed.run(&["recover"]);
@@ -729,7 +802,9 @@ fn dry_run_changes_nothing_and_events_match_stdout() {
     assert_same(&before, &bed.state());
     assert!(!bed.down());
     assert!(!bed.set("s").exists());
-    for name in ["backup", "down", "dump", "git", "composer", "migrate"] {
+    for name in [
+        "backup", "fetch", "down", "dump", "git", "composer", "migrate",
+    ] {
         let s = step(&r, name);
         assert_eq!(s["report"]["dry_run"], true, "{name}");
         assert!(
@@ -866,4 +941,68 @@ fn no_error_page_during_the_upgrade() {
         "the new version is served: {}",
         last.1
     );
+}
+
+/// `--skip stage`: composer install runs inside the window, as the guide does, and the
+/// upgrade ends the same.
+#[test]
+fn skip_stage_runs_composer_in_the_window() {
+    let bed = Bed::new("sqlite", false);
+    let (user, group) = me();
+    let r = bed.run(&[
+        "--skip", "stage", "--skip", "restart", "--user", &user, "--group", &group,
+    ]);
+    r.assert_ok();
+    assert_eq!(step(&r, "stage")["skipped"], true);
+    let composer = &step(&r, "composer")["report"]["data"];
+    assert!(composer.get("staged").is_none(), "{composer}");
+    assert_eq!(composer["installed"], true);
+    assert_eq!(bed.sb.head(), bed.sb.tag_commit("v2"));
+    assert!(bed.root().join("vendor/autoload.php").is_file());
+    assert!(!bed.stage().exists());
+}
+
+/// A stage that fails (here `export`, given a second --commit by a wrapper: a real
+/// usage error of the real tool) drops the stage with a warning; composer install then
+/// runs inside the window and the upgrade succeeds.
+#[test]
+fn a_failing_stage_falls_back_to_composer_in_the_window() {
+    let bed = Bed::new("sqlite", false);
+    let tools = bed.sb.tmp.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for t in bins::TOOLS {
+        if t != "df-git-update" {
+            std::os::unix::fs::symlink(bins::bin(t), tools.join(t)).unwrap();
+        }
+    }
+    let wrapper = tools.join("df-git-update");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = export ]; then exec {real} \"$@\" --commit HEAD; fi\nexec {real} \"$@\"\n",
+            real = bins::bin("df-git-update").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (user, group) = me();
+    let r = bed.run_env(
+        &["--skip", "restart", "--user", &user, "--group", &group],
+        &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap())],
+    );
+    r.assert_ok();
+    let stage = step(&r, "stage");
+    assert_eq!(stage["ok"], false, "{stage}");
+    assert_eq!(stage["report"]["error"]["exit_code"], 64, "{stage}");
+    assert!(
+        r.stderr.contains("staging the release failed"),
+        "{}",
+        r.stderr
+    );
+    let composer = &step(&r, "composer")["report"]["data"];
+    assert!(composer.get("staged").is_none(), "{composer}");
+    assert_eq!(composer["installed"], true);
+    assert_eq!(bed.sb.head(), bed.sb.tag_commit("v2"));
+    assert!(!bed.stage().exists());
+    assert!(!bed.down());
 }

@@ -25,9 +25,11 @@ Examples:
   # After a run was killed (the next run refuses with exit 75 and says so)
   df-upgrade recover --root /opt/dreamfactory
 
-Steps, in order: lock, preflight, backup (.env + tree snapshot), down, dump, git, composer,
-migrate, clear, perms, up, restart, verify, manifest, prune. --skip takes: backup, dump,
-composer, migrate, clear, perms, restart, verify.
+Steps, in order: lock, preflight, backup (.env + tree snapshot), fetch, stage (composer
+install in a checkout of the target beside the install, while the site serves), down,
+dump, git, composer (the staged vendor/ swapped in), migrate, clear, perms, up, restart,
+verify, manifest, prune. --skip takes: backup, stage, dump, composer, migrate, clear,
+perms, restart, verify.
 
 A failure after `down` rolls back: code to the old commit, vendor/ from the snapshot, the
 database from the dump (once migrate had started), .env, then clear, perms, up, restart.
@@ -57,7 +59,7 @@ struct Args {
     /// The backup set [default: /var/backups/dreamfactory/<UTC stamp>]
     #[arg(long, value_name = "SET", global = true)]
     into: Option<PathBuf>,
-    /// Leave out a step (repeatable): backup, dump, composer, migrate, clear, perms, restart, verify
+    /// Leave out a step (repeatable): backup, stage, dump, composer, migrate, clear, perms, restart, verify
     #[arg(long, value_name = "STEP", value_parser = Step::parse_skippable, global = true)]
     skip: Vec<Step>,
     /// This node shares its database with one that migrates: skip migrate and verify's migration check

@@ -4,9 +4,12 @@
 //! It composes the step tools — every step is one child run of a sibling binary through
 //! [`crate::children`], whose typed report is recorded before the next step starts:
 //!
-//! lock → preflight → backup (.env save + tree snapshot) → down → dump (taken while down,
-//! so nothing written between the dump and a rollback is lost) → git update → composer
-//! install (skipped when composer.lock did not change and vendor/autoload.php exists) →
+//! lock → preflight → backup (.env save + tree snapshot) → fetch (the target into the
+//! local refs, while the site serves) → stage (composer install in an export of the
+//! target, beside the install: [`stage`]) → down → dump (taken while down, so nothing
+//! written between the dump and a rollback is lost) → git update (`--no-fetch`) →
+//! composer (the staged vendor/ swapped in; composer install itself when there is no
+//! stage; skipped when composer.lock did not change and vendor/autoload.php exists) →
 //! migrate --seed → clear → perms → up → restart (a graceful reload by default) → verify
 //! against the set → manifest.json (written last: a set without it is incomplete) → prune.
 //!
@@ -20,6 +23,7 @@
 
 mod preflight;
 pub mod rollback;
+pub mod stage;
 pub mod steps;
 
 use crate::backup_set::BackupSet;
@@ -28,7 +32,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::journal::{self, Journal};
 use crate::lock::Lock;
-use crate::report::data::git::UpdateData;
+use crate::report::data::git::{FetchData, UpdateData};
 use crate::report::data::upgrade::UpgradeData;
 use crate::report::data::verify::VerifyData;
 use crate::report::{Ctx, Outcome};
@@ -242,7 +246,9 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
         ..Default::default()
     });
 
-    match steps_after_preflight(&mut run) {
+    let steps = steps_after_preflight(&mut run);
+    stage::remove(&run);
+    match steps {
         Ok(()) => {}
         Err(e) => {
             let failed = run
@@ -343,6 +349,42 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         a.extend(run.set_args("--into"));
         run.child::<Value>(Step::Backup, "df-backup-env", a)?;
     }
+    // The target into the local refs while the site still serves: the window's checkout
+    // then waits for no network.
+    let (_, target) = opts.target();
+    let mut a = args(["fetch"]);
+    a.extend(target.clone());
+    let fetched = run
+        .child::<FetchData>(Step::Fetch, "df-git-update", a)?
+        .report
+        .data;
+    let autoload = opts.root.join("vendor/autoload.php").is_file();
+    let composer_due =
+        !opts.skipped(Step::Composer) && (fetched.composer_lock_changed || !autoload || opts.force);
+    let staged = match (&run.set, composer_due) {
+        _ if opts.skipped(Step::Stage) => {
+            run.skip(
+                Step::Stage,
+                "--skip stage: composer install runs in the window",
+            );
+            None
+        }
+        (Some(set), true) if !opts.skipped(Step::Backup) => {
+            let set = set.clone();
+            stage::prepare(run, &fetched, &set)
+        }
+        (_, true) => {
+            run.skip(
+                Step::Stage,
+                "--skip backup: no snapshot of vendor/ to build on; composer install runs in the window",
+            );
+            None
+        }
+        (_, false) => {
+            run.skip(Step::Stage, "composer has nothing to do");
+            None
+        }
+    };
     run.child::<Value>(Step::Down, "df-artisan", args(["down"]))?;
     if opts.skipped(Step::Dump) {
         run.skip(
@@ -354,8 +396,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         a.extend(run.set_args("--into"));
         run.child::<Value>(Step::Dump, "df-dump-db", a)?;
     }
-    let (_, target) = opts.target();
-    let mut a = args(["update"]);
+    let mut a = args(["update", "--no-fetch"]);
     a.extend(target);
     let git = run.child::<UpdateData>(Step::Git, "df-git-update", a)?;
     let g = git.report.data;
@@ -366,7 +407,6 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
             j.old_commit = Some(g.old_commit.clone());
         }
     }
-    let autoload = opts.root.join("vendor/autoload.php").is_file();
     if opts.skipped(Step::Composer) {
         run.skip(Step::Composer, "--skip composer");
     } else if !g.composer_lock_changed && autoload && !opts.force {
@@ -375,7 +415,29 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
             "composer.lock unchanged and vendor/autoload.php present",
         );
     } else {
-        run.child::<Value>(Step::Composer, "df-artisan", args(["composer-install"]))?;
+        let swapped = match &staged {
+            // The stage was built for the commit the checkout went to.
+            Some(dir) if g.new_commit.as_deref() == Some(fetched.commit.as_str()) => {
+                let mut a = args(["composer-install", "--staged"]);
+                a.push(dir.clone().into_os_string());
+                match run.child::<Value>(Step::Composer, "df-artisan", a) {
+                    Ok(_) => true,
+                    Err(e) if e.kind == ErrorKind::BadData => {
+                        // Refused before changing anything: composer runs here instead.
+                        run.w.ctx.warn(format!(
+                            "the staged vendor/ was not used ({}); running composer install",
+                            e.message
+                        ));
+                        false
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => false,
+        };
+        if !swapped {
+            run.child::<Value>(Step::Composer, "df-artisan", args(["composer-install"]))?;
+        }
     }
     if opts.skipped(Step::Migrate) {
         let why = if opts.no_migrate {
@@ -532,14 +594,17 @@ fn dry_run(mut run: Run) -> Result<Outcome> {
         a.push(set.clone().into());
         plan.push((Step::Backup, "df-backup-env", a));
     }
+    let (_, target) = opts.target();
+    let mut a = args(["fetch"]);
+    a.extend(target.clone());
+    plan.push((Step::Fetch, "df-git-update", a));
     plan.push((Step::Down, "df-artisan", args(["down"])));
     if !opts.skipped(Step::Dump) {
         let mut a = args(["dump", "--into"]);
         a.push(set.clone().into());
         plan.push((Step::Dump, "df-dump-db", a));
     }
-    let (_, target) = opts.target();
-    let mut a = args(["update"]);
+    let mut a = args(["update", "--no-fetch"]);
     a.extend(target);
     plan.push((Step::Git, "df-git-update", a));
     if !opts.skipped(Step::Composer) {
@@ -644,6 +709,10 @@ pub fn recover(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     run.set = Some(PathBuf::from(&j.set));
     run.data.set = Some(j.set.clone());
     run.data.old_commit = j.old_commit.clone();
+    if !ctx.dry_run() {
+        // The interrupted run's staged release (if any) is of no use now.
+        stage::remove(&run);
+    }
     if ctx.dry_run() {
         let msg = format!(
             "would put {} back from {} (interrupted at `{}`)",

@@ -8,6 +8,8 @@ pub enum Step {
     Lock,
     Preflight,
     Backup,
+    Fetch,
+    Stage,
     Down,
     Dump,
     Git,
@@ -24,10 +26,12 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order a run takes them.
-    pub const ALL: [Step; 15] = [
+    pub const ALL: [Step; 17] = [
         Step::Lock,
         Step::Preflight,
         Step::Backup,
+        Step::Fetch,
+        Step::Stage,
         Step::Down,
         Step::Dump,
         Step::Git,
@@ -44,8 +48,9 @@ impl Step {
 
     /// Steps `--skip` accepts. The others hold the run together (a skipped `down` would
     /// upgrade a live site; a skipped `git` would not upgrade at all).
-    pub const SKIPPABLE: [Step; 8] = [
+    pub const SKIPPABLE: [Step; 9] = [
         Step::Backup,
+        Step::Stage,
         Step::Dump,
         Step::Composer,
         Step::Migrate,
@@ -60,6 +65,8 @@ impl Step {
             Step::Lock => "lock",
             Step::Preflight => "preflight",
             Step::Backup => "backup",
+            Step::Fetch => "fetch",
+            Step::Stage => "stage",
             Step::Down => "down",
             Step::Dump => "dump",
             Step::Git => "git",

@@ -7,8 +7,8 @@ use serde_json::Value;
 /// One step of a wrapper's run: a child tool's run, or the wrapper's own bookkeeping.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
-    /// The step's name (`preflight`, `lock`, `backup`, `down`, `dump`, `git`, `composer`,
-    /// `migrate`, `clear`, `perms`, `up`, `restart`, `verify`, `manifest`, `prune`).
+    /// The step's name (`preflight`, `lock`, `backup`, `fetch`, `stage`, `down`, `dump`, `git`,
+    /// `composer`, `migrate`, `clear`, `perms`, `up`, `restart`, `verify`, `manifest`, `prune`).
     pub name: String,
     pub ok: bool,
     /// The step changed the install.
