@@ -12,6 +12,10 @@
 #   df-upgrade: --skip restart (no web server serves the sandbox); its maintenance window
 #               is the sum of its steps from `down` to `up`, from its own report.
 # Then the no-op: df-upgrade again on the upgraded sandbox, vs the script again.
+# Then the window a client sees: $RUNS runs of tests/df_upgrade.rs's
+# no_error_page_during_the_upgrade (real nginx + php-fpm, a graceful reload) with this
+# release build's df-upgrade and a prober every $PROBE_MS ms (default 10): the span of
+# its 503 answers, next to df-upgrade's own down→up sum. PROBE=0 leaves this out.
 # Median, min and max of $RUNS. Not a test: nothing asserts on time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -63,6 +67,7 @@ for ((i = 1; i <= runs; i++)); do
   echo $((t1 - t0)) >>"$work/dfk"
   jq '[.data.steps as $s | ($s | map(.name) | index("down")) as $d | ($s | map(.name) | index("up")) as $u
        | $s[$d:$u+1][] | .duration_ms] | add' "$work/r$i.json" >>"$work/window"
+  echo "run $i" >>"$work/steps"
   jq -r '.data.steps[] | select(.skipped | not) | "\(.name) \(.duration_ms)"' "$work/r$i.json" >>"$work/steps"
   t0=$(ms)
   "$bin/df-upgrade" --root "$b" --user "$user" --group "$group" --skip restart -q >"$work/n$i.json"
@@ -82,8 +87,30 @@ echo "| whole run, ms (median, min–max) | $s ($(minmax <"$work/script")) | $d 
 echo "| maintenance window, ms | $s (no window: exposed the whole run) | $w ($(minmax <"$work/window")) | $(ratio "$w" "$s") | ≤ 0.5× |"
 echo "| no-op run, ms | $ns ($(minmax <"$work/noop_script")) | $nd ($(minmax <"$work/noop_dfk")) | $(ratio "$nd" "$ns") | ≤ 0.5× |"
 echo
+echo "df-upgrade's steps before the window (median ms of $runs runs; stage: the sum of its three parts):"
+for step in backup fetch stage; do
+  v=$(awk -v s="$step" '$1 == "run" { r = $2 } $1 == s { sum[r] += $2 } END { for (k in sum) print sum[k] }' "$work/steps" | median)
+  echo "  $step $v"
+done
 echo "df-upgrade's window, step by step (median ms of $runs runs):"
 for step in down dump git composer migrate clear perms up; do
   v=$(awk -v s="$step" '$1 == s { print $2 }' "$work/steps" | median)
   echo "  $step $v"
 done
+
+if [ "${PROBE:-1}" != 0 ]; then
+  (cd "$here" && cargo test --locked --test df_upgrade --no-run --quiet 2>/dev/null)
+  t=$(cd "$here" && cargo test --locked --test df_upgrade --no-run --message-format=json 2>/dev/null \
+      | jq -r 'select(.profile.test == true and .target.name == "df_upgrade") | .executable' | tail -1)
+  : >"$work/probe"
+  for ((i = 1; i <= runs; i++)); do
+    echo "upgrade.sh: served run $i/$runs" >&2
+    DFKIT_BENCH_BIN_DIR=$bin DFKIT_PROBE_MS=${PROBE_MS:-10} DFKIT_BENCH_WINDOW_OUT=$work/probe \
+      "$t" --exact no_error_page_during_the_upgrade --quiet >/dev/null 2>&1 \
+      || { echo "upgrade.sh: the served run failed (run the test by hand)" >&2; exit 1; }
+  done
+  echo
+  echo "Served by nginx + php-fpm, graceful reload, a prober every ${PROBE_MS:-10} ms ($runs runs):"
+  echo "  503s seen by the prober, ms: $(cut -d' ' -f1 "$work/probe" | median) ($(cut -d' ' -f1 "$work/probe" | minmax))"
+  echo "  df-upgrade's down→up, ms:    $(cut -d' ' -f2 "$work/probe" | median) ($(cut -d' ' -f2 "$work/probe" | minmax))"
+fi
