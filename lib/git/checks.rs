@@ -18,14 +18,16 @@ pub fn refuse_unsafe_state(g: &Git, changes: &Changes) -> Result<()> {
         ))
         .with_hint("resolve them (or `git merge --abort` / `git reset --merge`) first; nothing was changed"));
     }
-    for (p, what) in [
+    let states = [
         ("MERGE_HEAD", "a merge"),
         ("rebase-merge", "a rebase"),
         ("rebase-apply", "a rebase or am"),
         ("CHERRY_PICK_HEAD", "a cherry-pick"),
         ("REVERT_HEAD", "a revert"),
-    ] {
-        if g.git_path(p)?.exists() {
+    ];
+    let paths = g.git_paths(&states.map(|(p, _)| p))?;
+    for ((_, what), path) in states.iter().zip(paths) {
+        if path.exists() {
             return Err(Error::step(format!("{what} is in progress in the work tree"))
                 .with_hint("finish or abort it first (e.g. `git merge --abort`, `git rebase --abort`); nothing was changed"));
         }

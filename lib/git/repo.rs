@@ -29,8 +29,9 @@ pub struct Git {
     /// The private HOME of the user we switch to (removed when dropped).
     home: Option<tempfile::TempDir>,
     ssh_command: Option<String>,
-    /// Set when git cannot work out a committer identity: `git stash` needs one.
-    ident_fallback: bool,
+    /// Set when git cannot work out a committer identity: `git stash` needs one. Asked
+    /// (two `git var` runs) only when a command that writes commits is about to run.
+    ident_fallback: std::cell::OnceCell<bool>,
     timeout: Duration,
 }
 
@@ -79,7 +80,7 @@ impl Git {
             switch_to,
             home,
             ssh_command: None,
-            ident_fallback: false,
+            ident_fallback: std::cell::OnceCell::new(),
             timeout,
         };
         let out = g.run(["rev-parse", "--show-toplevel"])?;
@@ -137,8 +138,6 @@ impl Git {
             .with_hint("pass the checkout's top directory as --root"));
         }
         g.ssh_command = g.batch_ssh_command()?;
-        g.ident_fallback = !(g.run(["var", "GIT_COMMITTER_IDENT"])?.success()
-            && g.run(["var", "GIT_AUTHOR_IDENT"])?.success());
         Ok(g)
     }
 
@@ -177,8 +176,22 @@ impl Git {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let args: Vec<OsString> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        // Only these write commits (a stash is two): the identity check waits for them.
+        let writes_commits = args.first().is_some_and(|a| {
+            ["stash", "commit", "rebase", "cherry-pick", "revert"]
+                .iter()
+                .any(|w| a == w)
+        });
+        let ident_fallback = writes_commits && self.ident_fallback();
         let mut c = Cmd::resolved(&self.program)
             .args(["-c", "advice.detachedHead=false"])
+            // No background `git maintenance run --auto` (gc) started by a merge or a
+            // fetch inside a maintenance window.
+            .args(["-c", "maintenance.auto=false"])
             .arg("-C")
             .arg(&self.root)
             .args(args)
@@ -206,7 +219,7 @@ impl Git {
         if let Some(s) = &self.ssh_command {
             c = c.env("GIT_SSH_COMMAND", s);
         }
-        if self.ident_fallback {
+        if ident_fallback {
             // Only when git has no identity at all: the stash commit needs one.
             for k in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
                 c = c.env(k, "dfkit");
@@ -216,6 +229,18 @@ impl Git {
             }
         }
         c
+    }
+
+    /// git cannot work out an author or committer identity (asked once).
+    fn ident_fallback(&self) -> bool {
+        *self.ident_fallback.get_or_init(|| {
+            let ok = |v: &str| {
+                self.cmd(["var", v])
+                    .run()
+                    .is_ok_and(|o| o.success() && !o.timed_out)
+            };
+            !(ok("GIT_COMMITTER_IDENT") && ok("GIT_AUTHOR_IDENT"))
+        })
     }
 
     /// Run; a non-zero exit is returned, not an error.
@@ -327,6 +352,34 @@ impl Git {
     }
 
     /// A path inside the git directory (`git rev-parse --git-path`), absolute.
+    /// As [`Git::git_path`], for several names in one git run.
+    pub fn git_paths(&self, names: &[&str]) -> Result<Vec<PathBuf>> {
+        let mut args = vec!["rev-parse"];
+        for n in names {
+            args.extend(["--git-path", n]);
+        }
+        let out = self.ok(&args)?;
+        let paths: Vec<PathBuf> = out
+            .lines()
+            .map(|l| {
+                let p = PathBuf::from(l);
+                if p.is_absolute() {
+                    p
+                } else {
+                    self.root.join(p)
+                }
+            })
+            .collect();
+        if paths.len() != names.len() {
+            return Err(Error::internal(format!(
+                "git rev-parse --git-path gave {} paths for {} names",
+                paths.len(),
+                names.len()
+            )));
+        }
+        Ok(paths)
+    }
+
     pub fn git_path(&self, name: &str) -> Result<PathBuf> {
         let p = PathBuf::from(self.ok(["rev-parse", "--git-path", name])?);
         Ok(if p.is_absolute() {

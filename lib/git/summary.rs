@@ -40,29 +40,15 @@ pub fn version_lower(a: &str, b: &str) -> Option<bool> {
 }
 
 impl Git {
-    fn diff_names(
-        &self,
-        a: &str,
-        b: &str,
-        filter: Option<&str>,
-        path: Option<&str>,
-    ) -> Result<Vec<String>> {
-        let mut args: Vec<String> =
-            vec!["diff".into(), "--name-only".into(), "--no-renames".into()];
-        if let Some(f) = filter {
-            args.push(format!("--diff-filter={f}"));
-        }
-        args.push(a.into());
-        args.push(b.into());
-        args.push("--".into());
-        if let Some(p) = path {
-            args.push(p.into());
-        }
+    /// `git diff --name-status --no-renames a b`: (status letter, path) per changed file.
+    fn diff_status(&self, a: &str, b: &str) -> Result<Vec<(char, String)>> {
         Ok(self
-            .ok(&args)?
+            .ok(["diff", "--name-status", "--no-renames", a, b, "--"])?
             .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
+            .filter_map(|l| {
+                let (st, path) = l.split_once('\t')?;
+                Some((st.chars().next()?, path.to_string()))
+            })
             .collect())
     }
 
@@ -96,10 +82,21 @@ impl Git {
         d.new_version = after.version.clone();
         d.detached = after.branch.is_none();
         d.downgrade = self.is_downgrade(before, &after.head, after.version.as_deref())?;
-        let migrations = Some("database/migrations");
-        d.changed_files = self.diff_names(&before.head, &after.head, None, None)?;
-        d.migrations_added = self.diff_names(&before.head, &after.head, Some("A"), migrations)?;
-        d.migrations_removed = self.diff_names(&before.head, &after.head, Some("D"), migrations)?;
+        // One diff for the three lists (paths quoted as `--name-only` quotes them).
+        let diff = self.diff_status(&before.head, &after.head)?;
+        let migration = |p: &str| {
+            let p = p.strip_prefix('"').unwrap_or(p);
+            p == "database/migrations" || p.starts_with("database/migrations/")
+        };
+        let with = |st: char| {
+            diff.iter()
+                .filter(|(s, p)| *s == st && migration(p))
+                .map(|(_, p)| p.clone())
+                .collect::<Vec<_>>()
+        };
+        d.migrations_added = with('A');
+        d.migrations_removed = with('D');
+        d.changed_files = diff.into_iter().map(|(_, p)| p).collect();
         d.composer_lock_changed = d.changed_files.iter().any(|f| f == "composer.lock");
         Ok(())
     }
