@@ -207,7 +207,12 @@ impl<'a> Php<'a> {
             .current_dir(&self.root)
             .timeout(self.opts.timeout)
             .env("COMPOSER_MEMORY_LIMIT", "-1")
-            .env("COMPOSER_NO_INTERACTION", "1");
+            .env("COMPOSER_NO_INTERACTION", "1")
+            // Symfony Console asks `stty -a | grep columns` (a shell, stty and grep) for
+            // the terminal's size unless these are set; there is no terminal here, and
+            // 80×50 is what it falls back to then. Saves three processes per command.
+            .env("COLUMNS", "80")
+            .env("LINES", "50");
         let need_home = who.switch
             || (std::env::var_os("HOME").is_none() && std::env::var_os("COMPOSER_HOME").is_none());
         if need_home {
