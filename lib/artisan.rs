@@ -20,6 +20,7 @@
 //! * Every command run is reported (masked argv, exit code, duration, output tail), with
 //!   the facts read from its output (migrations applied, pending, rolled back).
 
+mod app_source;
 mod clear;
 mod composer;
 pub mod hints;
