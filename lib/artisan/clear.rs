@@ -7,9 +7,11 @@ use std::path::Path;
 
 /// `artisan cache:clear` then `config:clear` in one PHP process: the application boots
 /// once, as artisan boots it, and the console kernel runs both commands in order. Exit 10:
-/// cache:clear failed; 11: config:clear failed (the cache is cleared by then).
+/// cache:clear failed; 11: config:clear failed (the cache is cleared by then). The script
+/// comes on stdin, where PHP defines no STDERR constant: it opens php://stderr itself.
 const CLEAR_BOTH: &str = r#"<?php
 define('LARAVEL_START', microtime(true));
+$stderr = fopen('php://stderr', 'w');
 require getcwd() . '/vendor/autoload.php';
 $app = require getcwd() . '/bootstrap/app.php';
 $kernel = $app->make(Illuminate\Contracts\Console\Kernel::class);
@@ -19,11 +21,11 @@ foreach (['cache:clear' => 10, 'config:clear' => 11] as $cmd => $fail) {
         $code = $kernel->call($cmd);
         echo $kernel->output();
     } catch (Throwable $e) {
-        fwrite(STDERR, get_class($e) . ': ' . $e->getMessage() . "
+        fwrite($stderr, get_class($e) . ': ' . $e->getMessage() . "
 ");
         $code = 1;
     }
-    if ($code !== 0) { fwrite(STDERR, "$cmd failed
+    if ($code !== 0) { fwrite($stderr, "$cmd failed
 "); $rc = $fail; break; }
 }
 $kernel->terminate(new Symfony\Component\Console\Input\ArrayInput([]), $rc);
