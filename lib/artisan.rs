@@ -20,8 +20,10 @@
 //! * Every command run is reported (masked argv, exit code, duration, output tail), with
 //!   the facts read from its output (migrations applied, pending, rolled back).
 
+mod app_source;
 mod clear;
 mod composer;
+mod file_store;
 pub mod hints;
 mod maintenance;
 mod migrate;
@@ -99,7 +101,11 @@ pub enum Action {
         seed: bool,
     },
     Status,
-    Clear,
+    Clear {
+        /// Always boot Laravel and run `artisan cache:clear` and `config:clear` (no
+        /// direct removal of the file store's entries).
+        artisan: bool,
+    },
     Fresh {
         yes: bool,
         seed: bool,
@@ -136,7 +142,7 @@ impl Action {
             Action::ComposerInstall(_) => "composer-install",
             Action::Migrate { .. } => "migrate",
             Action::Status => "status",
-            Action::Clear => "clear",
+            Action::Clear { .. } => "clear",
             Action::Fresh { .. } => "fresh",
             Action::Reset { .. } => "reset",
             Action::Down { .. } => "down",
@@ -193,7 +199,9 @@ fn execute_with(ctx: &Ctx, opts: &Options, action: Action, sweep: bool) -> Resul
         }
         Action::Migrate { seed } => sub!(data::MigrateData, |r, d| migrate::migrate(r, d, seed)),
         Action::Status => sub!(data::StatusData, migrate::status),
-        Action::Clear => sub!(data::ClearData, clear::clear),
+        Action::Clear { artisan } => {
+            sub!(data::ClearData, |r, d| clear::clear(r, d, artisan))
+        }
         Action::Fresh { yes, seed } => {
             sub!(data::FreshResetData, |r, d| migrate::fresh(r, d, yes, seed))
         }

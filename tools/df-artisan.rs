@@ -11,7 +11,7 @@ Examples:
   # the guide's upgrade steps, as the owner of storage/ (never leaves root-owned files)
   df-artisan --root /opt/dreamfactory composer-install
   df-artisan migrate --seed | jq -r '.data.migrated[]'
-  df-artisan clear
+  df-artisan clear | jq .data.direct    # true: the file cache emptied without booting PHP
 
   # pending migrations, for a check
   df-artisan status | jq -e '.data.pending | length == 0'
@@ -111,8 +111,13 @@ enum Cmd {
     },
     /// Pending migrations (artisan migrate:status); changes nothing
     Status,
-    /// artisan cache:clear and config:clear, each checked
-    Clear,
+    /// artisan cache:clear and config:clear, each checked (the file store without booting PHP)
+    Clear {
+        /// Always run artisan; by default, with the stock file cache store and no cached
+        /// config, the store's entries and facade files are removed directly, as artisan does
+        #[arg(long)]
+        artisan: bool,
+    },
     /// artisan migrate:fresh: DROPS EVERY TABLE and migrates afresh (needs --yes)
     Fresh {
         /// Yes, drop every table of the system database
@@ -183,7 +188,7 @@ fn action(cmd: Cmd) -> Action {
         Cmd::ComposerInstall(a) => Action::ComposerInstall(a.into()),
         Cmd::Migrate { seed } => Action::Migrate { seed },
         Cmd::Status => Action::Status,
-        Cmd::Clear => Action::Clear,
+        Cmd::Clear { artisan } => Action::Clear { artisan },
         Cmd::Fresh { yes, seed } => Action::Fresh { yes, seed },
         Cmd::Reset { yes } => Action::Reset { yes },
         Cmd::Down {

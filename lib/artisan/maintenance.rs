@@ -49,23 +49,7 @@ if (file_put_contents($root . '/storage/framework/maintenance.php', file_get_con
 
 /// Something in app/ names Laravel's maintenance events (a listener artisan would call).
 fn app_listens(root: &Path) -> bool {
-    fn walk(dir: &Path, depth: u32) -> bool {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        rd.flatten().any(|e| {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() && depth < 12 => walk(&p, depth + 1),
-                Ok(t) if t.is_file() && p.extension().is_some_and(|x| x == "php") => {
-                    std::fs::read(&p)
-                        .map_or(true, |b| b.windows(15).any(|w| w == b"MaintenanceMode"))
-                }
-                _ => false,
-            }
-        })
-    }
-    walk(&root.join("app"), 0)
+    super::app_source::mentions(root, &[b"MaintenanceMode"])
 }
 
 /// The direct `down`: Some(true) done, None not applicable (run artisan).

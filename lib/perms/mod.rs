@@ -16,7 +16,7 @@
 
 mod apply;
 mod sweep;
-mod sys;
+pub(crate) mod sys;
 mod targets;
 pub mod walk;
 

@@ -183,6 +183,14 @@ pub struct ClearData {
     pub config_cache_removed: bool,
     /// File-cache entries removed.
     pub cache_entries_removed: u64,
+    /// Done without booting Laravel (with `--dry-run`: would be): dfkit removed the file
+    /// store's entries (the subdirectories of storage/framework/cache/data, not loose or
+    /// dot-named files) and the real-time facade files (storage/framework/cache/facade-*.php)
+    /// exactly as `artisan cache:clear` does; config:clear had nothing to remove. Taken only
+    /// without `--artisan`, with no bootstrap/cache/config.php, CACHE_STORE / CACHE_DRIVER
+    /// `file` or unset, the stock config/cache.php, and nothing in app/ naming the cache
+    /// events or config; otherwise one PHP process runs both commands (false).
+    pub direct: bool,
 }
 
 /// `fresh` and `reset`.
