@@ -9,9 +9,11 @@
 #   no-op:    everything already www-data:www-data 2775;
 # df-perms runs with its default threads (one per core) and, for comparison, with
 # DFKIT_WALK_THREADS=1. Peak RSS (GNU time %M) of one df-perms run of each kind.
+# Writes the figures to target/bench/perms.tsv (scripts/bench/results.sh) too.
 # Not a test: nothing asserts on time. docs/benchmarks.md records the results.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/scripts/bench/results.sh"
 runs=${RUNS:-5}
 sizes=${SIZES:-10 100 1000}   # thousands of entries: top dirs × 10 subdirs × 99 files
 owner=${OWNER:-www-data:www-data}
@@ -66,6 +68,16 @@ cell() { # "median min max cpu" → "median (min–max)" in ms
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, A, " "); split(b, B, " "); printf "%.2f×", A[1] / B[1] }'; }
 cpu() { awk -v a="$1" 'BEGIN { split(a, A, " "); printf "%.0f", A[4] * 1000 }'; }
+# row CASE DF GNU TARGET LOAD: one line of target/bench/perms.tsv, in ms.
+row() {
+  local d g
+  read -r -a d <<<"$2"
+  read -r -a g <<<"$3"
+  results_row perms perms "$1" ms "$(ms "${d[0]}")" "$(ms "${d[1]}")" "$(ms "${d[2]}")" \
+    "$(ms "${g[0]}")" "$(ms "${g[1]}")" "$(ms "${g[2]}")" "$4" "$5"
+}
+
+results_open perms
 
 echo "Machine: $(nproc) cores, $(uname -sr), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $runs runs per cell; ms as median (min–max); CPU = mean user+system."
 echo
@@ -102,6 +114,9 @@ for k in $sizes; do
 
   echo "| $entries | changing | $(cell "$gnu_change") | $(cell "$df_change") | $(ratio "$df_change" "$gnu_change") | $(cell "$df1_change") | $(ratio "$df1_change" "$gnu_change") | $(cpu "$gnu_change") / $(cpu "$df_change") | $rss_change MiB | $load |"
   echo "| $entries | no-op | $(cell "$gnu_noop") | $(cell "$df_noop") | $(ratio "$df_noop" "$gnu_noop") | $(cell "$df1_noop") | $(ratio "$df1_noop" "$gnu_noop") | $(cpu "$gnu_noop") / $(cpu "$df_noop") | $rss_noop MiB | $load |"
+  row "changing, $entries entries" "$df_change" "$gnu_change" 0.60 "$load"
+  row "no-op, $entries entries" "$df_noop" "$gnu_noop" 0.20 "$load"
+  results_row perms perms-rss "changing, $entries entries" MiB "$rss_change" "" "" "" "" "" "" "$load"
   rm -rf "$root"
 done
 echo
