@@ -74,7 +74,7 @@ deb() {
   install -m 0644 "$DIST"/completions/zsh/* "$root/usr/share/zsh/vendor-completions/"
   install -m 0644 "$DIST"/completions/fish/* "$root/usr/share/fish/vendor_completions.d/"
   install -m 0644 README.md "$doc/README.md"
-  for f in docs/*.md; do install -m 0644 "$f" "$doc/$(basename "$f")"; done
+  for f in docs/*.md docs/*.svg; do [ -e "$f" ] && install -m 0644 "$f" "$doc/$(basename "$f")"; done
   cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: dfkit

@@ -985,8 +985,18 @@ fn no_error_page_during_the_upgrade() {
 fn skip_stage_runs_composer_in_the_window() {
     let bed = Bed::new("sqlite", false);
     let (user, group) = me();
+    let set = bed.set("s");
     let r = bed.run(&[
-        "--skip", "stage", "--skip", "restart", "--user", &user, "--group", &group,
+        "--skip",
+        "stage",
+        "--skip",
+        "restart",
+        "--user",
+        &user,
+        "--group",
+        &group,
+        "--into",
+        set.to_str().unwrap(),
     ]);
     r.assert_ok();
     assert_eq!(step(&r, "stage")["skipped"], true);
@@ -1022,8 +1032,18 @@ fn a_failing_stage_falls_back_to_composer_in_the_window() {
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (user, group) = me();
+    let set = bed.set("s");
     let r = bed.run_env(
-        &["--skip", "restart", "--user", &user, "--group", &group],
+        &[
+            "--skip",
+            "restart",
+            "--user",
+            &user,
+            "--group",
+            &group,
+            "--into",
+            set.to_str().unwrap(),
+        ],
         &[("DFKIT_TOOLS_DIR", tools.to_str().unwrap())],
     );
     r.assert_ok();

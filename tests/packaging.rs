@@ -100,6 +100,8 @@ fn deb_and_make_install_carry_binaries_man_pages_completions_and_docs() {
         "usr/share/man/man1/df-dump-db-restore.1.gz",
         "usr/share/doc/dfkit/README.md",
         "usr/share/doc/dfkit/json.md",
+        // benchmarks.md shows it
+        "usr/share/doc/dfkit/benchmarks.svg",
         "usr/share/doc/dfkit/copyright",
     ] {
         assert!(has(p), "{p} missing from the .deb:\n{list}");
