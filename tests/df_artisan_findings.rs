@@ -458,6 +458,30 @@ fn down_with_a_new_secret_when_already_down_applies_it() {
     assert!(!down_file.exists());
 }
 
+/// A down file that is not Laravel 8+ JSON (an older Laravel's): its secret cannot be
+/// replaced — 65 naming the file, the file untouched, the site still down.
+#[test]
+fn down_with_a_secret_over_an_old_down_file_is_65() {
+    let s = sandbox(Some("www-data:www-data"));
+    let down_file = s.root.join("storage/framework/down");
+    std::fs::write(&down_file, b"not json").unwrap();
+    let r = s.artisan_env(
+        &["down", "--secret-env", "BYPASS"],
+        &[("BYPASS", "third-bypass-9c0d1e2f")],
+    );
+    r.assert_code(65);
+    assert!(
+        r.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains("not Laravel 8+ JSON"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(&down_file).unwrap(), b"not json");
+    assert!(!r.stdout.contains("third-bypass") && !r.stderr.contains("third-bypass"));
+}
+
 /// Laravel's cache:clear prints "Failed to clear cache. Make sure you have the
 /// appropriate permissions." and exits 0: `run` says so (diagnosis, warning).
 #[test]

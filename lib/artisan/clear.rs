@@ -182,15 +182,17 @@ fn clear_php(r: &mut Runner, d: &mut ClearData) -> Result<(bool, String)> {
 }
 
 /// The cache store Laravel will use, from .env (CACHE_STORE since DF 7.1, CACHE_DRIVER before).
+/// A variable PHP inherits wins over .env's (phpdotenv does not overwrite the environment).
 fn cache_store(root: &Path) -> String {
-    crate::envfile::EnvFile::load(&root.join(".env"))
-        .ok()
-        .and_then(|e| {
-            e.get("CACHE_STORE")
-                .or_else(|| e.get("CACHE_DRIVER"))
-                .map(str::to_string)
-        })
-        .filter(|s| !s.is_empty())
+    let file = crate::envfile::EnvFile::load(&root.join(".env")).ok();
+    let value = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .or_else(|| file.as_ref().and_then(|e| e.get(k)).map(str::to_string))
+            .filter(|s| !s.is_empty())
+    };
+    value("CACHE_STORE")
+        .or_else(|| value("CACHE_DRIVER"))
         .unwrap_or_else(|| "file".into())
 }
 

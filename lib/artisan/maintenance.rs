@@ -12,11 +12,12 @@ fn down_file(r: &Runner) -> PathBuf {
 
 /// Rewrites the bypass secret of the down file in place (as the owner of storage/, like
 /// every PHP run): Laravel's own `down` ignores a site that is already down, and `up`
-/// then `down` would open the site for a moment.
+/// then `down` would open the site for a moment. The script comes on stdin, where PHP
+/// defines no STDERR constant: it opens php://stderr itself.
 const REPLACE_SECRET: &str = "<?php\n\
 $f = getcwd() . '/storage/framework/down';\n\
 $d = json_decode(file_get_contents($f), true);\n\
-if (!is_array($d)) { fwrite(STDERR, \"storage/framework/down is not Laravel 8+ JSON\\n\"); exit(65); }\n\
+if (!is_array($d)) { fwrite(fopen('php://stderr', 'w'), \"storage/framework/down is not Laravel 8+ JSON\\n\"); exit(65); }\n\
 $d['secret'] = getenv('DFKIT_DOWN_SECRET');\n\
 $t = $f . '.dfkit-tmp.' . getmypid();\n\
 if (file_put_contents($t, json_encode($d, JSON_PRETTY_PRINT)) === false || !rename($t, $f)) { @unlink($t); exit(1); }\n";
@@ -247,6 +248,15 @@ fn replace_secret(r: &mut Runner, d: &mut MaintenanceData, secret: &str) -> Resu
     let out = r
         .step("replace bypass secret", cmd, shown, who)?
         .expect("not a dry run");
+    if out.code == Some(65) {
+        return Err(Error::bad_data(format!(
+            "{} is not Laravel 8+ JSON: its bypass secret cannot be replaced",
+            down_file(r).display()
+        ))
+        .with_hint(
+            "an older Laravel wrote it: `df-artisan up`, then `df-artisan down --secret-env VAR`",
+        ));
+    }
     if !out.success() {
         return Err(r.failure("replace bypass secret", &out));
     }
