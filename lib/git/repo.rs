@@ -28,7 +28,9 @@ pub struct Git {
     switch_to: Option<(u32, u32)>,
     /// The private HOME of the user we switch to (removed when dropped).
     home: Option<tempfile::TempDir>,
-    ssh_command: Option<String>,
+    /// `GIT_SSH_COMMAND` for commands that may reach a remote (asked once, when the first
+    /// such command is about to run).
+    ssh_command: std::cell::OnceCell<Option<String>>,
     /// Set when git cannot work out a committer identity: `git stash` needs one. Asked
     /// (two `git var` runs) only when a command that writes commits is about to run.
     ident_fallback: std::cell::OnceCell<bool>,
@@ -73,13 +75,13 @@ impl Git {
         if uid == 0 {
             refuse_foreign_git_dir(&canon)?;
         }
-        let mut g = Git {
+        let g = Git {
             program,
             root: canon.clone(),
             uid,
             switch_to,
             home,
-            ssh_command: None,
+            ssh_command: std::cell::OnceCell::new(),
             ident_fallback: std::cell::OnceCell::new(),
             timeout,
         };
@@ -137,7 +139,6 @@ impl Git {
             ))
             .with_hint("pass the checkout's top directory as --root"));
         }
-        g.ssh_command = g.batch_ssh_command()?;
         Ok(g)
     }
 
@@ -187,6 +188,22 @@ impl Git {
                 .any(|w| a == w)
         });
         let ident_fallback = writes_commits && self.ident_fallback();
+        // These may reach a remote (over ssh): BatchMode, so a missing key never prompts.
+        let remote = args.first().is_some_and(|a| {
+            ["fetch", "ls-remote", "pull", "push", "clone", "remote", "submodule"]
+                .iter()
+                .any(|w| a == w)
+        });
+        let ssh_command = if remote {
+            self.ssh_command
+                .get_or_init(|| {
+                    self.batch_ssh_command()
+                        .unwrap_or_else(|_| Some("ssh -o BatchMode=yes".into()))
+                })
+                .clone()
+        } else {
+            None
+        };
         let mut c = Cmd::resolved(&self.program)
             .args(["-c", "advice.detachedHead=false"])
             // No background `git maintenance run --auto` (gc) started by a merge or a
@@ -216,7 +233,7 @@ impl Git {
                 .env_remove("XDG_CONFIG_HOME")
                 .env_remove("GIT_CONFIG_GLOBAL");
         }
-        if let Some(s) = &self.ssh_command {
+        if let Some(s) = &ssh_command {
             c = c.env("GIT_SSH_COMMAND", s);
         }
         if ident_fallback {
@@ -317,7 +334,8 @@ impl Git {
     }
 
     /// Branch, HEAD, describe and DF version of HEAD.
-    pub fn state(&self) -> Result<State> {
+    /// HEAD's commit and branch (None: detached).
+    pub fn head_and_branch(&self) -> Result<(String, Option<String>)> {
         let head = self.commit_of("HEAD")?.ok_or_else(|| {
             Error::missing(format!("{} has no commit checked out", self.root.display()))
         })?;
@@ -325,6 +343,11 @@ impl Git {
         let branch = self
             .maybe(["symbolic-ref", "--quiet", "HEAD"])?
             .map(|r| r.strip_prefix("refs/heads/").unwrap_or(&r).to_string());
+        Ok((head, branch))
+    }
+
+    pub fn state(&self) -> Result<State> {
+        let (head, branch) = self.head_and_branch()?;
         let describe = self.maybe(["describe", "--tags", "--always", &head])?;
         let version = self.version_at(&head)?;
         Ok(State {

@@ -124,7 +124,12 @@ impl Git {
         } else {
             None
         };
-        let untracked_kept: HashSet<String> = self.changes()?.untracked.into_iter().collect();
+        // The untracked files a failed move must keep (the stash may have taken some).
+        let untracked_kept: HashSet<String> = if stash.is_some() {
+            self.changes()?.untracked.into_iter().collect()
+        } else {
+            changes.untracked.iter().cloned().collect()
+        };
         let mut result = Ok(());
         // git's `error:` lines of steps that exited 0 (a file it could not replace).
         let mut errors = Vec::new();
@@ -213,12 +218,16 @@ impl Git {
     /// said it could not write it: other differences (end-of-line renormalization) are
     /// git's usual behaviour, not a failed write.
     fn check_moved(&self, mv: &Move, errors: &[String]) -> Result<()> {
-        let now = self.state()?;
-        if now.head != mv.commit || now.branch != mv.branch {
+        let (head, branch) = self.head_and_branch()?;
+        if head != mv.commit || branch != mv.branch {
             return Err(Error::internal(format!(
-                "after the update HEAD is {} on {:?}, expected {} on {:?}",
-                now.head, now.branch, mv.commit, mv.branch
+                "after the update HEAD is {head} on {branch:?}, expected {} on {:?}",
+                mv.commit, mv.branch
             )));
+        }
+        if errors.is_empty() {
+            // Only a file git said it could not write counts (below).
+            return Ok(());
         }
         let c = self.changes()?;
         let unwritten: Vec<&String> = c
