@@ -8,6 +8,7 @@
 //! there ([`crate::atomic::sweep_stale`]).
 
 mod env;
+mod show;
 mod snapshot;
 
 pub use env::{restore, restore_key, save, show};
@@ -149,6 +150,14 @@ pub(crate) fn shown(key: &str, v: Option<&str>) -> Option<String> {
 pub(crate) fn summary(env: &EnvFile) -> EnvSummary {
     EnvSummary {
         keys: env.vars().iter().map(|(k, _)| k.clone()).collect(),
+        ..summary_but_keys(env)
+    }
+}
+
+/// [`summary`] with `keys` left empty (`show` writes them straight from the file).
+pub(crate) fn summary_but_keys(env: &EnvFile) -> EnvSummary {
+    EnvSummary {
+        keys: Vec::new(),
         app_key_fingerprint: env.get("APP_KEY").map(|k| Fingerprint::of(k).0),
         app_key: env.app_key().ok(),
         cipher: env.cipher(),
