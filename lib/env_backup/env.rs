@@ -151,10 +151,9 @@ pub fn save(
         source_gid: md.gid(),
         summary: summary(&env),
         fingerprints: env
-            .vars()
-            .iter()
+            .variables()
             .filter(|(k, _)| secret::is_secret_key(k))
-            .map(|(k, v)| (k.clone(), Fingerprint::of(v).0))
+            .map(|(k, v)| (k.to_string(), Fingerprint::of(v).0))
             .collect(),
         warnings,
         dfkit_version: env!("CARGO_PKG_VERSION").into(),
@@ -202,7 +201,7 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
     for w in env.warnings() {
         ctx.warn(w);
     }
-    let msg = format!("{}: {} variables", path.display(), env.vars().len());
+    let msg = format!("{}: {} variables", path.display(), env.variables().len());
     let data = ShowView {
         env: path.display().to_string(),
         sha256: crate::checksum::sha256_hex(&bytes),

@@ -149,7 +149,7 @@ pub(crate) fn shown(key: &str, v: Option<&str>) -> Option<String> {
 
 pub(crate) fn summary(env: &EnvFile) -> EnvSummary {
     EnvSummary {
-        keys: env.vars().iter().map(|(k, _)| k.clone()).collect(),
+        keys: env.variables().map(|(k, _)| k.to_string()).collect(),
         ..summary_but_keys(env)
     }
 }

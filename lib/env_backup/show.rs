@@ -34,7 +34,7 @@ struct Vars<'a>(&'a EnvFile);
 
 impl Serialize for Vars<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let vars = self.0.vars();
+        let vars = self.0.variables();
         let mut m = s.serialize_map(Some(vars.len()))?;
         for (k, v) in vars {
             m.serialize_entry(k, &shown(secret::is_secret_key(k), v))?;
@@ -78,7 +78,7 @@ struct Keys<'a>(&'a EnvFile);
 
 impl Serialize for Keys<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.vars().iter().map(|(k, _)| k))
+        s.collect_seq(self.0.variables().map(|(k, _)| k))
     }
 }
 
