@@ -140,8 +140,18 @@ impl Outcome {
             changed,
             msg: msg.into(),
             data: Value::Null,
-            large: Some(LargeData(std::sync::Arc::new(data))),
+            large: Some(LargeData(std::sync::Arc::new(data), 0)),
         }
+    }
+
+    /// For an outcome of [`Outcome::typed_large`]: about how many bytes its compact JSON
+    /// takes. The report's buffer is reserved at once, on huge pages
+    /// ([`crate::hugepages`]), instead of growing page by page.
+    pub fn with_size_hint(mut self, bytes: usize) -> Outcome {
+        if let Some(l) = &mut self.large {
+            l.1 = bytes;
+        }
+        self
     }
 }
 
@@ -166,7 +176,8 @@ impl<D: Serialize + Send + Sync> WriteJson for D {
 }
 
 #[derive(Clone)]
-struct LargeData(std::sync::Arc<dyn WriteJson>);
+/// The typed data, and about how many bytes its JSON takes (0: unknown).
+struct LargeData(std::sync::Arc<dyn WriteJson>, usize);
 
 impl std::fmt::Debug for LargeData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -456,8 +467,11 @@ pub fn render(
         }
         out.extend_from_slice(rest);
     } else {
-        // Compact, `data` is written in place: a large report is not copied.
-        out = Vec::with_capacity(head.len() + tail.len() + 64);
+        // Compact, `data` is written in place: a large report is not copied, and its
+        // buffer is reserved at once, on huge pages, when its size is known.
+        let hint = large.map_or(0, |l| l.1);
+        out = Vec::with_capacity(head.len() + tail.len() + 64 + hint);
+        crate::hugepages::advise(&mut out);
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
         out.extend_from_slice(b",\"data\":");
         write_data(&mut out, false)?;

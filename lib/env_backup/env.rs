@@ -194,7 +194,9 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
         Some(_) => None,
         None => Some(install_base(env_path)),
     };
-    let mut env = parse_named(&bytes, &path, base.as_deref())?;
+    let (sha256, size) = (crate::checksum::sha256_hex(&bytes), bytes.len());
+    // The parsed file keeps the bytes (no copy of a large file).
+    let mut env = parse_named(bytes, &path, base.as_deref())?;
     if let Some(c) = cipher {
         env = env.with_cipher(c);
     }
@@ -202,16 +204,18 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
         ctx.warn(w);
     }
     let msg = format!("{}: {} variables", path.display(), env.variables().len());
+    // About the JSON's size: each value and name shows up in `entries`, `vars` and `keys`.
+    let hint = 3 * size + 64 * env.entries().len() + 16 * env.variables().len();
     let data = ShowView {
         env: path.display().to_string(),
-        sha256: crate::checksum::sha256_hex(&bytes),
-        bytes: bytes.len() as u64,
+        sha256,
+        bytes: size as u64,
         app_key_valid: env.app_key().is_ok(),
         summary: summary_but_keys(&env),
         file: env,
     };
     // Large: a .env of 500k lines makes a report of ~50 MB.
-    Ok(Outcome::typed_large(false, msg, data))
+    Ok(Outcome::typed_large(false, msg, data).with_size_hint(hint))
 }
 
 /// `restore-key --from SET|FILE [--key NAME]…`: put the old values of the keys into the

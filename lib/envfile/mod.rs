@@ -159,7 +159,12 @@ impl EnvFile {
 
     /// Parse, returning the bare [`ParseError`] (used by the differential tests).
     pub fn parse_inner(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
-        parse::parse(bytes)
+        parse::parse(bytes.into())
+    }
+
+    /// [`Self::parse_inner`] of bytes the file then keeps, without a copy.
+    pub fn parse_owned(bytes: Vec<u8>) -> std::result::Result<EnvFile, ParseError> {
+        parse::parse(bytes.into())
     }
 
     /// The value Laravel sees for `key` (last definition wins; a bare `KEY` line unsets).

@@ -490,8 +490,10 @@ struct Group<'a> {
     text: std::borrow::Cow<'a, [u8]>,
 }
 
-/// Parse `bytes` as phpdotenv does; a rejected file is a [`ParseError`] naming the line.
-pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
+/// Parse `input` as phpdotenv does; a rejected file is a [`ParseError`] naming the line.
+/// The file keeps `input` (copied only when borrowed).
+pub(super) fn parse(input: std::borrow::Cow<'_, [u8]>) -> std::result::Result<EnvFile, ParseError> {
+    let bytes: &[u8] = &input;
     if let Err(e) = std::str::from_utf8(bytes) {
         let at = e.valid_up_to();
         return Err(ParseError {
@@ -565,7 +567,9 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
         let last_real = if bs == be && b > a { b - 1 } else { b };
         loader.ignored.push((a + 1, last_real + 1, UNCLOSED));
     }
-    Ok(loader.finish())
+    let mut file = loader.finish();
+    file.raw = input.into_owned();
+    Ok(file)
 }
 
 /// phpdotenv's `EntryParser::parse` on each entry, then its loader (resolution, last
@@ -588,9 +592,11 @@ struct Loader<'a> {
 
 impl<'a> Loader<'a> {
     fn new(bytes: &'a [u8], n: usize) -> Loader<'a> {
+        let mut entries = Vec::with_capacity(n);
+        crate::hugepages::advise(&mut entries);
         Loader {
             bytes,
-            entries: Vec::with_capacity(n),
+            entries,
             names: Names::with_capacity(n),
             pos: Vec::with_capacity(n),
             order: Vec::with_capacity(n),
@@ -737,8 +743,8 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    /// The parsed file. The final variables are the names in order that have a value
-    /// (not copied: see [`EnvFile::vars`]).
+    /// The parsed file, but its bytes. The final variables are the names in order that
+    /// have a value (not copied: see [`EnvFile::vars`]).
     fn finish(self) -> EnvFile {
         let Loader {
             bytes,
@@ -754,7 +760,7 @@ impl<'a> Loader<'a> {
             .filter(|&id| names.list[id as usize].cur.is_some())
             .collect();
         EnvFile {
-            raw: bytes.to_vec(),
+            raw: Vec::new(),
             crlf: memchr::memmem::find(bytes, b"\r\n").is_some(),
             entries,
             order,
