@@ -270,10 +270,31 @@ impl EnvFile {
         // Names defined more than once, in order of first appearance, with their lines:
         // counted per name number, then the lines of each such name gathered in one list
         // (no lookup by name, no list per name).
+        // One pass over the entries (they are large: a 500k-line file's take ~60 MB): each
+        // one's name number and line, and the warnings about the entry itself.
+        let mut at: Vec<(u32, usize)> = Vec::with_capacity(self.entries.len());
+        let mut own = Vec::new();
+        for e in &self.entries {
+            at.push((e.id, e.line));
+            if e.truncated {
+                own.push(format!(
+                    "{} (line {}): an unquoted `#` starts a comment, so Laravel reads only the part \
+                     before it; quote the value if the `#` belongs to it",
+                    e.name, e.line
+                ));
+            }
+            for v in &e.unresolved {
+                own.push(format!(
+                    "{} (line {}): ${{{v}}} is not defined above it in the file; Laravel takes it from \
+                     the process environment or leaves it as written",
+                    e.name, e.line
+                ));
+            }
+        }
         let names = &self.names.list;
         let mut count = vec![0u32; names.len()];
-        for e in &self.entries {
-            count[e.id as usize] += 1;
+        for &(id, _) in &at {
+            count[id as usize] += 1;
         }
         // `start[id]..start[id + 1]`: where name `id`'s lines go in `lines`.
         let mut start = Vec::with_capacity(names.len() + 1);
@@ -287,19 +308,20 @@ impl EnvFile {
         start.push(total);
         let mut lines = vec![0usize; total];
         let mut fill = start.clone();
-        for e in &self.entries {
-            let id = e.id as usize;
+        for &(id, line) in &at {
+            let id = id as usize;
             if count[id] > 1 {
-                lines[fill[id]] = e.line;
+                lines[fill[id]] = line;
                 fill[id] += 1;
             }
         }
-        for e in &self.entries {
-            let id = e.id as usize;
+        for &(id, line) in &at {
+            let id = id as usize;
             // A name's first entry is the one that fills its first line.
-            if count[id] > 1 && lines[start[id]] == e.line {
+            if count[id] > 1 && lines[start[id]] == line {
                 let l = &lines[start[id]..start[id + 1]];
-                let mut s = format!("{} is defined {} times (lines ", e.name, l.len());
+                let name = String::from_utf8_lossy(names[id].bytes(&self.raw));
+                let mut s = format!("{name} is defined {} times (lines ", l.len());
                 for (k, n) in l.iter().enumerate() {
                     if k > 0 {
                         s.push_str(", ");
@@ -314,22 +336,7 @@ impl EnvFile {
                 w.push(s);
             }
         }
-        for e in &self.entries {
-            if e.truncated {
-                w.push(format!(
-                    "{} (line {}): an unquoted `#` starts a comment, so Laravel reads only the part \
-                     before it; quote the value if the `#` belongs to it",
-                    e.name, e.line
-                ));
-            }
-            for v in &e.unresolved {
-                w.push(format!(
-                    "{} (line {}): ${{{v}}} is not defined above it in the file; Laravel takes it from \
-                     the process environment or leaves it as written",
-                    e.name, e.line
-                ));
-            }
-        }
+        w.extend(own);
         for (a, b, why) in &self.ignored {
             let lines = if a == b {
                 format!("line {a} is")

@@ -309,7 +309,7 @@ pub(super) struct Name {
 }
 
 impl Name {
-    fn bytes<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
+    pub fn bytes<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
         &raw[self.at..self.at + self.len as usize]
     }
 }
