@@ -175,8 +175,8 @@ impl<D: Serialize + Send + Sync> WriteJson for D {
     }
 }
 
-#[derive(Clone)]
 /// The typed data, and about how many bytes its JSON takes (0: unknown).
+#[derive(Clone)]
 struct LargeData(std::sync::Arc<dyn WriteJson>, usize);
 
 impl std::fmt::Debug for LargeData {
