@@ -21,6 +21,7 @@ pub mod exec;
 pub mod fsops;
 pub mod git;
 pub mod http;
+pub mod hugepages;
 pub mod install;
 pub mod journal;
 pub mod lock;

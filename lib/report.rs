@@ -140,8 +140,18 @@ impl Outcome {
             changed,
             msg: msg.into(),
             data: Value::Null,
-            large: Some(LargeData(std::sync::Arc::new(data))),
+            large: Some(LargeData(std::sync::Arc::new(data), 0)),
         }
+    }
+
+    /// For an outcome of [`Outcome::typed_large`]: about how many bytes its compact JSON
+    /// takes. The report's buffer is reserved at once, on huge pages
+    /// ([`crate::hugepages`]), instead of growing page by page.
+    pub fn with_size_hint(mut self, bytes: usize) -> Outcome {
+        if let Some(l) = &mut self.large {
+            l.1 = bytes;
+        }
+        self
     }
 }
 
@@ -165,8 +175,9 @@ impl<D: Serialize + Send + Sync> WriteJson for D {
     }
 }
 
+/// The typed data, and about how many bytes its JSON takes (0: unknown).
 #[derive(Clone)]
-struct LargeData(std::sync::Arc<dyn WriteJson>);
+struct LargeData(std::sync::Arc<dyn WriteJson>, usize);
 
 impl std::fmt::Debug for LargeData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,7 +258,9 @@ impl Ctx {
     /// Record a warning: it goes into the report's `warnings` and to stderr.
     pub fn warn(&self, w: impl Into<String>) {
         let w = w.into();
-        self.log(format!("warning: {w}"));
+        if !self.common.quiet {
+            self.log(format!("warning: {w}"));
+        }
         self.warnings.borrow_mut().push(w);
     }
 
@@ -422,16 +435,7 @@ pub fn render(
             exit_code: e.kind.exit_code(),
         }),
     };
-    let mut data = Vec::new();
-    match large {
-        Some(d) => d.0.write_json(&mut data, pretty)?,
-        None if pretty => serde_json::to_writer_pretty(&mut data, value)?,
-        None => serde_json::to_writer(&mut data, value)?,
-    }
-    // Each object is `{…}`; joined, the head loses its `}` and the tail its `{`. Indented,
-    // the head ends in "\n}" and `data`, one level deeper than on its own, gets two more
-    // spaces after each newline (every newline in serde_json's pretty output is layout:
-    // strings escape theirs).
+    // Each object is `{…}`; joined, the head loses its `}` and the tail its `{`.
     let (head, tail) = if pretty {
         (
             serde_json::to_string_pretty(&head)?,
@@ -440,30 +444,42 @@ pub fn render(
     } else {
         (serde_json::to_string(&head)?, serde_json::to_string(&tail)?)
     };
-    let mut out = String::with_capacity(head.len() + data.len() + data.len() / 8 + tail.len() + 16);
+    let write_data = |out: &mut Vec<u8>, pretty: bool| match large {
+        Some(d) => d.0.write_json(out, pretty),
+        None if pretty => serde_json::to_writer_pretty(out, value),
+        None => serde_json::to_writer(out, value),
+    };
+    let mut out;
     if pretty {
-        out.push_str(&head[..head.len() - 2]);
-        out.push_str(",\n  \"data\": ");
+        // Indented, the head ends in "\n}" and `data`, one level deeper than on its own,
+        // gets two more spaces after each newline (every newline in serde_json's pretty
+        // output is layout: strings escape theirs).
+        let mut data = Vec::new();
+        write_data(&mut data, true)?;
+        out = Vec::with_capacity(head.len() + data.len() + data.len() / 8 + tail.len() + 16);
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 2]);
+        out.extend_from_slice(b",\n  \"data\": ");
         let mut rest = &data[..];
         while let Some(i) = memchr::memchr(b'\n', rest) {
-            out.push_str(utf8(&rest[..=i])?);
-            out.push_str("  ");
+            out.extend_from_slice(&rest[..=i]);
+            out.extend_from_slice(b"  ");
             rest = &rest[i + 1..];
         }
-        out.push_str(utf8(rest)?);
+        out.extend_from_slice(rest);
     } else {
-        out.push_str(&head[..head.len() - 1]);
-        out.push_str(",\"data\":");
-        out.push_str(utf8(&data)?);
+        // Compact, `data` is written in place: a large report is not copied, and its
+        // buffer is reserved at once, on huge pages, when its size is known.
+        let hint = large.map_or(0, |l| l.1);
+        out = Vec::with_capacity(head.len() + tail.len() + 64 + hint);
+        crate::hugepages::advise(&mut out);
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        out.extend_from_slice(b",\"data\":");
+        write_data(&mut out, false)?;
     }
-    out.push(',');
-    out.push_str(&tail[1..]);
-    Ok(out)
-}
-
-/// serde_json writes UTF-8; this only turns the bytes into a `str` without a copy.
-fn utf8(b: &[u8]) -> serde_json::Result<&str> {
-    std::str::from_utf8(b).map_err(|e| serde::ser::Error::custom(e.to_string()))
+    out.push(b',');
+    out.extend_from_slice(&tail.as_bytes()[1..]);
+    // serde_json writes UTF-8: this only checks it, without a copy.
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 /// Write the text of a report, secrets scrubbed, and a newline. A closed stdout (broken
@@ -578,10 +594,18 @@ where
         &ctx.warnings.borrow(),
         pretty,
     ));
-    match result {
+    let code = match &result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(e.kind.exit_code()),
+    };
+    if matches!(&result, Ok(o) if o.large.is_some()) {
+        // The report is written and the process is about to exit: a large outcome's
+        // hundreds of thousands of strings (and their warnings) are left to the OS,
+        // which takes the memory back at once, instead of being freed one by one.
+        std::mem::forget(result);
+        std::mem::forget(ctx);
     }
+    code
 }
 
 /// The usage error for clap's rendered message: `msg` is its first paragraph on one line

@@ -29,14 +29,20 @@ impl fmt::Display for Fingerprint {
 
 /// Whether a .env key holds a secret: its name contains KEY, PASSWORD, PASS, SECRET or TOKEN.
 pub fn is_secret_key(name: &str) -> bool {
-    // Case-insensitive, without an uppercased copy: called for every line of a .env.
+    // Case-insensitive, without an uppercased copy, in one pass: called for every line
+    // of a .env. (PASSWORD contains PASS.)
     let name = name.as_bytes();
-    ["KEY", "PASSWORD", "PASS", "SECRET", "TOKEN"]
-        .iter()
-        .any(|s| {
-            name.windows(s.len())
-                .any(|w| w.eq_ignore_ascii_case(s.as_bytes()))
-        })
+    let at = |i: usize, s: &[u8]| {
+        name.get(i..i + s.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(s))
+    };
+    (0..name.len()).any(|i| match name[i].to_ascii_uppercase() {
+        b'K' => at(i, b"KEY"),
+        b'P' => at(i, b"PASS"),
+        b'S' => at(i, b"SECRET"),
+        b'T' => at(i, b"TOKEN"),
+        _ => false,
+    })
 }
 
 /// The registered secrets.

@@ -1,8 +1,9 @@
 //! save, show, restore-key and restore: the .env file.
 
+use super::show::ShowView;
 use super::{
-    exists, install_base, missing_env, parse_named, shown, summary, sweep, sweep_set, Source,
-    ENV_ARTIFACT,
+    exists, install_base, missing_env, parse_named, shown, summary, summary_but_keys, sweep,
+    sweep_set, Source, ENV_ARTIFACT,
 };
 use crate::atomic;
 use crate::backup_set::env_meta::EnvMeta;
@@ -10,7 +11,7 @@ use crate::backup_set::{self, BackupSet};
 use crate::envfile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::data::backup_env::{
-    KeyChange, PreviousEnv, RestoreData, RestoreKeyData, SaveData, ShowData, ShowEntry,
+    KeyChange, PreviousEnv, RestoreData, RestoreKeyData, SaveData,
 };
 use crate::report::{now_rfc3339, Ctx, Outcome, PlanItem};
 use crate::secret::{self, Fingerprint};
@@ -150,10 +151,9 @@ pub fn save(
         source_gid: md.gid(),
         summary: summary(&env),
         fingerprints: env
-            .vars()
-            .iter()
+            .variables()
             .filter(|(k, _)| secret::is_secret_key(k))
-            .map(|(k, v)| (k.clone(), Fingerprint::of(v).0))
+            .map(|(k, v)| (k.to_string(), Fingerprint::of(v).0))
             .collect(),
         warnings,
         dfkit_version: env!("CARGO_PKG_VERSION").into(),
@@ -194,43 +194,28 @@ pub fn show(ctx: &Ctx, env_path: &Path, from: Option<&Path>) -> Result<Outcome> 
         Some(_) => None,
         None => Some(install_base(env_path)),
     };
-    let mut env = parse_named(&bytes, &path, base.as_deref())?;
+    let (sha256, size) = (crate::checksum::sha256_hex(&bytes), bytes.len());
+    // The parsed file keeps the bytes (no copy of a large file).
+    let mut env = parse_named(bytes, &path, base.as_deref())?;
     if let Some(c) = cipher {
         env = env.with_cipher(c);
     }
     for w in env.warnings() {
         ctx.warn(w);
     }
-    let entries = env
-        .entries()
-        .iter()
-        .map(|e| ShowEntry {
-            key: e.name.clone(),
-            line: e.line as u64,
-            quote: e.quote.as_str().into(),
-            secret: secret::is_secret_key(&e.name),
-            value: shown(&e.name, e.value.as_deref()),
-        })
-        .collect();
-    let vars = match envfile::to_json(&env) {
-        serde_json::Value::Object(m) => m,
-        _ => Default::default(),
-    };
-    let data = ShowData {
+    let msg = format!("{}: {} variables", path.display(), env.variables().len());
+    // About the JSON's size: each value and name shows up in `entries`, `vars` and `keys`.
+    let hint = 3 * size + 64 * env.entries().len() + 16 * env.variables().len();
+    let data = ShowView {
         env: path.display().to_string(),
-        sha256: crate::checksum::sha256_hex(&bytes),
-        bytes: bytes.len() as u64,
-        vars,
-        entries,
+        sha256,
+        bytes: size as u64,
         app_key_valid: env.app_key().is_ok(),
-        summary: summary(&env),
+        summary: summary_but_keys(&env),
+        file: env,
     };
     // Large: a .env of 500k lines makes a report of ~50 MB.
-    Ok(Outcome::typed_large(
-        false,
-        format!("{}: {} variables", path.display(), env.vars().len()),
-        data,
-    ))
+    Ok(Outcome::typed_large(false, msg, data).with_size_hint(hint))
 }
 
 /// `restore-key --from SET|FILE [--key NAME]…`: put the old values of the keys into the

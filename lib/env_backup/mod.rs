@@ -8,6 +8,7 @@
 //! there ([`crate::atomic::sweep_stale`]).
 
 mod env;
+mod show;
 mod snapshot;
 
 pub use env::{restore, restore_key, save, show};
@@ -22,6 +23,7 @@ use crate::report::data::backup_env::EnvSummary;
 use crate::report::Ctx;
 use crate::secret::{self, Fingerprint};
 use serde_json::json;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// The artifact name of the .env copy in a set, and of the tree snapshot.
@@ -116,8 +118,17 @@ pub fn env_path_to_write(root: Option<&Path>, env: Option<&Path>) -> Result<Path
 
 /// Parse .env bytes read from `path`, judging APP_KEY with the cipher of the install at
 /// `base` (its config/app.php; see [`envfile::configured_cipher`]).
-pub(crate) fn parse_named(bytes: &[u8], path: &Path, base: Option<&Path>) -> Result<EnvFile> {
-    let env = EnvFile::parse_inner(bytes).map_err(|e| {
+/// The file keeps the bytes: given owned, they are not copied.
+pub(crate) fn parse_named<'a>(
+    bytes: impl Into<Cow<'a, [u8]>>,
+    path: &Path,
+    base: Option<&Path>,
+) -> Result<EnvFile> {
+    let parsed = match bytes.into() {
+        Cow::Borrowed(b) => EnvFile::parse_inner(b),
+        Cow::Owned(b) => EnvFile::parse_owned(b),
+    };
+    let env = parsed.map_err(|e| {
         let place = format!("{} line {}", path.display(), e.line);
         let mut err = Error::bad_data(format!("{place}: {}", e.message))
             .with_data(json!({"file": path.display().to_string(), "line": e.line}));
@@ -148,7 +159,15 @@ pub(crate) fn shown(key: &str, v: Option<&str>) -> Option<String> {
 
 pub(crate) fn summary(env: &EnvFile) -> EnvSummary {
     EnvSummary {
-        keys: env.vars().iter().map(|(k, _)| k.clone()).collect(),
+        keys: env.variables().map(|(k, _)| k.to_string()).collect(),
+        ..summary_but_keys(env)
+    }
+}
+
+/// [`summary`] with `keys` left empty (`show` writes them straight from the file).
+pub(crate) fn summary_but_keys(env: &EnvFile) -> EnvSummary {
+    EnvSummary {
+        keys: Vec::new(),
         app_key_fingerprint: env.get("APP_KEY").map(|k| Fingerprint::of(k).0),
         app_key: env.app_key().ok(),
         cipher: env.cipher(),

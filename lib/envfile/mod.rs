@@ -23,8 +23,8 @@
 
 use crate::error::{Error, Result};
 use crate::secret;
-use foldhash::{HashMap, HashMapExt};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::path::Path;
 
 mod appkey;
@@ -63,6 +63,8 @@ pub struct Entry {
     pub line: usize,
     pub last_line: usize,
     pub quote: Quote,
+    /// The number of its name in the file's [`parse::Names`].
+    id: u32,
     /// Byte range in the file: the entry's lines without the final line terminator.
     span: (usize, usize),
     /// Byte offset of the first `=` in the file (None for a bare `NAME`).
@@ -93,22 +95,19 @@ struct Layout {
 pub struct EnvFile {
     raw: Vec<u8>,
     entries: Vec<Entry>,
-    /// Final variables in order of first definition (unset names removed).
-    vars: Vec<(String, String)>,
-    /// Every name defined or unset → where it is.
-    index: HashMap<String, Pos>,
+    /// The numbers of the names that have a value at the end, in the loader's order (of
+    /// first definition; unset names removed): the final variables.
+    order: Vec<u32>,
+    /// The final variables copied, made when first asked for (a large file's `show`
+    /// never needs the copy).
+    vars: std::sync::OnceLock<Vec<(String, String)>>,
+    /// Every name defined or unset, with its final variable and last entry.
+    names: parse::Names,
     /// Lines Laravel silently ignores: (first, last, why).
     ignored: Vec<(usize, usize, &'static str)>,
     crlf: bool,
     /// The cipher APP_KEY is judged against, when the install's is known.
     cipher: Option<Cipher>,
-}
-
-/// Where a name is: its final variable (None: unset) and the last entry naming it.
-#[derive(Debug, Clone, Copy)]
-struct Pos {
-    var: Option<usize>,
-    entry: usize,
 }
 
 /// Why a file is rejected: the line and a message that never quotes the value.
@@ -160,18 +159,41 @@ impl EnvFile {
 
     /// Parse, returning the bare [`ParseError`] (used by the differential tests).
     pub fn parse_inner(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
-        parse::parse(bytes)
+        parse::parse(bytes.into())
+    }
+
+    /// [`Self::parse_inner`] of bytes the file then keeps, without a copy.
+    pub fn parse_owned(bytes: Vec<u8>) -> std::result::Result<EnvFile, ParseError> {
+        parse::parse(bytes.into())
     }
 
     /// The value Laravel sees for `key` (last definition wins; a bare `KEY` line unsets).
     pub fn get(&self, key: &str) -> Option<&str> {
-        let i = self.index.get(key)?.var?;
-        Some(self.vars[i].1.as_str())
+        let e = self.name(key)?.cur?;
+        self.entries[e as usize].value.as_deref()
+    }
+
+    fn name(&self, key: &str) -> Option<&parse::Name> {
+        let id = self.names.find(&self.raw, key.as_bytes())?;
+        Some(&self.names.list[id])
     }
 
     /// The final variables, in order of first definition.
     pub fn vars(&self) -> &[(String, String)] {
-        &self.vars
+        self.vars.get_or_init(|| {
+            self.variables()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    }
+
+    /// [`Self::vars`], borrowed from the entries: no copy.
+    pub fn variables(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.order.iter().map(|&id| {
+            let cur = self.names.list[id as usize].cur.unwrap_or_default();
+            let e = &self.entries[cur as usize];
+            (e.name.as_str(), e.value.as_deref().unwrap_or_default())
+        })
     }
 
     /// Every definition, in file order (duplicates included).
@@ -181,7 +203,7 @@ impl EnvFile {
 
     /// The definition Laravel uses for `key` (the last one).
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.index.get(key).map(|p| &self.entries[p.entry])
+        self.name(key).map(|n| &self.entries[n.last as usize])
     }
 
     /// The file's bytes, exactly as read (or as edited).
@@ -245,49 +267,76 @@ impl EnvFile {
     /// line (never a secret value).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        // Names defined more than once, in order of first appearance, with their lines. An
-        // entry that is not its name's last one (the index knows that) has a duplicate; a
-        // map of those names only collects the lines.
-        let mut seen: Vec<(&str, Vec<usize>)> = Vec::new();
-        let mut at: HashMap<&str, usize> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let last = self.index.get(&e.name).map_or(i, |p| p.entry);
-            match at.get(e.name.as_str()) {
-                Some(&k) => seen[k].1.push(e.line),
-                None if last != i => {
-                    at.insert(&e.name, seen.len());
-                    seen.push((&e.name, vec![e.line]));
-                }
-                None => {}
-            }
-        }
-        for (name, lines) in &seen {
-            if lines.len() > 1 {
-                let l: Vec<String> = lines.iter().map(|n| n.to_string()).collect();
-                w.push(format!(
-                    "{name} is defined {} times (lines {}); Laravel uses the last one (line {})",
-                    lines.len(),
-                    l.join(", "),
-                    lines.last().copied().unwrap_or(0)
-                ));
-            }
-        }
+        // Names defined more than once, in order of first appearance, with their lines:
+        // counted per name number, then the lines of each such name gathered in one list
+        // (no lookup by name, no list per name).
+        // One pass over the entries (they are large: a 500k-line file's take ~60 MB): each
+        // one's name number and line, and the warnings about the entry itself.
+        let mut at: Vec<(u32, usize)> = Vec::with_capacity(self.entries.len());
+        let mut own = Vec::new();
         for e in &self.entries {
+            at.push((e.id, e.line));
             if e.truncated {
-                w.push(format!(
+                own.push(format!(
                     "{} (line {}): an unquoted `#` starts a comment, so Laravel reads only the part \
                      before it; quote the value if the `#` belongs to it",
                     e.name, e.line
                 ));
             }
             for v in &e.unresolved {
-                w.push(format!(
+                own.push(format!(
                     "{} (line {}): ${{{v}}} is not defined above it in the file; Laravel takes it from \
                      the process environment or leaves it as written",
                     e.name, e.line
                 ));
             }
         }
+        let names = &self.names.list;
+        let mut count = vec![0u32; names.len()];
+        for &(id, _) in &at {
+            count[id as usize] += 1;
+        }
+        // `start[id]..start[id + 1]`: where name `id`'s lines go in `lines`.
+        let mut start = Vec::with_capacity(names.len() + 1);
+        let mut total = 0usize;
+        for &c in &count {
+            start.push(total);
+            if c > 1 {
+                total += c as usize;
+            }
+        }
+        start.push(total);
+        let mut lines = vec![0usize; total];
+        let mut fill = start.clone();
+        for &(id, line) in &at {
+            let id = id as usize;
+            if count[id] > 1 {
+                lines[fill[id]] = line;
+                fill[id] += 1;
+            }
+        }
+        for &(id, line) in &at {
+            let id = id as usize;
+            // A name's first entry is the one that fills its first line.
+            if count[id] > 1 && lines[start[id]] == line {
+                let l = &lines[start[id]..start[id + 1]];
+                let name = String::from_utf8_lossy(names[id].bytes(&self.raw));
+                let mut s = format!("{name} is defined {} times (lines ", l.len());
+                for (k, n) in l.iter().enumerate() {
+                    if k > 0 {
+                        s.push_str(", ");
+                    }
+                    let _ = write!(s, "{n}");
+                }
+                let _ = write!(
+                    s,
+                    "); Laravel uses the last one (line {})",
+                    l.last().copied().unwrap_or(0)
+                );
+                w.push(s);
+            }
+        }
+        w.extend(own);
         for (a, b, why) in &self.ignored {
             let lines = if a == b {
                 format!("line {a} is")
@@ -359,13 +408,13 @@ impl EnvFile {
 /// The parsed file for reports: every final variable, secrets as fingerprints.
 pub fn to_json(env: &EnvFile) -> Value {
     let mut vars = serde_json::Map::new();
-    for (k, v) in env.vars() {
+    for (k, v) in env.variables() {
         let shown = if secret::is_secret_key(k) {
             json!(secret::Fingerprint::of(v))
         } else {
             json!(v)
         };
-        vars.insert(k.clone(), shown);
+        vars.insert(k.to_string(), shown);
     }
     Value::Object(vars)
 }

@@ -1,9 +1,9 @@
 //! phpdotenv's parser, step by step (`Lines`, `EntryParser`, `Lexer`, `Resolver`, the
 //! loader), in time linear in the size of the file.
 
-use super::{Entry, EnvFile, Layout, ParseError, Pos, Quote, UNCLOSED};
+use super::{Entry, EnvFile, Layout, ParseError, Quote, UNCLOSED};
 use crate::secret;
-use foldhash::{HashMap, HashMapExt};
+use std::hash::BuildHasher;
 
 /// PHP's default `trim` set. Note: not `\f`.
 fn is_php_trim(b: u8) -> bool {
@@ -57,7 +57,9 @@ fn multiline_stop(line: &[u8], started: bool) -> bool {
 
 /// `Lines::looksLikeMultilineStart`.
 pub(super) fn multiline_start(line: &[u8]) -> bool {
-    memchr::memmem::find(line, b"=\"").is_some() && !multiline_stop(line, true)
+    // (memchr per line, not memmem: building a searcher costs more than a short line.)
+    memchr::memchr_iter(b'=', line).any(|i| line.get(i + 1) == Some(&b'"'))
+        && !multiline_stop(line, true)
 }
 
 fn is_comment_or_blank(s: &[u8]) -> bool {
@@ -190,6 +192,8 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
     if v.is_empty() {
         return Ok(r);
     }
+    // A value is never longer than its text: one allocation.
+    r.chars.reserve_exact(v.len());
     let mut st = St::Initial;
     for (t, a, b) in lex(v) {
         let tok = &v[a..b];
@@ -282,33 +286,102 @@ fn parse_value(v: &[u8]) -> std::result::Result<RawValue, (String, Option<String
     }
 }
 
-/// One name: its place in the loader's order (None: never defined), the entry that holds
-/// its current value (None: unset) and its last entry of any kind.
-struct Slot {
-    pos: Option<usize>,
-    entry: Option<usize>,
-    last: usize,
+/// Every name defined or unset in a file, once, numbered in order of first appearance
+/// and found by its bytes. The table holds only numbers: a name's bytes stay in the file.
+#[derive(Clone, Default)]
+pub(super) struct Names {
+    pub list: Vec<Name>,
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
 }
 
-/// The loader's repository: name → its [`Slot`]'s number.
-struct Repo<'a> {
-    ids: HashMap<&'a str, usize>,
-    slots: Vec<Slot>,
+/// A name of the file: where its bytes are, the entry holding its value, its last entry.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Name {
+    /// Byte offset in the file of the name as first written (names are ASCII).
+    at: usize,
+    len: u32,
+    /// The entry holding its current value (after parsing: the value Laravel reads);
+    /// None when unset.
+    pub cur: Option<u32>,
+    /// Its last entry, of any kind.
+    pub last: u32,
 }
 
-/// The current value of `name`.
-fn lookup<'e>(repo: &Repo, entries: &'e [Entry], name: &str) -> Option<&'e str> {
-    let i = repo.slots[*repo.ids.get(name)?].entry?;
-    entries[i].value.as_deref()
+impl Name {
+    pub fn bytes<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
+        &raw[self.at..self.at + self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.list).finish()
+    }
+}
+
+impl Names {
+    fn with_capacity(n: usize) -> Names {
+        Names {
+            list: Vec::with_capacity(n),
+            table: hashbrown::HashTable::with_capacity(n),
+            hasher: Default::default(),
+        }
+    }
+
+    /// The number of `name` (in a file whose bytes are `raw`).
+    pub fn find(&self, raw: &[u8], name: &[u8]) -> Option<usize> {
+        let list = &self.list;
+        self.table
+            .find(self.hasher.hash_one(name), |&id| {
+                list[id as usize].bytes(raw) == name
+            })
+            .map(|&id| id as usize)
+    }
+
+    /// The number of the name at `at..at + len` in `raw`, and whether it is new (then
+    /// numbered, with `last` as its last entry).
+    fn find_or_add(&mut self, raw: &[u8], at: usize, len: usize, last: usize) -> (usize, bool) {
+        let name = &raw[at..at + len];
+        let Names {
+            list,
+            table,
+            hasher,
+        } = self;
+        let entry = table.entry(
+            hasher.hash_one(name),
+            |&id| list[id as usize].bytes(raw) == name,
+            |&id| hasher.hash_one(list[id as usize].bytes(raw)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => (*o.get() as usize, false),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let id = list.len();
+                v.insert(number(id));
+                list.push(Name {
+                    at,
+                    len: number(len),
+                    cur: None,
+                    last: number(last),
+                });
+                (id, true)
+            }
+        }
+    }
+}
+
+/// An index as the `u32` the parser keeps (a .env of 4 Gi entries cannot be read anyway).
+fn number(i: usize) -> u32 {
+    u32::try_from(i).expect("a .env of fewer than 4 Gi lines")
 }
 
 /// `Resolver::resolve`: `${NAME}` from the variables defined so far, right to left.
 /// (Takes the value's bytes out of `raw`: nothing reads them afterwards.)
 fn resolve(
     raw: &mut RawValue,
-    repo: &Repo,
-    entries: &[Entry],
+    loader: &Loader,
     unresolved: &mut Vec<String>,
+    name: &mut Vec<u8>,
 ) -> String {
     let chars = std::mem::take(&mut raw.chars);
     if raw.vars.is_empty() {
@@ -317,15 +390,14 @@ fn resolve(
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     }
     let chars = &chars;
-    let mut vars = raw.vars.clone();
-    vars.sort_unstable_by(|a, b| b.cmp(a));
     // phpdotenv rebuilds the whole string at each `$`, right to left (quadratic). Here the
     // resolved text from the current `$` to the end is kept reversed in `tail`, so a
     // replacement at its front costs only what it removes and adds. Text left of the
     // current `$` is never changed by a replacement, as in phpdotenv.
-    let mut tail: Vec<u8> = Vec::with_capacity(chars.len());
+    let mut tail: Vec<u8> = Vec::with_capacity(chars.len() + 16);
     let mut cut = chars.len();
-    for i in vars {
+    // `vars` are in increasing order (pushed as the value grew): right to left is reversed.
+    for &i in raw.vars.iter().rev() {
         tail.extend(chars[i..cut].iter().rev());
         cut = i;
         let len = tail.len();
@@ -348,59 +420,84 @@ fn resolve(
         if n == 0 || at(2 + n) != Some(b'}') {
             continue;
         }
-        let name_bytes: Vec<u8> = (2..2 + n).filter_map(at).collect();
-        let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        match lookup(repo, entries, &name) {
+        name.clear();
+        name.extend((2..2 + n).filter_map(at));
+        match loader.lookup(name) {
             Some(val) => {
                 tail.truncate(len - (3 + n));
                 tail.extend(val.bytes().rev());
             }
-            None => unresolved.push(name),
+            None => unresolved.push(String::from_utf8_lossy(name).into_owned()),
         }
     }
-    let mut s = chars[..cut].to_vec();
+    let mut s = Vec::with_capacity(cut + tail.len());
+    s.extend_from_slice(&chars[..cut]);
     s.extend(tail.iter().rev());
     // Only ASCII boundaries were split or joined, so this stays valid UTF-8.
     String::from_utf8(s).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// A physical line: start, end of content, end including its terminator.
-#[derive(Debug, Clone, Copy)]
-struct Line {
+/// Physical lines from `start`, as (start, end of content): split on `\r\n`, `\n` or
+/// `\r`; as preg_split, always a last (possibly empty) piece.
+struct Lines<'a> {
+    raw: &'a [u8],
+    start: usize,
+    done: bool,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.done {
+            return None;
+        }
+        let start = self.start;
+        match memchr::memchr2(b'\r', b'\n', &self.raw[start..]) {
+            Some(k) => {
+                let i = start + k;
+                self.start = if self.raw[i] == b'\r' && self.raw.get(i + 1) == Some(&b'\n') {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                Some((start, i))
+            }
+            None => {
+                self.done = true;
+                Some((start, self.raw.len()))
+            }
+        }
+    }
+}
+
+fn lines(raw: &[u8], start: usize) -> Lines<'_> {
+    Lines {
+        raw,
+        start,
+        done: false,
+    }
+}
+
+/// An entry's lines (`Lines::process`): one line, or a multi-line value's lines joined.
+struct Group<'a> {
+    /// 0-based numbers of its first and last line.
+    first: usize,
+    last: usize,
+    /// Byte offsets in the file of its start and of the end of its last line's content.
     start: usize,
     end: usize,
+    text: std::borrow::Cow<'a, [u8]>,
 }
 
-fn split_lines(raw: &[u8], from: usize) -> Vec<Line> {
-    let mut out = Vec::new();
-    let mut start = from;
-    for i in memchr::memchr2_iter(b'\r', b'\n', &raw[from..]).map(|i| i + from) {
-        if i < start {
-            // The `\n` of a `\r\n` already taken.
-            continue;
-        }
-        out.push(Line { start, end: i });
-        start = if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
-            i + 2
-        } else {
-            i + 1
-        };
-    }
-    // preg_split always yields a last (possibly empty) piece.
-    out.push(Line {
-        start,
-        end: raw.len(),
-    });
-    out
-}
-
-/// Parse `bytes` as phpdotenv does; a rejected file is a [`ParseError`] naming the line.
-pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
+/// Parse `input` as phpdotenv does; a rejected file is a [`ParseError`] naming the line.
+/// The file keeps `input` (copied only when borrowed).
+pub(super) fn parse(input: std::borrow::Cow<'_, [u8]>) -> std::result::Result<EnvFile, ParseError> {
+    let bytes: &[u8] = &input;
     if let Err(e) = std::str::from_utf8(bytes) {
         let at = e.valid_up_to();
-        let line = split_lines(&bytes[..at], 0).len();
         return Err(ParseError {
-            line,
+            line: lines(&bytes[..at], 0).count(),
             message: format!("not valid UTF-8 (byte {})", at + 1),
             hint: Some("save the file as UTF-8".into()),
         });
@@ -410,83 +507,113 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
     } else {
         0
     };
-    let lines = split_lines(bytes, bom);
-    let crlf = bytes.windows(2).any(|w| w == b"\r\n");
+    // Room for an entry per line (an estimate: no table grows while loading).
+    let mut loader = Loader::new(bytes, memchr::memchr_iter(b'\n', bytes).count() + 1);
 
-    // Lines::process — group physical lines into entries.
-    struct Group<'a> {
-        first: usize,
-        last: usize,
-        /// The line itself, or a multi-line value's lines joined.
-        text: std::borrow::Cow<'a, [u8]>,
-    }
-    let mut groups = Vec::new();
-    let mut ignored = Vec::new();
+    // Lines::process — group physical lines into entries, each loaded as soon as it is
+    // complete: one pass, no list of lines or of entries' texts.
     let mut multiline = false;
-    let mut buf: Vec<usize> = Vec::new();
-    for (idx, l) in lines.iter().enumerate() {
-        let line = &bytes[l.start..l.end];
+    // The lines of an open multi-line value: (number, start, end).
+    let mut buf: Vec<(usize, usize, usize)> = Vec::new();
+    for (idx, (start, end)) in lines(bytes, bom).enumerate() {
+        let line = &bytes[start..end];
         let started = multiline_start(line);
         if started {
             multiline = true;
         }
-        let mut group = Group {
-            first: idx,
-            last: idx,
-            text: std::borrow::Cow::Borrowed(line),
+        let group = if multiline {
+            buf.push((idx, start, end));
+            if !multiline_stop(line, started) {
+                continue;
+            }
+            multiline = false;
+            let mut text = Vec::new();
+            for (k, &(_, a, b)) in buf.iter().enumerate() {
+                if k > 0 {
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(&bytes[a..b]);
+            }
+            let (first, start, _) = buf[0];
+            buf.clear();
+            Group {
+                first,
+                last: idx,
+                start,
+                end,
+                text: std::borrow::Cow::Owned(text),
+            }
+        } else {
+            Group {
+                first: idx,
+                last: idx,
+                start,
+                end,
+                text: std::borrow::Cow::Borrowed(line),
+            }
         };
-        if multiline {
-            buf.push(idx);
-            if multiline_stop(line, started) {
-                multiline = false;
-                let parts: Vec<&[u8]> = buf
-                    .iter()
-                    .map(|&k| &bytes[lines[k].start..lines[k].end])
-                    .collect();
-                group = Group {
-                    first: buf[0],
-                    last: idx,
-                    text: std::borrow::Cow::Owned(parts.join(&b"\n"[..])),
-                };
-                buf.clear();
-            }
-        }
-        if !multiline {
-            if !is_comment_or_blank(&group.text) {
-                groups.push(group);
-            } else if group.last > group.first {
-                ignored.push((
-                    group.first + 1,
-                    group.last + 1,
-                    "a comment line containing `=\"` opened a multi-line value",
-                ));
-            }
+        if !is_comment_or_blank(&group.text) {
+            loader.load(&group)?;
+        } else if group.last > group.first {
+            loader.ignored.push((
+                group.first + 1,
+                group.last + 1,
+                "a comment line containing `=\"` opened a multi-line value",
+            ));
         }
     }
-    if let (Some(&a), Some(&b)) = (buf.first(), buf.last()) {
+    if let (Some(&(a, _, _)), Some(&(b, bs, be))) = (buf.first(), buf.last()) {
         // Trailing blank pieces after a final newline are not real lines.
-        let last_real = if lines[b].start == lines[b].end && b > a {
-            b - 1
-        } else {
-            b
-        };
-        ignored.push((a + 1, last_real + 1, UNCLOSED));
+        let last_real = if bs == be && b > a { b - 1 } else { b };
+        loader.ignored.push((a + 1, last_real + 1, UNCLOSED));
+    }
+    let mut file = loader.finish();
+    file.raw = input.into_owned();
+    Ok(file)
+}
+
+/// phpdotenv's `EntryParser::parse` on each entry, then its loader (resolution, last
+/// wins). phpdotenv parses every entry before loading any, but a rejected entry rejects
+/// the whole file either way, and `${VAR}` only sees what is above it, so the values are
+/// the same — without a list of parsed entries.
+struct Loader<'a> {
+    bytes: &'a [u8],
+    entries: Vec<Entry>,
+    names: Names,
+    /// Per name (by number): its place in `order` (None: not defined now or never).
+    pos: Vec<Option<u32>>,
+    /// Names in the loader's order (of first definition; a name defined again after an
+    /// unset moves to the end, as a PHP array key does: its old place becomes a hole).
+    order: Vec<Option<u32>>,
+    ignored: Vec<(usize, usize, &'static str)>,
+    /// Scratch space for a `${NAME}` being resolved.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Loader<'a> {
+    fn new(bytes: &'a [u8], n: usize) -> Loader<'a> {
+        let mut entries = Vec::with_capacity(n);
+        crate::hugepages::advise(&mut entries);
+        Loader {
+            bytes,
+            entries,
+            names: Names::with_capacity(n),
+            pos: Vec::with_capacity(n),
+            order: Vec::with_capacity(n),
+            ignored: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
-    // EntryParser::parse on each entry, then the Loader (resolution, last wins).
-    // The loader's repository: name → its place in `order` and the entry holding its value
-    // (None: unset). `order` holds names in order of first definition; one map, so no
-    // scan of earlier names per definition. Names are borrowed from the input.
-    let mut repo = Repo {
-        ids: HashMap::with_capacity(groups.len()),
-        slots: Vec::with_capacity(groups.len()),
-    };
-    let mut order: Vec<Option<usize>> = Vec::with_capacity(groups.len());
-    // One pass: parse an entry, then load it. phpdotenv parses every entry before loading
-    // any, but a rejected entry rejects the whole file either way, and `${VAR}` only sees
-    // what is above it, so the values are the same — without a list of parsed entries.
-    let mut entries = Vec::with_capacity(groups.len());
-    for g in &groups {
+    /// The current value of `name`.
+    fn lookup(&self, name: &[u8]) -> Option<&str> {
+        let id = self.names.find(self.bytes, name)?;
+        let e = self.names.list[id].cur?;
+        self.entries[e as usize].value.as_deref()
+    }
+
+    fn load(&mut self, g: &Group) -> std::result::Result<(), ParseError> {
+        let bytes = self.bytes;
         let line_no = g.first + 1;
         let err = |message: String, hint: Option<String>| ParseError {
             line: line_no,
@@ -523,17 +650,19 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                 ),
             )
         })?;
+        // The name is a part of the entry's first line, which is in the file at `start`.
+        let name_at = g.start + (name.as_ptr() as usize - text.as_ptr() as usize);
         let raw = match value_part {
             Some(v) => Some(parse_value(v).map_err(|(m, h)| err(format!("{name}: {m}"), h))?),
             None => None,
         };
         let mut raw = raw;
         let mut unresolved = Vec::new();
+        let mut scratch = std::mem::take(&mut self.scratch);
         let value = raw
             .as_mut()
-            .map(|r| resolve(r, &repo, &entries, &mut unresolved));
-        let l0 = lines[g.first];
-        let span = (l0.start, lines[g.last].end);
+            .map(|r| resolve(r, self, &mut unresolved, &mut scratch));
+        self.scratch = scratch;
         let single = g.first == g.last;
         let layout = match (&raw, eq) {
             (Some(r), Some(_)) if single => {
@@ -543,15 +672,15 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                     Some((c, truncating))
                         if !truncating || c == 0 && value_off > eq.unwrap_or(0) + 1 =>
                     {
-                        Some(l0.start + value_off + c)
+                        Some(g.start + value_off + c)
                     }
                     _ => None,
                 };
                 Some(Layout {
-                    value_start: l0.start + value_off,
-                    content_end: l0.start + value_off + content_end,
+                    value_start: g.start + value_off,
+                    content_end: g.start + value_off + content_end,
                     comment,
-                    text_end: l0.start + value_off + vlen,
+                    text_end: g.start + value_off + vlen,
                 })
             }
             _ => None,
@@ -566,6 +695,13 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
             _ => false,
         };
         let quote = raw.as_ref().and_then(|r| r.quote).unwrap_or(Quote::None);
+        let at = self.entries.len();
+        let (id, new) = self.names.find_or_add(bytes, name_at, name.len(), at);
+        if new {
+            self.pos.push(None);
+        }
+        let n = &mut self.names.list[id];
+        n.last = number(at);
         match &value {
             Some(v) => {
                 if secret::is_secret_key(name) {
@@ -578,92 +714,62 @@ pub(super) fn parse(bytes: &[u8]) -> std::result::Result<EnvFile, ParseError> {
                         }
                     }
                 }
-                let at = entries.len();
-                match repo.ids.get(name) {
-                    Some(&id) => {
-                        let s = &mut repo.slots[id];
-                        if s.entry.is_none() {
-                            // Defined again after an unset: it moves to the end, as a PHP
-                            // array key does. The old place becomes a hole.
-                            if let Some(p) = s.pos {
-                                order[p] = None;
-                            }
-                            s.pos = Some(order.len());
-                            order.push(Some(id));
-                        }
-                        s.entry = Some(at);
-                        s.last = at;
+                if n.cur.is_none() {
+                    // New, or defined again after an unset: (to) the end of the order.
+                    if let Some(p) = self.pos[id] {
+                        self.order[p as usize] = None;
                     }
-                    None => {
-                        order.push(Some(repo.slots.len()));
-                        repo.ids.insert(name, repo.slots.len());
-                        repo.slots.push(Slot {
-                            pos: Some(order.len() - 1),
-                            entry: Some(at),
-                            last: at,
-                        });
-                    }
+                    self.pos[id] = Some(number(self.order.len()));
+                    self.order.push(Some(number(id)));
                 }
+                n.cur = Some(number(at));
             }
-            None => match repo.ids.get(name) {
-                Some(&id) => {
-                    repo.slots[id].entry = None;
-                    repo.slots[id].last = entries.len();
-                }
-                None => {
-                    // Unset before any definition: only its entry is remembered.
-                    repo.ids.insert(name, repo.slots.len());
-                    repo.slots.push(Slot {
-                        pos: None,
-                        entry: None,
-                        last: entries.len(),
-                    });
-                }
-            },
+            // Unset (before any definition, only its entry is remembered).
+            None => n.cur = None,
         }
-        entries.push(Entry {
+        self.entries.push(Entry {
             name: name.to_string(),
             value,
             line: g.first + 1,
             last_line: g.last + 1,
             quote,
-            span,
-            eq: eq.map(|p| l0.start + p),
+            id: number(id),
+            span: (g.start, g.end),
+            eq: eq.map(|p| g.start + p),
             layout,
             truncated,
             unresolved,
         });
+        Ok(())
     }
-    // The final variables in order, each name's variable and last entry: no lookup by
-    // name (the slots say it all).
-    let mut var_of = vec![None; repo.slots.len()];
-    let mut vars: Vec<(String, String)> = Vec::with_capacity(order.len());
-    for id in order.into_iter().flatten() {
-        if let Some(e) = repo.slots[id].entry {
-            let e = &entries[e];
-            var_of[id] = Some(vars.len());
-            vars.push((e.name.clone(), e.value.clone().unwrap_or_default()));
+
+    /// The parsed file, but its bytes. The final variables are the names in order that
+    /// have a value (not copied: see [`EnvFile::vars`]).
+    fn finish(self) -> EnvFile {
+        let Loader {
+            bytes,
+            entries,
+            names,
+            order,
+            ignored,
+            ..
+        } = self;
+        let order = order
+            .into_iter()
+            .flatten()
+            .filter(|&id| names.list[id as usize].cur.is_some())
+            .collect();
+        EnvFile {
+            raw: Vec::new(),
+            crlf: memchr::memmem::find(bytes, b"\r\n").is_some(),
+            entries,
+            order,
+            vars: Default::default(),
+            names,
+            ignored,
+            cipher: None,
         }
     }
-    let mut index = HashMap::with_capacity(repo.slots.len());
-    for (id, s) in repo.slots.iter().enumerate() {
-        index.insert(
-            entries[s.last].name.clone(),
-            Pos {
-                var: var_of[id],
-                entry: s.last,
-            },
-        );
-    }
-    Ok(EnvFile {
-        raw: bytes.to_vec(),
-        entries,
-        vars,
-        index,
-        ignored,
-        crlf,
-        cipher: None,
-    })
 }
 
 /// Length of the trimmed value text starting at `off` in an entry's text.
