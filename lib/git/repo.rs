@@ -190,7 +190,7 @@ impl Git {
         let ident_fallback = writes_commits && self.ident_fallback();
         // These may reach a remote (over ssh): BatchMode, so a missing key never prompts.
         let remote = args.first().is_some_and(|a| {
-            ["fetch", "ls-remote", "pull", "push", "clone", "remote", "submodule"]
+            ["fetch", "ls-remote", "pull", "push", "clone", "submodule"]
                 .iter()
                 .any(|w| a == w)
         });

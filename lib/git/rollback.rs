@@ -132,7 +132,7 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
             base.left_commits_refs.join(", ")
         ));
     }
-    let stash = g.apply_move(ctx, &before, o.include_untracked, &mv, &base)?;
+    let stash = g.apply_move(ctx, &before, o.include_untracked, &mv, &base, &changes)?;
     finish(
         ctx,
         &g,

@@ -2,6 +2,7 @@
 //! branch ref, the stashed edits and the untracked files back exactly as they were, and
 //! say whether that worked by comparing `git status` before and after, byte for byte.
 
+use super::changes::Changes;
 use super::repo::{Git, State};
 use super::stash::Stash;
 use crate::error::{Error, Result};
@@ -92,7 +93,8 @@ impl Git {
     }
 
     /// Stash, run the move's steps, check the result; on failure put everything back.
-    /// Returns the stash made (if any). `base` is the report's data so far.
+    /// Returns the stash made (if any). `base` is the report's data so far; `changes` the
+    /// work tree's local changes as the caller's checks saw them (nothing wrote since).
     pub fn apply_move(
         &self,
         ctx: &Ctx,
@@ -100,8 +102,8 @@ impl Git {
         include_untracked: bool,
         mv: &Move,
         base: &UpdateData,
+        changes: &Changes,
     ) -> Result<Option<Stash>> {
-        let changes = self.changes()?;
         let porcelain_before = self.porcelain()?;
         let moved: BranchBefore = match &mv.branch {
             Some(b) => Some((b.clone(), self.commit_of(&format!("refs/heads/{b}"))?)),
