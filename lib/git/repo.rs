@@ -28,8 +28,8 @@ pub struct Git {
     switch_to: Option<(u32, u32)>,
     /// The private HOME of the user we switch to (removed when dropped).
     home: Option<tempfile::TempDir>,
-    /// `GIT_SSH_COMMAND` for commands that may reach a remote (asked once, when the first
-    /// such command is about to run).
+    /// `GIT_SSH_COMMAND` for every command (a filter or hook of any command may reach a
+    /// remote over ssh, e.g. git-lfs on checkout): asked once, when the tree is opened.
     ssh_command: std::cell::OnceCell<Option<String>>,
     /// Set when git cannot work out a committer identity: `git stash` needs one. Asked
     /// (two `git var` runs) only when a command that writes commits is about to run.
@@ -139,6 +139,8 @@ impl Git {
             ))
             .with_hint("pass the checkout's top directory as --root"));
         }
+        let ssh = g.batch_ssh_command()?;
+        let _ = g.ssh_command.set(ssh);
         Ok(g)
     }
 
@@ -188,22 +190,9 @@ impl Git {
                 .any(|w| a == w)
         });
         let ident_fallback = writes_commits && self.ident_fallback();
-        // These may reach a remote (over ssh): BatchMode, so a missing key never prompts.
-        let remote = args.first().is_some_and(|a| {
-            ["fetch", "ls-remote", "pull", "push", "clone", "submodule"]
-                .iter()
-                .any(|w| a == w)
-        });
-        let ssh_command = if remote {
-            self.ssh_command
-                .get_or_init(|| {
-                    self.batch_ssh_command()
-                        .unwrap_or_else(|_| Some("ssh -o BatchMode=yes".into()))
-                })
-                .clone()
-        } else {
-            None
-        };
+        // ssh in BatchMode, so a missing key never prompts (unset only while `open` asks
+        // for the repository's own ssh command).
+        let ssh_command = self.ssh_command.get().cloned().flatten();
         let mut c = Cmd::resolved(&self.program)
             .args(["-c", "advice.detachedHead=false"])
             // No background `git maintenance run --auto` (gc) started by a merge or a
