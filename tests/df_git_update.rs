@@ -589,18 +589,7 @@ fn export_of_another_users_tree_belongs_to_that_user() {
         "this test runs as root (as CI does)"
     );
     let b = bed();
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&b.root)
-        .arg(&b.origin)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::set_permissions(
-        b.tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    b.give_to(65534, 65534);
     let into = b.tmp.path().join("stage");
     let r = b.tool(&[
         "export",

@@ -150,6 +150,14 @@ struct Local {
 
 dfkit::has_common!(Args);
 
+/// `--ref TAG`, else `--branch NAME` (default master).
+fn target(branch: Option<String>, ref_: Option<String>) -> Target {
+    match ref_ {
+        Some(r) => Target::Ref(r),
+        None => Target::Branch(branch.unwrap_or_else(|| "master".into())),
+    }
+}
+
 fn main() -> ExitCode {
     dfkit::report::run::<Args, _>("df-git-update", |ctx, args| {
         let root = dfkit::install::resolve_root(args.common.root.as_deref());
@@ -162,10 +170,7 @@ fn main() -> ExitCode {
                 no_fetch,
                 local,
             } => {
-                let target = match ref_ {
-                    Some(r) => Target::Ref(r),
-                    None => Target::Branch(branch.unwrap_or_else(|| "master".into())),
-                };
+                let target = target(branch, ref_);
                 let o = UpdateOpts {
                     target,
                     remote,
@@ -182,10 +187,7 @@ fn main() -> ExitCode {
                 ref_,
                 remote,
             } => {
-                let target = match ref_ {
-                    Some(r) => Target::Ref(r),
-                    None => Target::Branch(branch.unwrap_or_else(|| "master".into())),
-                };
+                let target = target(branch, ref_);
                 let o = UpdateOpts {
                     target,
                     remote,

@@ -15,6 +15,7 @@ use super::short;
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::data::git::ExportData;
 use crate::report::{Ctx, Outcome, PlanItem};
+use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,21 +69,11 @@ pub fn export(
     }
     checkout.push(full.as_str());
     if ctx.dry_run() {
-        let root_s = g.root().display().to_string();
         let into_s = into.display().to_string();
         d.plan = Some(vec![
             PlanItem::new("mkdir", format!("create {}", into.display())),
             PlanItem::run(
-                g.cmd([
-                    "clone",
-                    "--shared",
-                    "--no-checkout",
-                    "--quiet",
-                    "--",
-                    &root_s,
-                    &into_s,
-                ])
-                .display(),
+                g.cmd(clone_args(g.root(), &into)).display(),
                 "a clone borrowing the install's objects".to_string(),
             ),
             PlanItem::run(
@@ -130,21 +121,23 @@ fn write_files(
         std::os::unix::fs::lchown(into, Some(uid), Some(gid))
             .map_err(|e| Error::io("setting the owner of", into, e))?;
     }
-    let root_s = g.root().display().to_string();
-    let into_s = into.display().to_string();
-    g.ok([
-        "clone",
-        "--shared",
-        "--no-checkout",
-        "--quiet",
-        "--",
-        &root_s,
-        &into_s,
-    ])?;
+    g.ok(clone_args(g.root(), into))?;
     let stage = Git::open(into, timeout)?;
     stage.ok(checkout)?;
     let listed = stage.ok(["ls-files", "-z"])?;
     Ok(listed.split('\0').filter(|s| !s.is_empty()).count() as u64)
+}
+
+/// A clone of the install into `into` that borrows its objects and checks nothing out.
+fn clone_args(root: &Path, into: &Path) -> Vec<OsString> {
+    let mut a: Vec<OsString> = ["clone", "--shared", "--no-checkout", "--quiet", "--"]
+        .map(OsString::from)
+        .into();
+    a.extend([
+        root.as_os_str().to_os_string(),
+        into.as_os_str().to_os_string(),
+    ]);
+    a
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
