@@ -120,7 +120,11 @@ fn full_dump(db: &DbSpec) -> String {
 }
 
 fn sqlite_dump(file: &Path) -> String {
+    // A reader waits for locks as an application would: a killed restore's sqlite3 child
+    // (a SIGKILL cannot take it along) may still be finishing its checkpoint of the old
+    // file, which locks it for a moment but changes nothing in it.
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
         .arg(file)
         .arg(".dump")
         .stdin(Stdio::null())
