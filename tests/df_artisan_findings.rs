@@ -640,6 +640,32 @@ fn direct_down_and_up_are_artisans_own() {
     );
     assert!(!down.exists() && !page.exists());
 
+    // The direct down runs under `php -n` (no extensions); an autoloader that needs one
+    // dies at load time, and the same script runs again with php.ini.
+    let boot = s.root.join("bootstrap/debian-laravel.php");
+    let plain = std::fs::read_to_string(&boot).unwrap();
+    std::fs::write(&boot, format!("{plain}\nmb_strlen('needs mbstring');\n")).unwrap();
+    let r = s.artisan(&["down"]);
+    assert!(r.assert_ok().changed());
+    assert_eq!(r.data()["direct"], true);
+    let steps = r.data()["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0]["exit_code"], 255);
+    assert!(steps[0]["command"].as_str().unwrap().contains("php -n "));
+    assert_eq!(steps[1]["exit_code"], 0);
+    assert!(!steps[1]["command"].as_str().unwrap().contains(" -n "));
+    assert_eq!(std::fs::read(&down).unwrap(), artisan_down);
+    assert_eq!(std::fs::read(&page).unwrap(), artisan_page);
+    s.artisan(&["up"]).assert_ok();
+    std::fs::write(&boot, plain).unwrap();
+    let r = s.artisan(&["down"]);
+    assert_eq!(r.assert_ok().data()["steps"].as_array().unwrap().len(), 1);
+    assert!(r.data()["steps"][0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("php -n "));
+    s.artisan(&["up"]).assert_ok();
+
     // Something in app/ listens for the maintenance events: artisan runs, events and all.
     let l = s.root.join("app/Listeners");
     std::fs::create_dir_all(&l).unwrap();
