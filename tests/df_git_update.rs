@@ -603,3 +603,28 @@ fn export_of_another_users_tree_belongs_to_that_user() {
     assert!(root_owned.is_empty(), "root-owned: {root_owned:?}");
     assert!(support::gitbed::owned_by(&b.root, 0).is_empty());
 }
+
+/// HEAD and its branch are read in one git run; a tag named `HEAD` (ambiguous for that
+/// run) or a file named `HEAD` must not change what the report says.
+#[test]
+fn a_tag_or_file_named_head_does_not_confuse_the_branch() {
+    let b = bed();
+    b.git(&["tag", "HEAD", &b.v1]);
+    b.write("HEAD", b"not a ref\n");
+    let r = b.tool(&["update", "--include-untracked"]);
+    r.assert_ok();
+    let d = r.data();
+    assert_eq!(b.head(), b.v2);
+    assert_eq!(b.branch().as_deref(), Some("master"));
+    assert_eq!(d["old_branch"], "master");
+    assert_eq!(d["new_branch"], "master");
+    assert_eq!(d["old_commit"], b.v1.as_str());
+    assert_eq!(d["new_commit"], b.v2.as_str());
+    assert_eq!(d["detached"], false);
+    assert_eq!(d["downgrade"], false);
+    let r = b.tool(&["rollback", "--to", &b.v1]);
+    r.assert_ok();
+    assert_eq!(b.head(), b.v1);
+    assert_eq!(b.branch().as_deref(), Some("master"));
+    assert_eq!(r.data()["downgrade"], true);
+}

@@ -117,6 +117,11 @@ pub fn left_commits(
     new: &str,
     moved_branch: Option<&str>,
 ) -> Result<Vec<CommitInfo>> {
+    // A tip the new commit contains leaves nothing behind (a fast-forward: known from
+    // the divergence check, no git run).
+    if tips.iter().all(|t| g.known_ancestor(t, new) == Some(true)) {
+        return Ok(Vec::new());
+    }
     let mut args: Vec<String> = vec!["log".into(), "--format=%H%x09%s".into()];
     args.extend(tips.iter().cloned());
     args.push("--not".into());

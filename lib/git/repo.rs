@@ -34,7 +34,28 @@ pub struct Git {
     /// Set when git cannot work out a committer identity: `git stash` needs one. Asked
     /// (two `git var` runs) only when a command that writes commits is about to run.
     ident_fallback: std::cell::OnceCell<bool>,
+    /// `--git-path` answers (they do not change while we run); the usual ones come with
+    /// the `--show-toplevel` of [`Git::open`], in the same git run.
+    git_paths: std::cell::RefCell<std::collections::HashMap<String, PathBuf>>,
+    /// Ancestry of full commit ids, both ways, from one `git merge-base` per pair
+    /// (commits never change).
+    ancestry: std::cell::RefCell<std::collections::HashMap<(String, String), bool>>,
     timeout: Duration,
+}
+
+/// The git paths every update or rollback asks for, asked once with `--show-toplevel`.
+const USUAL_GIT_PATHS: [&str; 6] = [
+    "MERGE_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "index.lock",
+];
+
+/// A full commit id (sha1 or sha256), as `rev-parse` prints it.
+fn is_full_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// HEAD as it is: what we must be able to put back.
@@ -83,9 +104,15 @@ impl Git {
             home,
             ssh_command: std::cell::OnceCell::new(),
             ident_fallback: std::cell::OnceCell::new(),
+            git_paths: Default::default(),
+            ancestry: Default::default(),
             timeout,
         };
-        let out = g.run(["rev-parse", "--show-toplevel"])?;
+        let mut args = vec!["rev-parse", "--show-toplevel"];
+        for n in USUAL_GIT_PATHS {
+            args.extend(["--git-path", n]);
+        }
+        let out = g.run(&args)?;
         if !out.success() {
             let err = out.stderr_str();
             if err.contains("dubious ownership") {
@@ -129,7 +156,16 @@ impl Git {
                  by its own means",
             ));
         }
-        let top = PathBuf::from(to_string_lossy(&out.stdout));
+        let text = to_string_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let top = PathBuf::from(lines.next().unwrap_or_default());
+        let paths: Vec<&str> = lines.collect();
+        if paths.len() == USUAL_GIT_PATHS.len() {
+            let mut cache = g.git_paths.borrow_mut();
+            for (n, p) in USUAL_GIT_PATHS.iter().zip(paths) {
+                cache.insert(n.to_string(), g.in_root(p));
+            }
+        }
         let top = std::fs::canonicalize(&top).unwrap_or(top);
         if top != canon {
             return Err(Error::missing(format!(
@@ -316,15 +352,61 @@ impl Git {
         ])
     }
 
+    /// What [`Git::is_ancestor`] already found out about `a` and `b`, without asking git.
+    pub fn known_ancestor(&self, a: &str, b: &str) -> Option<bool> {
+        self.ancestry
+            .borrow()
+            .get(&(a.to_string(), b.to_string()))
+            .copied()
+    }
+
+    /// `a` is an ancestor of `b` (or the same commit). For two full ids one `git
+    /// merge-base` answers both ways (an ancestor is the only best common ancestor), and
+    /// the answer is kept.
     pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
-        Ok(self
-            .run(["merge-base", "--is-ancestor", "--end-of-options", a, b])?
-            .success())
+        let key = (a.to_string(), b.to_string());
+        if let Some(known) = self.ancestry.borrow().get(&key) {
+            return Ok(*known);
+        }
+        if !(is_full_id(a) && is_full_id(b)) {
+            return Ok(self
+                .run(["merge-base", "--is-ancestor", "--end-of-options", a, b])?
+                .success());
+        }
+        let out = self.run(["merge-base", "--end-of-options", a, b])?;
+        let base = match out.code {
+            Some(0) => to_string_lossy(&out.stdout),
+            // No common ancestor at all.
+            Some(1) if out.stdout.is_empty() => String::new(),
+            _ => {
+                return Ok(self
+                    .run(["merge-base", "--is-ancestor", "--end-of-options", a, b])?
+                    .success())
+            }
+        };
+        let mut known = self.ancestry.borrow_mut();
+        known.insert((b.to_string(), a.to_string()), base == b);
+        known.insert(key, base == a);
+        Ok(base == a)
     }
 
     /// Branch, HEAD, describe and DF version of HEAD.
     /// HEAD's commit and branch (None: detached).
     pub fn head_and_branch(&self) -> Result<(String, Option<String>)> {
+        // Both in one git run; a HEAD without a commit (or a file named HEAD, which makes
+        // the name ambiguous) fails it, and the two questions are asked apart.
+        let out = self.run(["rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD"])?;
+        if out.success() {
+            let text = to_string_lossy(&out.stdout);
+            if let [head, full] = text.lines().collect::<Vec<_>>()[..] {
+                if is_full_id(head) {
+                    // `HEAD` itself when detached; the full name (as symbolic-ref says) else.
+                    let branch = (full != "HEAD")
+                        .then(|| full.strip_prefix("refs/heads/").unwrap_or(full).to_string());
+                    return Ok((head.to_string(), branch));
+                }
+            }
+        }
         let head = self.commit_of("HEAD")?.ok_or_else(|| {
             Error::missing(format!("{} has no commit checked out", self.root.display()))
         })?;
@@ -337,6 +419,11 @@ impl Git {
 
     pub fn state(&self) -> Result<State> {
         let (head, branch) = self.head_and_branch()?;
+        self.state_at(head, branch)
+    }
+
+    /// The state of a HEAD already read (e.g. checked after a move).
+    pub fn state_at(&self, head: String, branch: Option<String>) -> Result<State> {
         let describe = self.maybe(["describe", "--tags", "--always", &head])?;
         let version = self.version_at(&head)?;
         Ok(State {
@@ -366,22 +453,22 @@ impl Git {
     /// A path inside the git directory (`git rev-parse --git-path`), absolute.
     /// As [`Git::git_path`], for several names in one git run.
     pub fn git_paths(&self, names: &[&str]) -> Result<Vec<PathBuf>> {
+        {
+            let cache = self.git_paths.borrow();
+            let known: Vec<PathBuf> = names
+                .iter()
+                .filter_map(|n| cache.get(*n).cloned())
+                .collect();
+            if known.len() == names.len() {
+                return Ok(known);
+            }
+        }
         let mut args = vec!["rev-parse"];
         for n in names {
             args.extend(["--git-path", n]);
         }
         let out = self.ok(&args)?;
-        let paths: Vec<PathBuf> = out
-            .lines()
-            .map(|l| {
-                let p = PathBuf::from(l);
-                if p.is_absolute() {
-                    p
-                } else {
-                    self.root.join(p)
-                }
-            })
-            .collect();
+        let paths: Vec<PathBuf> = out.lines().map(|l| self.in_root(l)).collect();
         if paths.len() != names.len() {
             return Err(Error::internal(format!(
                 "git rev-parse --git-path gave {} paths for {} names",
@@ -389,16 +476,25 @@ impl Git {
                 names.len()
             )));
         }
+        let mut cache = self.git_paths.borrow_mut();
+        for (n, p) in names.iter().zip(&paths) {
+            cache.insert(n.to_string(), p.clone());
+        }
         Ok(paths)
     }
 
     pub fn git_path(&self, name: &str) -> Result<PathBuf> {
-        let p = PathBuf::from(self.ok(["rev-parse", "--git-path", name])?);
-        Ok(if p.is_absolute() {
+        Ok(self.git_paths(&[name])?.remove(0))
+    }
+
+    /// A path git printed relative to the work tree, made absolute.
+    fn in_root(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
             p
         } else {
             self.root.join(p)
-        })
+        }
     }
 
     /// Every path of a commit's tree.

@@ -136,7 +136,7 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
     finish(
         ctx,
         &g,
-        &before,
+        (&before, &mv),
         stash,
         o.reapply_stash,
         base,

@@ -5,6 +5,7 @@
 use super::repo::{Git, State};
 use super::short;
 use super::stash::{Reapply, Stash};
+use super::transaction::Move;
 use crate::error::{Error, Result};
 use crate::report::data::git::UpdateData;
 use crate::report::{Ctx, Outcome};
@@ -102,11 +103,12 @@ impl Git {
     }
 }
 
-/// After a move: the report, the optional re-apply of the stash.
+/// After a move from `before` by `moved` (which apply_move checked): the report, the
+/// optional re-apply of the stash.
 pub fn finish(
     ctx: &Ctx,
     g: &Git,
-    before: &State,
+    (before, moved): (&State, &Move),
     stash: Option<Stash>,
     reapply: bool,
     base: UpdateData,
@@ -117,7 +119,8 @@ pub fn finish(
     d.stash = stash.as_ref().map(|s| s.info(false, true));
     d.changed = Some(true);
     let fail = |e: Error, d: &UpdateData| e.with_data(serde_json::to_value(d).unwrap_or_default());
-    let after = match g.state() {
+    // apply_move checked that HEAD and the branch are the move's (it fails otherwise).
+    let after = match g.state_at(moved.commit.clone(), moved.branch.clone()) {
         Ok(a) => a,
         Err(e) => return Err(fail(e, &d)),
     };

@@ -262,7 +262,15 @@ pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
         base.left_commits = dec.left.clone();
     }
     let stash = g.apply_move(ctx, &before, o.include_untracked, &dec.mv, &base, &changes)?;
-    let out = finish(ctx, &g, &before, stash, o.reapply_stash, base, "updated");
+    let out = finish(
+        ctx,
+        &g,
+        (&before, &dec.mv),
+        stash,
+        o.reapply_stash,
+        base,
+        "updated",
+    );
     if let Ok(o) = &out {
         if o.data["downgrade"] == true {
             ctx.warn(format!(
