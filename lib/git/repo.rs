@@ -390,11 +390,11 @@ impl Git {
         Ok(base == a)
     }
 
-    /// Branch, HEAD, describe and DF version of HEAD.
     /// HEAD's commit and branch (None: detached).
     pub fn head_and_branch(&self) -> Result<(String, Option<String>)> {
-        // Both in one git run; a HEAD without a commit (or a file named HEAD, which makes
-        // the name ambiguous) fails it, and the two questions are asked apart.
+        // Both in one git run. A HEAD without a commit fails it, and a tag named HEAD
+        // (ambiguous for the second question) leaves it one line short: then the two
+        // questions are asked apart.
         let out = self.run(["rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD"])?;
         if out.success() {
             let text = to_string_lossy(&out.stdout);
