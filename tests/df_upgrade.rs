@@ -254,9 +254,28 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool, stage: bool) {
         assert!(st.success());
         copy
     });
+    let t0 = std::time::Instant::now();
     let r = bed.run_env(&argv, &[("PATH", &path_with(&standins))]);
+    let wall = t0.elapsed().as_millis() as u64;
     r.assert_ok();
     assert!(r.changed());
+    // The window: at least the steps run while the site was down, at most the run.
+    let window = r.data()["maintenance_ms"].as_u64().expect("maintenance_ms");
+    let names = step_names(&r.data()["steps"]);
+    let (down, up) = (
+        names.iter().position(|n| n == "down").unwrap(),
+        names.iter().position(|n| n == "up").unwrap(),
+    );
+    let inside: u64 = r.data()["steps"].as_array().unwrap()[down + 1..up]
+        .iter()
+        .map(|s| s["duration_ms"].as_u64().unwrap())
+        .sum();
+    assert!(
+        inside <= window && window <= wall,
+        "{inside} ≤ {window} ≤ {wall}"
+    );
+    let msg = r.json["msg"].as_str().unwrap();
+    assert!(msg.contains("in maintenance mode"), "{msg}");
     let stages = if stage { 3 } else { 1 };
     let names = step_names(&r.data()["steps"]);
     assert_eq!(
@@ -427,6 +446,7 @@ fn upgrade_v1_to_v2(driver: &'static str, restart: bool, stage: bool) {
     assert_eq!(step_names(&r2.data()["steps"]), ["lock", "preflight"]);
     assert!(!bed.set("s2").exists(), "a no-op run makes no set");
     assert_eq!(r2.data()["set"], Value::Null);
+    assert_eq!(r2.data()["maintenance_ms"], Value::Null);
 }
 
 #[test]
@@ -478,6 +498,13 @@ fn failing_v3_rolls_back(driver: &'static str) {
         .iter()
         .all(|s| s["ok"] == true));
     assert!(!bed.down(), "maintenance mode is off");
+    // The window closed with the rollback's `up`: it spans the rollback before it.
+    let undo: u64 = r.data()["rollback"].as_array().unwrap()[..rb.len() - 1]
+        .iter()
+        .map(|s| s["duration_ms"].as_u64().unwrap())
+        .sum();
+    let window = r.data()["maintenance_ms"].as_u64().expect("maintenance_ms");
+    assert!(window >= undo, "{window} < {undo}");
     assert!(!r.changed(), "rolled back: the install did not change");
     assert_same(&before, &bed.state());
     // The next run is not blocked: the journal went with the complete rollback.

@@ -107,6 +107,8 @@ pub(crate) struct Run<'a> {
     pub(crate) opts: &'a Options,
     pub(crate) data: UpgradeData,
     set: Option<PathBuf>,
+    /// When the `down` step ended: the site has been in maintenance mode since.
+    pub(crate) down_at: Option<Instant>,
 }
 
 impl<'a> Run<'a> {
@@ -120,11 +122,19 @@ impl<'a> Run<'a> {
                 ..Default::default()
             },
             set: None,
+            down_at: None,
         })
     }
 
     fn emit(&mut self, e: Event) {
         self.w.emit(e);
+    }
+
+    /// `up` succeeded: the maintenance window, if one was opened, is over.
+    pub(crate) fn window_closed(&mut self) {
+        if let Some(t) = self.down_at.take() {
+            self.data.maintenance_ms = Some(t.elapsed().as_millis() as u64);
+        }
     }
 
     /// Record in the journal that `step` is starting (before it starts).
@@ -298,8 +308,13 @@ pub fn upgrade(ctx: &Ctx, opts: &Options) -> Result<Outcome> {
     let _ = journal::clear(&run.w.journal_path);
     run.w.journal = None;
     prune(&mut run);
+    let window = run
+        .data
+        .maintenance_ms
+        .map(|ms| format!(" after {:.1} s in maintenance mode", ms as f64 / 1000.0))
+        .unwrap_or_default();
     let msg = format!(
-        "upgraded {} from {} to {} ({} → {}); backup set {}",
+        "upgraded {} from {} to {} ({} → {}){window}; backup set {}",
         opts.root.display(),
         short(run.data.old_commit.as_deref()),
         short(run.data.new_commit.as_deref()),
@@ -386,6 +401,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         }
     };
     run.child::<Value>(Step::Down, "df-artisan", args(["down"]))?;
+    run.down_at = Some(Instant::now());
     if opts.skipped(Step::Dump) {
         run.skip(
             Step::Dump,
@@ -460,6 +476,7 @@ fn steps_after_preflight(run: &mut Run) -> Result<()> {
         run.child::<Value>(Step::Perms, "df-perms", opts.perms_args())?;
     }
     run.child::<Value>(Step::Up, "df-artisan", args(["up"]))?;
+    run.window_closed();
     if opts.skipped(Step::Restart) {
         run.skip(Step::Restart, "--skip restart");
     } else {

@@ -75,7 +75,11 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
         }
     }
     // Always: the site must not stay in maintenance mode.
-    ok &= step(run, "up", "df-artisan", args(["up"]));
+    if step(run, "up", "df-artisan", args(["up"])) {
+        run.window_closed();
+    } else {
+        ok = false;
+    }
     if j.reached(Step::Git.name()) && !run.opts.skipped(Step::Restart) {
         let a = run.opts.restart_cmd();
         ok &= step(run, "restart", "df-restart", a);

@@ -10,7 +10,8 @@
 #               --ignore-platform-reqs, artisan migrate --seed, cache:clear, config:clear
 #               (the guide takes no maintenance window: the site is exposed for the whole run)
 #   df-upgrade: --skip restart (no web server serves the sandbox); its maintenance window
-#               is the sum of its steps from `down` to `up`, from its own report.
+#               is the sum of its steps from `down` to `up`, from its own report (also
+#               printed: the report's maintenance_ms, from the end of down to the end of up).
 # Then the no-op: df-upgrade again on the upgraded sandbox, vs the script again.
 # Then the window a client sees: $RUNS runs of tests/df_upgrade.rs's
 # no_error_page_during_the_upgrade (real nginx + php-fpm, a graceful reload) with this
@@ -50,7 +51,7 @@ guide() { # guide ROOT: the guide's commands, by hand
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%d", m}'; }
 minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%d–%d", mn, mx}'; }
 
-: >"$work/steps" >"$work/script" >"$work/dfk" >"$work/window" >"$work/noop_script" >"$work/noop_dfk"
+: >"$work/mwin" >"$work/steps" >"$work/script" >"$work/dfk" >"$work/window" >"$work/noop_script" >"$work/noop_dfk"
 for ((i = 1; i <= runs; i++)); do
   echo "upgrade.sh: run $i/$runs" >&2
   a=$(SANDBOX_QUIET=1 "$here/scripts/make-sandbox.sh" "$work/a$i")
@@ -67,6 +68,7 @@ for ((i = 1; i <= runs; i++)); do
   echo $((t1 - t0)) >>"$work/dfk"
   jq '[.data.steps as $s | ($s | map(.name) | index("down")) as $d | ($s | map(.name) | index("up")) as $u
        | $s[$d:$u+1][] | .duration_ms] | add' "$work/r$i.json" >>"$work/window"
+  jq '.data.maintenance_ms' "$work/r$i.json" >>"$work/mwin"
   echo "run $i" >>"$work/steps"
   jq -r '.data.steps[] | select(.skipped | not) | "\(.name) \(.duration_ms)"' "$work/r$i.json" >>"$work/steps"
   t0=$(ms)
@@ -86,6 +88,8 @@ echo "|---|---|---|---|---|"
 echo "| whole run, ms (median, min–max) | $s ($(minmax <"$work/script")) | $d ($(minmax <"$work/dfk")) | $(ratio "$d" "$s") | — |"
 echo "| maintenance window, ms | $s (no window: exposed the whole run) | $w ($(minmax <"$work/window")) | $(ratio "$w" "$s") | ≤ 0.5× |"
 echo "| no-op run, ms | $ns ($(minmax <"$work/noop_script")) | $nd ($(minmax <"$work/noop_dfk")) | $(ratio "$nd" "$ns") | ≤ 0.5× |"
+echo
+echo "df-upgrade's own maintenance_ms (end of down → end of up, from its report): $(median <"$work/mwin") ($(minmax <"$work/mwin")), $(ratio "$(median <"$work/mwin")" "$s") of the script"
 echo
 echo "df-upgrade's steps before the window (median ms of $runs runs; stage: the sum of its three parts):"
 for step in backup fetch stage; do
