@@ -9,6 +9,7 @@
 # each size of SIZES_MB). The table is dumped once with df-dump-db (zstd); the same SQL,
 # decompressed, feeds the raw clients. Then RUNS times each, into a second database `benchr`:
 #   raw:        mariadb benchr < db.sql            /  psql --single-transaction -f db.sql (into a fresh benchr)
+#   zpipe:      zstd -dc SET/db.sql.zst | the same raw client (decompression alone)
 #   df-dump-db: df-dump-db restore --from SET --replace over a full benchr (zstd, sha256,
 #               stream checks, row counts; MariaDB: scratch database + RENAME swap;
 #               PostgreSQL: drop + import in one transaction, COMMIT after the checked end)
@@ -32,7 +33,7 @@ fresh_pg() { pgsu -d postgres -c "DROP DATABASE benchr" -c "CREATE DATABASE benc
 fresh_my() { myroot -e "DROP DATABASE benchr; CREATE DATABASE benchr;"; }
 
 results_open restore
-: >"$work/table" >"$work/before"
+: >"$work/table" >"$work/before" >"$work/zpipe"
 for size in $SIZES_MB; do
   fill "$size"
   rm -rf "$work/set-my" "$work/set-pg"
@@ -52,10 +53,14 @@ for size in $SIZES_MB; do
     echo "restore ${size} MB: run $i/$RUNS" >&2
     measure my-raw sh -c "mariadb --defaults-extra-file=$work/my.cnf -h127.0.0.1 -P$myport -ubench benchr < $work/my.sql"
     measure my-df "$DF" --quiet --root "$work/root-myr" restore --from "$work/set-my" --replace
+    # The raw client fed by zstd's own CLI through a pipe: what decompressing costs alone.
+    measure my-zpipe sh -c "zstd -q -dc $work/set-my/db.sql.zst | mariadb --defaults-extra-file=$work/my.cnf -h127.0.0.1 -P$myport -ubench benchr"
     if [ -n "${DF_BEFORE:-}" ]; then measure my-before "$DF_BEFORE" --quiet --root "$work/root-myr" restore --from "$work/set-my" --replace; fi
     fresh_pg
     measure pg-raw sh -c "PGPASSFILE=$work/pgpass psql -X -q -h 127.0.0.1 -p $pgport -U bench -v ON_ERROR_STOP=1 --single-transaction -f $work/pg.sql benchr"
     measure pg-df "$DF" --quiet --root "$work/root-pgr" restore --from "$work/set-pg" --replace
+    fresh_pg
+    measure pg-zpipe sh -c "zstd -q -dc $work/set-pg/db.sql.zst | PGPASSFILE=$work/pgpass psql -X -q -h 127.0.0.1 -p $pgport -U bench -v ON_ERROR_STOP=1 --single-transaction -f - benchr"
     if [ -n "${DF_BEFORE:-}" ]; then measure pg-before "$DF_BEFORE" --quiet --root "$work/root-pgr" restore --from "$work/set-pg" --replace; fi
   done
   rm -f "$work/my.sql" "$work/pg.sql"
@@ -69,6 +74,9 @@ for size in $SIZES_MB; do
     results_row restore restore "${name%% *} $size MB" s "$(col $s-df 1)" "$(lo $s-df)" "$(hi $s-df)" \
       "$(col $s-raw 1)" "$(lo $s-raw)" "$(hi $s-raw)" 1.05 "$load"
     results_row restore restore-rss "${name%% *} $size MB" MiB "$(rss_mib $s-df)" "" "" "" "" "" "" "$load"
+    awk -v mb="$size" -v n="$name" -v rw="$(col $s-raw 1)" -v zw="$(col $s-zpipe 1)" -v zs="$(span $s-zpipe)" \
+      -v dw="$(col $s-df 1)" -v zu="$(col $s-zpipe 3)" -v zk="$(col $s-zpipe 4)" \
+      'BEGIN {printf "| %s | %s | %.2f (%s) | %.2f× | %.2f× | %.2f |\n", mb, n, zw, zs, zw/rw, dw/zw, zu+zk}' >>"$work/zpipe"
     if [ -n "${DF_BEFORE:-}" ]; then
       awk -v mb="$size" -v n="$name" -v rw="$(col $s-raw 1)" -v bw="$(col $s-before 1)" -v bs="$(span $s-before)" \
         -v bu="$(col $s-before 3)" -v bk="$(col $s-before 4)" -v br="$(rss_mib $s-before)" \
@@ -81,6 +89,12 @@ about_runs
 echo "| MB | server | raw restore wall s | df-dump-db restore --replace wall s | ratio | raw client CPU s (user+sys) | df-dump-db CPU s (user+sys, with its children) | raw client peak RSS MiB | df-dump-db peak RSS MiB | load before |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 cat "$work/table"
+echo
+echo "The raw client fed through a pipe by \`zstd -dc\` (what decompressing alone costs next to the server):"
+echo
+echo "| MB | server | zstd -dc \| client wall s | ratio to raw | df-dump-db / this | CPU s (zstd + client) |"
+echo "|---|---|---|---|---|---|"
+cat "$work/zpipe"
 if [ -n "${DF_BEFORE:-}" ]; then
   echo
   echo "| MB | server | DF_BEFORE restore --replace wall s | ratio to raw | DF_BEFORE CPU s (user+sys, with its children) | DF_BEFORE peak RSS MiB |"
