@@ -581,6 +581,16 @@ fn later_failures_roll_back() {
         assert_eq!(r.data()["failed_step"], name, "{}", r.stdout);
         assert_eq!(r.data()["rolled_back"], true, "{name}: {}", r.stdout);
         assert!(!bed.down(), "{name}: maintenance off");
+        // After `up` (restart, verify) the site goes back into maintenance mode first.
+        let rb = step_names(&r.data()["rollback"]);
+        let after_up = ["restart", "verify"].contains(&name);
+        assert_eq!(
+            rb.first().map(String::as_str) == Some("down"),
+            after_up,
+            "{name}: {rb:?}"
+        );
+        assert!(rb.iter().any(|s| s == "up"), "{name}: {rb:?}");
+        assert!(r.data()["maintenance_ms"].is_u64(), "{name}: {}", r.stdout);
         let after = bed.state();
         assert_eq!(before.head, after.head, "{name}: HEAD");
         assert_eq!(before.dump, after.dump, "{name}: database");

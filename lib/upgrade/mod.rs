@@ -130,10 +130,12 @@ impl<'a> Run<'a> {
         self.w.emit(e);
     }
 
-    /// `up` succeeded: the maintenance window, if one was opened, is over.
+    /// `up` succeeded: the maintenance window, if one was opened, is over (a rollback
+    /// after `up` opens a second one: the report counts both).
     pub(crate) fn window_closed(&mut self) {
         if let Some(t) = self.down_at.take() {
-            self.data.maintenance_ms = Some(t.elapsed().as_millis() as u64);
+            let ms = t.elapsed().as_millis() as u64;
+            self.data.maintenance_ms = Some(self.data.maintenance_ms.unwrap_or(0) + ms);
         }
     }
 

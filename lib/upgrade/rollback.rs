@@ -5,7 +5,8 @@
 //! comes back from the tree snapshot when composer ran, the database is restored from the
 //! set's dump once the migrate step had started, and .env comes back from the set (a no-op
 //! when it did not change). Then caches are cleared, permissions fixed, maintenance mode
-//! taken off and the web server restarted. Each of these is a sibling tool's run; one that
+//! taken off and the web server restarted. A run that failed after `up` (in restart or
+//! verify) first takes the site back into maintenance mode. Each of these is a sibling tool's run; one that
 //! fails does not stop the others — above all, `up` always runs, so the site is never left
 //! in maintenance mode by the rollback.
 
@@ -27,6 +28,21 @@ pub(crate) fn run(run: &mut Run, reason: &str) -> bool {
     let set: OsString = j.set.clone().into();
     let mut ok = true;
 
+    if j.reached(Step::Up.name()) {
+        // The site was serving the new release (restart or verify failed): back into
+        // maintenance mode before the code and the database go back, so no client meets
+        // the old code on the new schema, and nothing is written while the dump returns.
+        run.w.ctx.warn(
+            "the site was up on the new release when the run failed: it goes back into \
+             maintenance mode for the rollback (anything written since `up` is replaced by \
+             the database restore)",
+        );
+        if step(run, "down", "df-artisan", args(["down"])) {
+            run.down_at = Some(std::time::Instant::now());
+        } else {
+            ok = false;
+        }
+    }
     if j.reached(Step::Git.name()) {
         match &j.old_commit {
             Some(old) => {

@@ -48,8 +48,9 @@ pub struct UpgradeData {
     /// Complete sets deleted by `--keep` after success.
     pub pruned: Vec<String>,
     /// How long the site was in maintenance mode, in ms: from the end of the `down` step
-    /// (the down file is written) to the end of the `up` step, or of the rollback's `up`.
-    /// Null when the run took no window (a no-op, a dry run, a failure before `down`).
+    /// (the down file is written) to the end of the `up` step, or of the rollback's `up`
+    /// (plus the rollback's own window when the run failed after `up`). Null when the run
+    /// took no window (a no-op, a dry run, a failure before `down`).
     pub maintenance_ms: Option<u64>,
     /// Only on a failure: whether the install changed before the run failed (the
     /// envelope's `changed` is lifted from it).
