@@ -139,7 +139,10 @@ impl Children {
             .arg("--root")
             .arg(&self.root)
             .arg("--quiet")
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            // A wrapper killed by SIGKILL must not leave a step running under the next
+            // run's `recover` (run() waits on this thread).
+            .die_with_parent();
         if self.dry_run {
             cmd = cmd.arg("--dry-run");
         }

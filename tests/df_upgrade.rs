@@ -1086,3 +1086,88 @@ fn a_failing_stage_falls_back_to_composer_in_the_window() {
     assert!(!bed.stage().exists());
     assert!(!bed.down());
 }
+
+/// Processes whose working directory is `root` and whose command line (its arguments
+/// joined by NUL) holds `word`.
+fn running_in(root: &Path, word: &str) -> Vec<u32> {
+    let root = std::fs::canonicalize(root).unwrap();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cwd = std::fs::read_link(e.path().join("cwd")).ok();
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if !zombie
+            && cwd.as_deref() == Some(root.as_path())
+            && String::from_utf8_lossy(&cmdline).contains(word)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A SIGKILLed df-upgrade takes its running step along: the step's tool gets SIGTERM
+/// (the parent death signal) and kills its own children, so no `artisan migrate` goes on
+/// writing under the next run's `recover`.
+#[test]
+fn a_killed_run_leaves_no_step_running() {
+    let bed = Bed::new("sqlite", true);
+    push_release(&bed.sb, "v3", "7.2.0", |work| {
+        std::fs::write(
+            work.join("database/migrations/2024_09_02_000000_v3_slow.php"),
+            "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n\
+             class V3Slow extends Migration\n{\n    public function up()\n    {\n        \
+             sleep(60);\n    }\n\n    public function down()\n    {\n    }\n}\n",
+        )
+        .unwrap();
+    });
+    let before = bed.state();
+    let mut c = bed.cmd(&[
+        "--into",
+        bed.set("s").to_str().unwrap(),
+        "--skip",
+        "restart",
+    ]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // `artisan migrate --force --seed`, not preflight's `migrate:status`.
+    let migrate = "\0migrate\0--force";
+    while running_in(bed.root(), migrate).is_empty() {
+        assert!(Instant::now() < deadline, "artisan migrate never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "df-upgrade ended first"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = running_in(bed.root(), migrate);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "artisan migrate outlived the killed df-upgrade: pids {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rec = bed.run(&["recover", "--skip", "restart"]);
+    rec.assert_ok();
+    assert_eq!(rec.data()["rolled_back"], true, "{}", rec.stdout);
+    assert!(!bed.down(), "maintenance off");
+    assert_same(&before, &bed.state());
+}

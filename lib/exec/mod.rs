@@ -57,6 +57,8 @@ pub struct Cmd {
     uid_gid: Option<(u32, u32)>,
     /// stdout goes to the caller ([`Running::take_stdout`]) instead of being captured.
     pipe_stdout: bool,
+    /// SIGTERM to the child when this process dies, however it dies ([`Cmd::die_with_parent`]).
+    die_with_parent: bool,
 }
 
 /// The result of a finished command.
