@@ -230,7 +230,8 @@ impl Cmd {
         if self.die_with_parent {
             use std::os::unix::process::CommandExt;
             let parent = std::process::id() as libc::pid_t;
-            // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+            // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid)
+            // and no allocation (the errors are raw OS errors).
             unsafe {
                 c.pre_exec(move || {
                     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
@@ -238,7 +239,7 @@ impl Cmd {
                     }
                     // The parent died before the death signal was armed: do not start.
                     if libc::getppid() != parent {
-                        return Err(std::io::Error::other("the parent process is gone"));
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                     }
                     Ok(())
                 });
