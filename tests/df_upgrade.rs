@@ -654,7 +654,8 @@ fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
     )
     .unwrap();
     child.wait().unwrap();
-    // Let a step's child that outlived its parent finish (it is not ours to kill).
+    // The running step dies with df-upgrade (SIGTERM, the parent death signal): give it
+    // a moment to go (a_killed_run_leaves_no_step_running checks that it does).
     std::thread::sleep(Duration::from_millis(1500));
 }
 
