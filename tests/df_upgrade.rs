@@ -619,32 +619,21 @@ fn concurrent_run_exits_75() {
     assert_same(&before, &bed.state());
 }
 
-/// Start df-upgrade, wait for an event line, kill -9 it.
-fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
-    let mut c = bed.cmd(&[
-        "--into",
-        bed.set("s").to_str().unwrap(),
-        "--skip",
-        "restart",
-        "--events",
-        events.to_str().unwrap(),
-    ]);
+/// Start df-upgrade (`--into SET --skip restart` and `extra`), wait until `ready` says
+/// Ok (its Err says what is awaited), kill -9 it.
+fn kill_when(bed: &Bed, extra: &[&str], ready: impl Fn() -> Result<(), String>) {
+    let set = bed.set("s");
+    let mut argv = vec!["--into", set.to_str().unwrap(), "--skip", "restart"];
+    argv.extend_from_slice(extra);
+    let mut c = bed.cmd(&argv);
     c.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(events).unwrap_or_default();
-        if text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .any(|v| pred(&v))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the event never came: {text}");
+    while let Err(awaited) = ready() {
+        assert!(Instant::now() < deadline, "never came: {awaited}");
         assert!(
             child.try_wait().unwrap().is_none(),
-            "df-upgrade ended before the event: {text}"
+            "df-upgrade ended first: {awaited}"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -654,6 +643,22 @@ fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
     )
     .unwrap();
     child.wait().unwrap();
+}
+
+/// Start df-upgrade, wait for an event line, kill -9 it.
+fn kill_at(bed: &Bed, events: &Path, pred: impl Fn(&Value) -> bool) {
+    kill_when(bed, &["--events", events.to_str().unwrap()], || {
+        let text = std::fs::read_to_string(events).unwrap_or_default();
+        let came = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| pred(&v));
+        if came {
+            Ok(())
+        } else {
+            Err(format!("the event; events so far: {text}"))
+        }
+    });
     // The running step dies with df-upgrade (SIGTERM, the parent death signal): give it
     // a moment to go (a_killed_run_leaves_no_step_running checks that it does).
     std::thread::sleep(Duration::from_millis(1500));
@@ -1129,31 +1134,15 @@ fn a_killed_run_leaves_no_step_running() {
         .unwrap();
     });
     let before = bed.state();
-    let mut c = bed.cmd(&[
-        "--into",
-        bed.set("s").to_str().unwrap(),
-        "--skip",
-        "restart",
-    ]);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
     // `artisan migrate --force --seed`, not preflight's `migrate:status`.
     let migrate = "\0migrate\0--force";
-    while running_in(bed.root(), migrate).is_empty() {
-        assert!(Instant::now() < deadline, "artisan migrate never started");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "df-upgrade ended first"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    kill_when(&bed, &[], || {
+        if running_in(bed.root(), migrate).is_empty() {
+            Err("artisan migrate".into())
+        } else {
+            Ok(())
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = running_in(bed.root(), migrate);

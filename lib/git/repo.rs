@@ -368,21 +368,21 @@ impl Git {
         if let Some(known) = self.ancestry.borrow().get(&key) {
             return Ok(*known);
         }
-        if !(is_full_id(a) && is_full_id(b)) {
+        let base = if is_full_id(a) && is_full_id(b) {
+            let out = self.run(["merge-base", "--end-of-options", a, b])?;
+            match out.code {
+                Some(0) => Some(to_string_lossy(&out.stdout)),
+                // No common ancestor at all.
+                Some(1) if out.stdout.is_empty() => Some(String::new()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let Some(base) = base else {
             return Ok(self
                 .run(["merge-base", "--is-ancestor", "--end-of-options", a, b])?
                 .success());
-        }
-        let out = self.run(["merge-base", "--end-of-options", a, b])?;
-        let base = match out.code {
-            Some(0) => to_string_lossy(&out.stdout),
-            // No common ancestor at all.
-            Some(1) if out.stdout.is_empty() => String::new(),
-            _ => {
-                return Ok(self
-                    .run(["merge-base", "--is-ancestor", "--end-of-options", a, b])?
-                    .success())
-            }
         };
         let mut known = self.ancestry.borrow_mut();
         known.insert((b.to_string(), a.to_string()), base == b);
