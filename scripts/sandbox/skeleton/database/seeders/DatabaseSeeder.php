@@ -9,7 +9,10 @@ use Illuminate\Support\Facades\Hash;
 
 /**
  * Seeds the system tables like a fresh DreamFactory does. Idempotent: rows are only
- * inserted when missing, so `migrate --seed` can run on every upgrade.
+ * inserted when missing, so `migrate --seed` can run on every upgrade. A row is built
+ * (a password hashed, a config encrypted) only when it is missing, as df-core's
+ * AdminSeeder does (`if (!User::exists()) User::create(...)`): an upgrade's
+ * `migrate --seed` hashes nothing.
  */
 class DatabaseSeeder extends Seeder
 {
@@ -17,7 +20,7 @@ class DatabaseSeeder extends Seeder
 
     public function run()
     {
-        $this->insertMissing('user', 'email', [
+        $this->insertMissing('user', 'email', 'admin@example.com', fn () => [
             'name' => 'Sandbox Admin',
             'first_name' => 'Sandbox',
             'last_name' => 'Admin',
@@ -26,7 +29,7 @@ class DatabaseSeeder extends Seeder
             'is_sys_admin' => 1,
             'is_active' => 1,
         ]);
-        $this->insertMissing('user', 'email', [
+        $this->insertMissing('user', 'email', 'jane@example.com', fn () => [
             'name' => 'Jane Reader',
             'first_name' => 'Jane',
             'last_name' => 'Reader',
@@ -36,7 +39,7 @@ class DatabaseSeeder extends Seeder
             'is_active' => 1,
         ]);
 
-        $this->insertMissing('role', 'name', [
+        $this->insertMissing('role', 'name', 'reader', fn () => [
             'name' => 'reader',
             'description' => 'Read-only API access',
             'is_active' => 1,
@@ -48,7 +51,7 @@ class DatabaseSeeder extends Seeder
             ['name' => 'files', 'label' => 'Local File Storage', 'type' => 'local_file', 'mutable' => 1, 'deletable' => 1],
             ['name' => 'logs', 'label' => 'Local Log Storage', 'type' => 'local_file', 'mutable' => 1, 'deletable' => 1],
             ['name' => 'db', 'label' => 'Sales database', 'type' => 'mysql', 'mutable' => 1, 'deletable' => 1,
-                'config' => Crypt::encryptString(json_encode([
+                'config' => fn () => Crypt::encryptString(json_encode([
                     'host' => 'sales-db.internal',
                     'database' => 'sales',
                     'username' => 'sales_reader',
@@ -56,11 +59,15 @@ class DatabaseSeeder extends Seeder
                 ]))],
         ];
         foreach ($services as $s) {
-            $this->insertMissing('service', 'name', $s + ['description' => null, 'is_active' => 1]);
+            $this->insertMissing('service', 'name', $s['name'], fn () => array_map(
+                fn ($v) => $v instanceof \Closure ? $v() : $v,
+                $s + ['description' => null, 'is_active' => 1]
+            ));
         }
 
-        $this->insertMissing('event_script', 'name', [
-            'name' => 'db._table.{table_name}.get.post_process',
+        $name = 'db._table.{table_name}.get.post_process';
+        $this->insertMissing('event_script', 'name', $name, fn () => [
+            'name' => $name,
             'type' => 'php',
             'is_active' => 1,
             'allow_event_modification' => 0,
@@ -68,11 +75,12 @@ class DatabaseSeeder extends Seeder
         ]);
     }
 
-    private function insertMissing($table, $key, array $row)
+    /** Insert the row $make builds, unless $table has a row whose $key is $value. */
+    private function insertMissing($table, $key, $value, \Closure $make)
     {
-        if (DB::table($table)->where($key, $row[$key])->exists()) {
+        if (DB::table($table)->where($key, $value)->exists()) {
             return;
         }
-        DB::table($table)->insert($row + ['created_date' => self::STAMP, 'last_modified_date' => self::STAMP]);
+        DB::table($table)->insert($make() + ['created_date' => self::STAMP, 'last_modified_date' => self::STAMP]);
     }
 }
