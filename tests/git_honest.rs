@@ -53,6 +53,10 @@ fn failed_checkout_leaves_the_tree_as_before(start_at_v2: bool, args: &[&str]) {
     let mut edit = b.read("composer.json");
     edit.extend_from_slice(b"x\n");
     b.write("composer.json", &edit);
+    // Staged, then edited again (`MM`): the index must come back as it was, too.
+    b.git(&["add", "composer.json"]);
+    edit.extend_from_slice(b"y\n");
+    b.write("composer.json", &edit);
     b.write("notes.txt", b"my notes, untracked\n");
     let files = [
         "composer.json",
@@ -72,6 +76,7 @@ fn failed_checkout_leaves_the_tree_as_before(start_at_v2: bool, args: &[&str]) {
     assert!(!r.changed(), "{}", r.stdout);
     assert_eq!(r.data()["restored"], true, "{}", r.stdout);
     assert_eq!(b.porcelain(), porcelain);
+    assert!(porcelain.contains("MM composer.json"), "{porcelain}");
     assert_eq!(b.snapshot(), before);
     for (f, want) in files.iter().zip(&bytes) {
         assert_eq!(&b.read(f), want, "{f}");

@@ -305,7 +305,13 @@ impl Session {
                  WHERE schemaname NOT IN ('pg_catalog', 'information_schema') \
                  AND schemaname NOT LIKE 'pg\\_%';"
             }
-            _ => {
+            // Hex names, as in `tables`.
+            Driver::Sqlite => {
+                "SELECT 'v', sqlite_version();\n\
+                 SELECT 't', hex(name) FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\';"
+            }
+            Driver::Sqlsrv => {
                 return Ok(Survey {
                     version: self.ping()?,
                     tables: self.tables()?,
@@ -313,12 +319,17 @@ impl Session {
                 })
             }
         };
+        let sqlite = self.settings.driver == Driver::Sqlite;
         let mut s = Survey::default();
         for r in self.query(sql)? {
             match (r.first().map(String::as_str), r.get(1)) {
                 (Some("v"), Some(v)) => s.version = v.trim().to_string(),
                 (Some("p"), Some(v)) => s.max_allowed_packet = v.trim().parse().ok(),
-                (Some("t"), Some(t)) if !t.trim().is_empty() => s.tables.push(t.trim().to_string()),
+                (Some("t"), Some(t)) if !t.trim().is_empty() => s.tables.push(if sqlite {
+                    unhex(t.trim())
+                } else {
+                    t.trim().to_string()
+                }),
                 _ => {}
             }
         }

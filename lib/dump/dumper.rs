@@ -204,8 +204,9 @@ pub fn dump(ctx: &Ctx, o: &DumpOptions) -> Result<Outcome> {
     let mut early = None;
     let mut counter = match driver {
         Driver::Sqlite => {
-            let version = session.ping()?;
-            let tables = session.tables()?;
+            // The version and the tables in one sqlite3 run.
+            let survey = session.survey()?;
+            let (version, tables) = (survey.version, survey.tables);
             let set = BackupSet::create(Some(&dir))?;
             sweep::sweep_around(&set.dir);
             let name = sqlite_counts::counts_file_name();

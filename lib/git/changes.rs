@@ -20,6 +20,9 @@ pub struct Changes {
     pub submodules_dirty: Vec<String>,
     /// Tracked paths that are submodules (their checkout is not git checkout's job).
     pub submodules: Vec<String>,
+    /// The listing these were read from, exactly (for "is the tree as before"
+    /// comparisons: v2 says all v1 does, and the index's and HEAD's object names too).
+    pub listing: Vec<u8>,
 }
 
 impl Changes {
@@ -60,16 +63,9 @@ impl Git {
         if !out.success() {
             return Err(classify("git status", &out));
         }
-        Ok(parse_status(&out.stdout))
-    }
-
-    /// The exact porcelain listing (for "is the tree as before" comparisons).
-    pub fn porcelain(&self) -> Result<Vec<u8>> {
-        let out = self.run(["status", "--porcelain=v1", "-z", "--untracked-files=all"])?;
-        if !out.success() {
-            return Err(classify("git status", &out));
-        }
-        Ok(out.stdout)
+        let mut c = parse_status(&out.stdout);
+        c.listing = out.stdout;
+        Ok(c)
     }
 }
 

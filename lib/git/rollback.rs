@@ -69,11 +69,13 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
         return Err(in_the_way_error(&in_the_way, &commit).with_data(unchanged(&base)));
     }
     let mut tips = vec![before.head.clone()];
-    if let Some(b) = &branch {
-        if let Some(t) = g.commit_of(&format!("refs/heads/{b}"))? {
-            if t != before.head {
-                tips.push(t);
-            }
+    let branch_was = match &branch {
+        Some(b) => g.commit_of(&format!("refs/heads/{b}"))?,
+        None => None,
+    };
+    if let Some(t) = &branch_was {
+        if *t != before.head {
+            tips.push(t.clone());
         }
     }
     let left = left_commits(&g, &tips, &commit, branch.as_deref())?;
@@ -85,6 +87,7 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
         branch,
         commit,
         steps,
+        branch_was,
     };
     if ctx.dry_run() {
         let mut plan = Vec::new();

@@ -18,6 +18,9 @@ pub struct Move {
     pub commit: String,
     /// How to get there, run in order after the stash.
     pub steps: Vec<Vec<String>>,
+    /// With `branch`: that branch's commit before the move (None: it did not exist), as
+    /// the decision read it (nothing moves it between the decision and the move).
+    pub branch_was: Option<String>,
 }
 
 /// The branch ref we may move, and its commit before (None: it did not exist).
@@ -104,11 +107,10 @@ impl Git {
         base: &UpdateData,
         changes: &Changes,
     ) -> Result<Option<Stash>> {
-        let porcelain_before = self.porcelain()?;
-        let moved: BranchBefore = match &mv.branch {
-            Some(b) => Some((b.clone(), self.commit_of(&format!("refs/heads/{b}"))?)),
-            None => None,
-        };
+        let moved: BranchBefore = mv
+            .branch
+            .as_ref()
+            .map(|b| (b.clone(), mv.branch_was.clone()));
         let stash = if changes.needs_stash(include_untracked) {
             let message = format!("dfkit {}", crate::report::now_rfc3339());
             let files = changes.stash_files(include_untracked);
@@ -166,14 +168,14 @@ impl Git {
         let restored = self
             .restore(before, &moved, stash.as_ref(), &untracked_kept, &mv.commit)
             .and_then(|()| {
-                let now = self.porcelain()?;
-                if now == porcelain_before {
+                let now = self.changes()?.listing;
+                if now == changes.listing {
                     Ok(())
                 } else {
                     Err(Error::step(format!(
                         "`git status` differs from before: was [{}], is [{}]",
-                        show_porcelain(&porcelain_before),
-                        show_porcelain(&now)
+                        show_status(&changes.listing),
+                        show_status(&now)
                     )))
                 }
             });
@@ -261,7 +263,7 @@ impl Git {
     }
 }
 
-fn show_porcelain(raw: &[u8]) -> String {
+fn show_status(raw: &[u8]) -> String {
     raw.split(|b| *b == 0)
         .filter(|p| !p.is_empty())
         .map(|p| String::from_utf8_lossy(p).into_owned())

@@ -35,6 +35,7 @@ fn decide(
             branch: None,
             steps: vec![sv(&["checkout", "--detach", target])],
             commit: target.to_string(),
+            branch_was: None,
         },
     };
     let noop = mv.commit == before.head && mv.branch == before.branch;
@@ -106,6 +107,7 @@ fn branch_move(g: &Git, o: &UpdateOpts, b: &str, before: &State, target: &str) -
         branch: Some(b.to_string()),
         commit,
         steps,
+        branch_was: local,
     })
 }
 
