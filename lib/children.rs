@@ -139,10 +139,9 @@ impl Children {
             .arg("--root")
             .arg(&self.root)
             .arg("--quiet")
-            .timeout(self.timeout)
-            // A wrapper killed by SIGKILL must not leave a step running under the next
-            // run's `recover` (run() waits on this thread).
-            .die_with_parent();
+            // A wrapper killed by SIGKILL leaves no step running under the next run's
+            // `recover`: lib/exec arms the parent death signal (run() waits on this thread).
+            .timeout(self.timeout);
         if self.dry_run {
             cmd = cmd.arg("--dry-run");
         }

@@ -1118,6 +1118,61 @@ fn running_in(root: &Path, word: &str) -> Vec<u32> {
     found
 }
 
+/// A step tool run on its own and killed with -9 takes its child along too (every child
+/// gets the parent death signal): a killed `df-artisan migrate` leaves no `artisan
+/// migrate` running that a retry would race.
+#[test]
+fn a_killed_step_tool_leaves_no_child_running() {
+    let bed = Bed::new("sqlite", true);
+    push_release(&bed.sb, "v3", "7.2.0", |work| {
+        std::fs::write(
+            work.join("database/migrations/2024_09_02_000000_v3_slow.php"),
+            "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n\
+             class V3Slow extends Migration\n{\n    public function up()\n    {\n        \
+             sleep(60);\n    }\n\n    public function down()\n    {\n    }\n}\n",
+        )
+        .unwrap();
+    });
+    let root = bed.root().to_str().unwrap();
+    bins::run_command({
+        let mut c = Command::new(bins::bin("df-git-update"));
+        c.args(["update", "--root", root]);
+        c
+    })
+    .assert_ok();
+    let migrate = "\0migrate\0--force";
+    let mut tool = Command::new(bins::bin("df-artisan"))
+        .args(["migrate", "--root", root])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_in(bed.root(), migrate).is_empty() {
+        assert!(Instant::now() < deadline, "artisan migrate never started");
+        assert!(tool.try_wait().unwrap().is_none(), "df-artisan ended first");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tool.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tool.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = running_in(bed.root(), migrate);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "artisan migrate outlived the killed df-artisan: pids {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A SIGKILLed df-upgrade takes its running step along: the step's tool gets SIGTERM
 /// (the parent death signal) and kills its own children, so no `artisan migrate` goes on
 /// writing under the next run's `recover`.

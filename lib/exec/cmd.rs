@@ -28,7 +28,6 @@ impl Cmd {
             timeout: None,
             uid_gid: None,
             pipe_stdout: false,
-            die_with_parent: false,
         }
     }
 
@@ -86,16 +85,6 @@ impl Cmd {
     /// capturing it.
     pub fn pipe_stdout(mut self) -> Cmd {
         self.pipe_stdout = true;
-        self
-    }
-
-    /// The child gets SIGTERM when this process dies, even of SIGKILL (Linux's parent
-    /// death signal). For a dfkit tool run by a wrapper: its own handler then kills its
-    /// children's groups, so a killed df-upgrade leaves no `artisan migrate` running
-    /// under a later `recover`. Only for a child the spawning thread waits for: the
-    /// signal follows that thread's end.
-    pub fn die_with_parent(mut self) -> Cmd {
-        self.die_with_parent = true;
         self
     }
 
@@ -227,7 +216,9 @@ impl Cmd {
         let mut c = self.command();
         // Own group: a timeout or an abandoned handle kills the child's children too.
         c.process_group(0);
-        if self.die_with_parent {
+        // SIGTERM to the child when this process dies, even of SIGKILL (module docs).
+        // Armed after std's setuid/setgid (a credential change would clear it).
+        {
             use std::os::unix::process::CommandExt;
             let parent = std::process::id() as libc::pid_t;
             // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid)

@@ -10,6 +10,11 @@
 //!   without finishing it) kills the whole group with SIGKILL, so grandchildren holding
 //!   a pipe cannot hang a tool (see [`Running::finish`]). When the tool itself is
 //!   interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) it kills its children's groups first.
+//! * every child gets SIGTERM when the tool dies, however it dies, SIGKILL included
+//!   (Linux's parent death signal, armed between fork and exec): a `df-artisan migrate`
+//!   or a df-upgrade killed with -9 leaves no `artisan migrate` running under a retry or a
+//!   `recover`, a killed restore no client importing. The signal follows the end of the
+//!   spawning thread, so a child is always started by the thread that waits for it.
 //! * secrets travel by environment or file, never argv; values registered with
 //!   [`crate::secret::register`] are masked in [`Cmd::display`] and in captured output
 //!   that ends up in reports.
@@ -57,8 +62,6 @@ pub struct Cmd {
     uid_gid: Option<(u32, u32)>,
     /// stdout goes to the caller ([`Running::take_stdout`]) instead of being captured.
     pipe_stdout: bool,
-    /// SIGTERM to the child when this process dies, however it dies ([`Cmd::die_with_parent`]).
-    die_with_parent: bool,
 }
 
 /// The result of a finished command.
