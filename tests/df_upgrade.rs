@@ -1118,6 +1118,56 @@ fn running_in(root: &Path, word: &str) -> Vec<u32> {
     found
 }
 
+/// df-upgrade killed with -9 while git holds `.git/index.lock` (a smudge filter slows
+/// the checkout of v2's config/app.php): the git step's tool gets SIGTERM and passes it
+/// on, so git removes its lock as it ends, and `recover` finds the repository usable.
+/// A SIGKILLed git would leave the lock, and `recover` would stop at "another git
+/// command holds the index".
+#[test]
+fn a_run_killed_while_git_holds_the_index_lock_is_recovered() {
+    let bed = Bed::new("sqlite", false);
+    let mark = bed.sb.tmp.path().join("slow-once");
+    std::fs::write(&mark, b"").unwrap();
+    bed.sb.git(&[
+        "config",
+        "filter.slow.smudge",
+        &format!(
+            "f={}; if [ -e $f ]; then rm $f; sleep 30; fi; cat",
+            mark.display()
+        ),
+    ]);
+    std::fs::write(
+        bed.root().join(".git/info/attributes"),
+        "config/app.php filter=slow\n",
+    )
+    .unwrap();
+    let before = bed.state();
+    let lock = bed.root().join(".git/index.lock");
+    kill_when(&bed, &[], || {
+        if !mark.exists() && lock.exists() {
+            Ok(())
+        } else {
+            Err("git's checkout in the smudge filter".into())
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} outlived the killed run",
+            lock.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let next = bed.run(&["--skip", "restart"]);
+    assert_eq!(next.code, 75, "{}", next.stdout);
+    let rec = bed.run(&["recover", "--skip", "restart"]);
+    rec.assert_ok();
+    assert_eq!(rec.data()["rolled_back"], true, "{}", rec.stdout);
+    assert!(!bed.down(), "maintenance off");
+    assert_same(&before, &bed.state());
+}
+
 /// A step tool run on its own and killed with -9 takes its child along too (every child
 /// gets the parent death signal): a killed `df-artisan migrate` leaves no `artisan
 /// migrate` running that a retry would race.

@@ -114,13 +114,50 @@ fn kill_after(mut c: Command, delay: Duration) -> bool {
         }
         std::thread::sleep(left.min(Duration::from_millis(2)));
     };
+    let children = children_of(child.id() as i32);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
     );
     child.wait().unwrap();
+    // The tool's own children die with it (the parent death signal), by themselves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<i32> = children.iter().copied().filter(|p| alive(*p)).collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "children {alive:?} of the killed tool outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     kill_tagged(&tag);
     ended
+}
+
+/// `/proc/PID/stat`'s state and parent pid.
+fn stat_of(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    Some((state, f.next()?.parse().ok()?))
+}
+
+/// The live children of `parent`.
+fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| stat_of(*p).is_some_and(|(st, pp)| pp == parent && st != 'Z'))
+        .collect()
+}
+
+/// Running (a zombie waits only for its reaping).
+fn alive(pid: i32) -> bool {
+    stat_of(pid).is_some_and(|(st, _)| st != 'Z')
 }
 
 /// SIGKILL every process whose environment carries the tag, until none is left

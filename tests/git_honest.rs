@@ -454,3 +454,92 @@ fn dry_run_of_a_commit_id_not_yet_fetched_predicts_the_real_run() {
     r.assert_ok();
     assert_eq!(b.head(), v3);
 }
+
+/// df-git-update killed with -9 in the middle of its checkout (a smudge filter holds it
+/// there): the next run finds the record of the move, puts the half-done checkout back
+/// (HEAD, files, the stashed local edit) before anything else, and says so.
+#[test]
+fn a_killed_update_is_put_back_by_the_next_run() {
+    use std::time::{Duration, Instant};
+    let b = bed();
+    let mark = b.tmp.path().join("slow-once");
+    std::fs::write(&mark, b"").unwrap();
+    b.git(&[
+        "config",
+        "filter.slow.smudge",
+        &format!(
+            "f={}; if [ -e $f ]; then rm $f; sleep 30; fi; cat",
+            mark.display()
+        ),
+    ]);
+    std::fs::write(
+        b.root.join(".git/info/attributes"),
+        "config/app.php filter=slow\n",
+    )
+    .unwrap();
+    let mut edit = b.read("composer.json");
+    edit.extend_from_slice(b"local edit\n");
+    b.write("composer.json", &edit);
+    let before = b.snapshot();
+    let bytes = b.read("config/app.php");
+
+    let mut c = std::process::Command::new(support::bins::bin("df-git-update"));
+    c.args(["update", "--root"])
+        .arg(&b.root)
+        .env("HOME", &b.home)
+        .env("GIT_CONFIG_GLOBAL", b.global_config())
+        .env_remove("GIT_SSH_COMMAND")
+        .env_remove("DF_ROOT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut tool = c.spawn().unwrap();
+    let lock = b.root.join(".git/index.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mark.exists() || !lock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the checkout never reached the filter"
+        );
+        assert!(
+            tool.try_wait().unwrap().is_none(),
+            "df-git-update ended first"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        b.root.join(".git/dfkit-move").exists(),
+        "the move is recorded while it runs"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tool.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tool.wait().unwrap();
+    // git got SIGTERM (the parent death signal) and removed its lock as it ended.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "git's index.lock outlived the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(b.snapshot(), before, "the kill left a half-done checkout");
+
+    let r = b.tool(&["rollback", "--to", &b.v1]);
+    r.assert_ok();
+    let warned = r.json["warnings"].to_string();
+    assert!(
+        warned.contains("was interrupted") && warned.contains("put back"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(b.snapshot(), before);
+    assert_eq!(b.read("composer.json"), edit, "the local edit is back");
+    assert_eq!(b.read("config/app.php"), bytes);
+    assert!(
+        !b.root.join(".git/dfkit-move").exists(),
+        "the record is gone"
+    );
+}

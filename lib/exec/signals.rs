@@ -5,6 +5,11 @@
 //! kills: Ctrl-C or a wrapper's SIGTERM would end the tool but leave `php artisan migrate`
 //! or `pg_dump` running. So the live groups are registered here, and on SIGINT, SIGTERM,
 //! SIGHUP or SIGQUIT the tool kills them, then dies of the signal as it would have.
+//!
+//! The groups get SIGTERM first, and [`GRACE`] to end: git then removes the
+//! `.git/index.lock` it holds (a SIGKILLed git leaves it, and the next update or
+//! `recover` finds the repository locked), a database client closes its session. What
+//! is still there after that is SIGKILLed, the whole group.
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
@@ -108,12 +113,62 @@ extern "C" fn on_signal(sig: libc::c_int) {
     // A spawn is under way: its guard kills the new child's group too, then dies.
 }
 
+/// How long the children's group leaders get to end after SIGTERM.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// SIGTERM to every group, up to [`GRACE`] for their leaders to end, then SIGKILL to
+/// every group (grandchildren included). Async-signal-safe: killpg, waitid, nanosleep.
 fn kill_groups() {
+    let mut any = false;
+    for slot in &GROUPS {
+        let pg = slot.load(Ordering::SeqCst);
+        if pg > 0 {
+            let _ = signal::killpg(Pid::from_raw(pg), Signal::SIGTERM);
+            any = true;
+        }
+    }
+    let step = std::time::Duration::from_millis(5);
+    let mut waited = std::time::Duration::ZERO;
+    while any && waited < GRACE {
+        if GROUPS
+            .iter()
+            .all(|slot| leader_ended(slot.load(Ordering::SeqCst)))
+        {
+            break;
+        }
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: step.as_nanos() as libc::c_long,
+        };
+        // SAFETY: nanosleep is async-signal-safe; the pointers are valid for the call.
+        unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+        waited += step;
+    }
     for slot in &GROUPS {
         let pg = slot.load(Ordering::SeqCst);
         if pg > 0 {
             let _ = signal::killpg(Pid::from_raw(pg), Signal::SIGKILL);
         }
+    }
+}
+
+/// Whether the child `pid` (a group's leader) has ended. Not reaped (WNOWAIT): its id,
+/// and its group's, stay its own until the tool waits for it. 0 (a free slot) and a
+/// child already reaped count as ended.
+fn leader_ended(pid: i32) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: waitid is async-signal-safe; `info` is a valid, zeroed siginfo_t.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r != 0 || info.si_pid() == pid
     }
 }
 

@@ -27,6 +27,7 @@ pub mod checks;
 pub mod classify;
 pub mod export;
 pub mod fetch;
+pub mod interrupted;
 pub mod repo;
 pub mod rollback;
 pub mod stash;

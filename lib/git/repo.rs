@@ -44,13 +44,14 @@ pub struct Git {
 }
 
 /// The git paths every update or rollback asks for, asked once with `--show-toplevel`.
-const USUAL_GIT_PATHS: [&str; 6] = [
+const USUAL_GIT_PATHS: [&str; 7] = [
     "MERGE_HEAD",
     "rebase-merge",
     "rebase-apply",
     "CHERRY_PICK_HEAD",
     "REVERT_HEAD",
     "index.lock",
+    super::interrupted::MARKER,
 ];
 
 /// A full commit id (sha1 or sha256), as `rev-parse` prints it.
@@ -182,6 +183,11 @@ impl Git {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The tree's owner when git runs as that owner (root in another user's tree).
+    pub(super) fn switch_to(&self) -> Option<(u32, u32)> {
+        self.switch_to
     }
 
     /// The name of the user git runs as.

@@ -22,6 +22,9 @@ pub fn rollback(ctx: &Ctx, root: &Path, o: &RollbackOpts) -> Result<Outcome> {
     if let Some(b) = &o.branch {
         g.check_branch_name("--branch", b)?;
     }
+    if let Some(w) = g.repair_interrupted(ctx)? {
+        ctx.warn(w);
+    }
     let before = g.state()?;
     let changes = g.changes()?;
     refuse_unsafe_state(&g, &changes)?;

@@ -44,7 +44,7 @@ pub type StashState<'a> = (&'a Stash, bool, bool);
 
 impl Git {
     /// Put HEAD, the branch refs, the untracked files and the stashed edits back.
-    fn restore(
+    pub(super) fn restore(
         &self,
         before: &State,
         moved: &BranchBefore,
@@ -134,6 +134,17 @@ impl Git {
         } else {
             changes.untracked.iter().cloned().collect()
         };
+        // From here until the move is done or undone, a kill leaves a record the next
+        // update or rollback finishes with (see interrupted).
+        if let Err(e) = self.mark_move(before, mv, stash.as_ref(), &untracked_kept) {
+            // Nothing moved: the stash goes back.
+            let popped = stash.as_ref().map(|s| (s, self.stash_restore(s).is_ok()));
+            let st = popped.map(|(s, ok)| (s, ok, !ok));
+            let restored = popped.is_none_or(|(_, ok)| ok);
+            return Err(e
+                .context("recording the move before it starts")
+                .with_data(fail_data(base, st, restored)));
+        }
         let mut result = Ok(());
         // git's `error:` lines of steps that exited 0 (a file it could not replace).
         let mut errors = Vec::new();
@@ -162,11 +173,13 @@ impl Git {
             result = self.check_moved(mv, &errors);
         }
         let Err(mut e) = result else {
+            self.unmark_move()?;
             return Ok(stash);
         };
         ctx.log("putting HEAD, branch and local changes back as they were");
         let restored = self
             .restore(before, &moved, stash.as_ref(), &untracked_kept, &mv.commit)
+            .and_then(|()| self.unmark_move())
             .and_then(|()| {
                 let now = self.changes()?.listing;
                 if now == changes.listing {

@@ -181,6 +181,9 @@ pub(crate) fn fetch_args(o: &UpdateOpts) -> Vec<String> {
 /// `df-git-update update`.
 pub fn update(ctx: &Ctx, root: &Path, o: &UpdateOpts) -> Result<Outcome> {
     let (g, mode, target_name) = open_checked(root, o)?;
+    if let Some(w) = g.repair_interrupted(ctx)? {
+        ctx.warn(w);
+    }
     let before = g.state()?;
     let changes = g.changes()?;
     refuse_unsafe_state(&g, &changes)?;
