@@ -460,8 +460,22 @@ fn dry_run_of_a_commit_id_not_yet_fetched_predicts_the_real_run() {
 /// (HEAD, files, the stashed local edit) before anything else, and says so.
 #[test]
 fn a_killed_update_is_put_back_by_the_next_run() {
+    killed_update_is_put_back(false);
+}
+
+/// The same when the update first switched from another branch to master (two steps:
+/// `switch`, then the merge that is killed): HEAD goes back to the other branch.
+#[test]
+fn a_killed_update_after_its_switch_is_put_back_by_the_next_run() {
+    killed_update_is_put_back(true);
+}
+
+fn killed_update_is_put_back(from_other_branch: bool) {
     use std::time::{Duration, Instant};
     let b = bed();
+    if from_other_branch {
+        b.git(&["checkout", "-q", "-b", "other"]);
+    }
     let mark = b.tmp.path().join("slow-once");
     std::fs::write(&mark, b"").unwrap();
     b.git(&[

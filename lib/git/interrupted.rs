@@ -7,9 +7,10 @@
 //! records it (where HEAD was, where it was going, the stash, the untracked files that
 //! were there before). The next `update` or `rollback` reads it first:
 //! - HEAD at the target: the move had finished; the record goes.
-//! - HEAD where it was: the half-done checkout is undone exactly as a failed move is
-//!   (the old commit forced back, the target's new files removed, the stash popped), and
-//!   the record goes.
+//! - HEAD where it was (or, for a move that switches branches first, on the new branch
+//!   still at that branch's old commit): the half-done checkout is undone exactly as a
+//!   failed move is (the old commit and branch forced back, the target's new files
+//!   removed, the stash popped), and the record goes.
 //! - anything else: nothing is touched, and the run stops (exit 70) naming both commits.
 
 use super::repo::{Git, State};
@@ -143,7 +144,13 @@ impl Git {
                 "{what} after HEAD moved: nothing to undo{kept}"
             )));
         }
-        if head != m.from || branch != m.branch {
+        // Before the target: where HEAD was, or (a branch move of two steps) switched to
+        // the branch, still at its old commit.
+        let at_start = head == m.from && branch == m.branch;
+        let switched = branch.is_some()
+            && branch == m.to_branch
+            && m.to_branch_was.as_deref() == Some(head.as_str());
+        if !at_start && !switched {
             return Err(Error::internal(format!(
                 "{what}, and HEAD is now {} on {}: neither where it was nor where it was going",
                 short(&head),
@@ -157,8 +164,8 @@ impl Git {
         }
         ctx.log(format!("{what}: putting its half-done checkout back"));
         let before = State {
-            head,
-            branch,
+            head: m.from.clone(),
+            branch: m.branch.clone(),
             describe: None,
             version: None,
         };

@@ -55,6 +55,11 @@ pub fn export(ctx: &Ctx, opts: &ExportOptions) -> Result<Outcome> {
         ))
         .with_hint("pass --root DIR or set DF_ROOT"));
     }
+    if !ctx.dry_run() {
+        // A run killed after its bundle was in place but before its private set was
+        // removed left that set beside it: swept here too, before refusing below.
+        crate::atomic::sweep_stale(&crate::atomic::parent_dir(&dest));
+    }
     if dest.exists() {
         return Err(Error::new(
             ErrorKind::CannotCreate,
