@@ -460,17 +460,24 @@ fn dry_run_of_a_commit_id_not_yet_fetched_predicts_the_real_run() {
 /// (HEAD, files, the stashed local edit) before anything else, and says so.
 #[test]
 fn a_killed_update_is_put_back_by_the_next_run() {
-    killed_update_is_put_back(false);
+    killed_update_is_put_back(false, false);
+}
+
+/// The move's stash was popped since (by hand): its edits are in the tree, and forcing the
+/// old commit out would overwrite them. The next run only drops the record, and says so.
+#[test]
+fn a_killed_update_whose_stash_was_applied_since_is_left_alone() {
+    killed_update_is_put_back(false, true);
 }
 
 /// The same when the update first switched from another branch to master (two steps:
 /// `switch`, then the merge that is killed): HEAD goes back to the other branch.
 #[test]
 fn a_killed_update_after_its_switch_is_put_back_by_the_next_run() {
-    killed_update_is_put_back(true);
+    killed_update_is_put_back(true, false);
 }
 
-fn killed_update_is_put_back(from_other_branch: bool) {
+fn killed_update_is_put_back(from_other_branch: bool, stash_applied_since: bool) {
     use std::time::{Duration, Instant};
     let b = bed();
     if from_other_branch {
@@ -540,6 +547,21 @@ fn killed_update_is_put_back(from_other_branch: bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_ne!(b.snapshot(), before, "the kill left a half-done checkout");
+    if stash_applied_since {
+        b.git(&["stash", "pop", "-q"]);
+        let tree = b.porcelain();
+        let r = b.tool(&["rollback", "--to", &b.v1]);
+        r.assert_ok();
+        let warned = r.json["warnings"].to_string();
+        assert!(warned.contains("was applied since"), "{}", r.stdout);
+        assert_eq!(b.porcelain(), tree, "nothing was forced");
+        assert_eq!(b.read("composer.json"), edit, "the applied edit is kept");
+        assert!(
+            !b.root.join(".git/dfkit-move").exists(),
+            "the record is gone"
+        );
+        return;
+    }
 
     let r = b.tool(&["rollback", "--to", &b.v1]);
     r.assert_ok();

@@ -10,7 +10,9 @@
 //! - HEAD where it was (or, for a move that switches branches first, on the new branch
 //!   still at that branch's old commit): the half-done checkout is undone exactly as a
 //!   failed move is (the old commit and branch forced back, the target's new files
-//!   removed, the stash popped), and the record goes.
+//!   removed, the stash popped), and the record goes. Unless the move's stash is gone
+//!   (popped since): then the edits it held are in the tree, forcing would overwrite
+//!   them, and only the record goes, with a warning.
 //! - anything else: nothing is touched, and the run stops (exit 70) naming both commits.
 
 use super::repo::{Git, State};
@@ -162,6 +164,19 @@ impl Git {
                 self.marker_path()?.display()
             )));
         }
+        if let Some(sha) = &m.stash {
+            if self.stash_entry(sha)?.is_none() {
+                // Popped already: by the putting back of an earlier run killed before it
+                // dropped the record, or by hand. Forcing the old commit out again would
+                // overwrite the edits it brought back.
+                self.unmark_move()?;
+                return Ok(Some(format!(
+                    "{what}; its stash {} was applied since, so nothing was put back: \
+                     check `git status`",
+                    short(sha)
+                )));
+            }
+        }
         ctx.log(format!("{what}: putting its half-done checkout back"));
         let before = State {
             head: m.from.clone(),
@@ -170,15 +185,12 @@ impl Git {
             version: None,
         };
         let moved = m.to_branch.clone().map(|b| (b, m.to_branch_was.clone()));
-        let stash = match &m.stash {
-            Some(sha) if self.stash_entry(sha)?.is_some() => Some(Stash {
-                sha: sha.clone(),
-                message: String::new(),
-                files: Vec::new(),
-                include_untracked: false,
-            }),
-            _ => None,
-        };
+        let stash = m.stash.as_ref().map(|sha| Stash {
+            sha: sha.clone(),
+            message: String::new(),
+            files: Vec::new(),
+            include_untracked: false,
+        });
         let untracked: HashSet<String> = m.untracked.into_iter().collect();
         self.restore(&before, &moved, stash.as_ref(), &untracked, &m.to)
             .map_err(|e| e.context(format!("{what}; putting it back")))?;

@@ -173,14 +173,27 @@ impl Git {
             result = self.check_moved(mv, &errors);
         }
         let Err(mut e) = result else {
-            self.unmark_move()?;
+            if let Err(u) = self.unmark_move() {
+                // HEAD is at the target: the next run sees that and drops the record.
+                ctx.warn(format!(
+                    "the move is done, but its record stays: {}",
+                    u.message
+                ));
+            }
             return Ok(stash);
         };
         ctx.log("putting HEAD, branch and local changes back as they were");
         let restored = self
             .restore(before, &moved, stash.as_ref(), &untracked_kept, &mv.commit)
-            .and_then(|()| self.unmark_move())
             .and_then(|()| {
+                if let Err(u) = self.unmark_move() {
+                    // HEAD is back and the stash popped: the next run sees the stash
+                    // gone (or, with none, forces the same commit out again) and drops it.
+                    ctx.warn(format!(
+                        "the move is undone, but its record stays: {}",
+                        u.message
+                    ));
+                }
                 let now = self.changes()?.listing;
                 if now == changes.listing {
                     Ok(())
