@@ -8,9 +8,10 @@ mod support;
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::bins::{self, Run};
+use support::kills;
 use support::sandbox::{Options, Sandbox};
 use support::servers::{self, DbSpec};
 use support::upgrade::{
@@ -625,24 +626,32 @@ fn kill_when(bed: &Bed, extra: &[&str], ready: impl Fn() -> Result<(), String>) 
     let set = bed.set("s");
     let mut argv = vec!["--into", set.to_str().unwrap(), "--skip", "restart"];
     argv.extend_from_slice(extra);
-    let mut c = bed.cmd(&argv);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Err(awaited) = ready() {
-        assert!(Instant::now() < deadline, "never came: {awaited}");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "df-upgrade ended first: {awaited}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    kills::kill_when_ready(bed.cmd(&argv), ready);
+}
+
+/// `artisan migrate --force` (with or without `--seed`), not preflight's `migrate:status`.
+const SLOW_MIGRATE: &str = "\0migrate\0--force";
+
+/// Release v3 with a migration that sleeps 60 s: a kill lands in `artisan migrate`.
+fn push_slow_v3(bed: &Bed) {
+    push_release(&bed.sb, "v3", "7.2.0", |work| {
+        std::fs::write(
+            work.join("database/migrations/2024_09_02_000000_v3_slow.php"),
+            "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n\
+             class V3Slow extends Migration\n{\n    public function up()\n    {\n        \
+             sleep(60);\n    }\n\n    public function down()\n    {\n    }\n}\n",
+        )
+        .unwrap();
+    });
+}
+
+/// After `killed` was killed with -9: no `artisan migrate` of the install goes on.
+fn no_migrate_left(bed: &Bed, killed: &str) {
+    kills::wait_gone(|| {
+        let left = running_in(bed.root(), SLOW_MIGRATE);
+        (!left.is_empty())
+            .then(|| format!("artisan migrate outlived the killed {killed}: pids {left:?}"))
+    });
 }
 
 /// Start df-upgrade, wait for an event line, kill -9 it.
@@ -1127,20 +1136,7 @@ fn running_in(root: &Path, word: &str) -> Vec<u32> {
 fn a_run_killed_while_git_holds_the_index_lock_is_recovered() {
     let bed = Bed::new("sqlite", false);
     let mark = bed.sb.tmp.path().join("slow-once");
-    std::fs::write(&mark, b"").unwrap();
-    bed.sb.git(&[
-        "config",
-        "filter.slow.smudge",
-        &format!(
-            "f={}; if [ -e $f ]; then rm $f; sleep 30; fi; cat",
-            mark.display()
-        ),
-    ]);
-    std::fs::write(
-        bed.root().join(".git/info/attributes"),
-        "config/app.php filter=slow\n",
-    )
-    .unwrap();
+    kills::hold_next_checkout(bed.root(), &mark, |a| bed.sb.git(a));
     let before = bed.state();
     let lock = bed.root().join(".git/index.lock");
     kill_when(&bed, &[], || {
@@ -1150,15 +1146,10 @@ fn a_run_killed_while_git_holds_the_index_lock_is_recovered() {
             Err("git's checkout in the smudge filter".into())
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} outlived the killed run",
-            lock.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kills::wait_gone(|| {
+        lock.exists()
+            .then(|| format!("{} outlived the killed run", lock.display()))
+    });
     let next = bed.run(&["--skip", "restart"]);
     assert_eq!(next.code, 75, "{}", next.stdout);
     let rec = bed.run(&["recover", "--skip", "restart"]);
@@ -1174,15 +1165,7 @@ fn a_run_killed_while_git_holds_the_index_lock_is_recovered() {
 #[test]
 fn a_killed_step_tool_leaves_no_child_running() {
     let bed = Bed::new("sqlite", true);
-    push_release(&bed.sb, "v3", "7.2.0", |work| {
-        std::fs::write(
-            work.join("database/migrations/2024_09_02_000000_v3_slow.php"),
-            "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n\
-             class V3Slow extends Migration\n{\n    public function up()\n    {\n        \
-             sleep(60);\n    }\n\n    public function down()\n    {\n    }\n}\n",
-        )
-        .unwrap();
-    });
+    push_slow_v3(&bed);
     let root = bed.root().to_str().unwrap();
     bins::run_command({
         let mut c = Command::new(bins::bin("df-git-update"));
@@ -1190,37 +1173,16 @@ fn a_killed_step_tool_leaves_no_child_running() {
         c
     })
     .assert_ok();
-    let migrate = "\0migrate\0--force";
-    let mut tool = Command::new(bins::bin("df-artisan"))
-        .args(["migrate", "--root", root])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running_in(bed.root(), migrate).is_empty() {
-        assert!(Instant::now() < deadline, "artisan migrate never started");
-        assert!(tool.try_wait().unwrap().is_none(), "df-artisan ended first");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(tool.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    tool.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = running_in(bed.root(), migrate);
-        if left.is_empty() {
-            break;
+    let mut tool = Command::new(bins::bin("df-artisan"));
+    tool.args(["migrate", "--root", root]);
+    kills::kill_when_ready(tool, || {
+        if running_in(bed.root(), SLOW_MIGRATE).is_empty() {
+            Err("artisan migrate".into())
+        } else {
+            Ok(())
         }
-        assert!(
-            Instant::now() < deadline,
-            "artisan migrate outlived the killed df-artisan: pids {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
+    no_migrate_left(&bed, "df-artisan");
 }
 
 /// A SIGKILLed df-upgrade takes its running step along: the step's tool gets SIGTERM
@@ -1229,37 +1191,16 @@ fn a_killed_step_tool_leaves_no_child_running() {
 #[test]
 fn a_killed_run_leaves_no_step_running() {
     let bed = Bed::new("sqlite", true);
-    push_release(&bed.sb, "v3", "7.2.0", |work| {
-        std::fs::write(
-            work.join("database/migrations/2024_09_02_000000_v3_slow.php"),
-            "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n\
-             class V3Slow extends Migration\n{\n    public function up()\n    {\n        \
-             sleep(60);\n    }\n\n    public function down()\n    {\n    }\n}\n",
-        )
-        .unwrap();
-    });
+    push_slow_v3(&bed);
     let before = bed.state();
-    // `artisan migrate --force --seed`, not preflight's `migrate:status`.
-    let migrate = "\0migrate\0--force";
     kill_when(&bed, &[], || {
-        if running_in(bed.root(), migrate).is_empty() {
+        if running_in(bed.root(), SLOW_MIGRATE).is_empty() {
             Err("artisan migrate".into())
         } else {
             Ok(())
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = running_in(bed.root(), migrate);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "artisan migrate outlived the killed df-upgrade: pids {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    no_migrate_left(&bed, "df-upgrade");
     let rec = bed.run(&["recover", "--skip", "restart"]);
     rec.assert_ok();
     assert_eq!(rec.data()["rolled_back"], true, "{}", rec.stdout);

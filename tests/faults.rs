@@ -121,18 +121,10 @@ fn kill_after(mut c: Command, delay: Duration) -> bool {
     );
     child.wait().unwrap();
     // The tool's own children die with it (the parent death signal), by themselves.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    support::kills::wait_gone(|| {
         let alive: Vec<i32> = children.iter().copied().filter(|p| alive(*p)).collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "children {alive:?} of the killed tool outlived it"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        (!alive.is_empty()).then(|| format!("children {alive:?} of the killed tool outlived it"))
+    });
     kill_tagged(&tag);
     ended
 }

@@ -8,6 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::PathBuf;
 use support::gitbed::{bed, strs, V2_MIGRATION};
+use support::kills;
 
 /// `chattr +i` a file; undone on drop (an immutable file would outlive the temp dir).
 struct Immutable(PathBuf);
@@ -478,26 +479,12 @@ fn a_killed_update_after_its_switch_is_put_back_by_the_next_run() {
 }
 
 fn killed_update_is_put_back(from_other_branch: bool, stash_applied_since: bool) {
-    use std::time::{Duration, Instant};
     let b = bed();
     if from_other_branch {
         b.git(&["checkout", "-q", "-b", "other"]);
     }
     let mark = b.tmp.path().join("slow-once");
-    std::fs::write(&mark, b"").unwrap();
-    b.git(&[
-        "config",
-        "filter.slow.smudge",
-        &format!(
-            "f={}; if [ -e $f ]; then rm $f; sleep 30; fi; cat",
-            mark.display()
-        ),
-    ]);
-    std::fs::write(
-        b.root.join(".git/info/attributes"),
-        "config/app.php filter=slow\n",
-    )
-    .unwrap();
+    kills::hold_next_checkout(&b.root, &mark, |a| b.git(a));
     let mut edit = b.read("composer.json");
     edit.extend_from_slice(b"local edit\n");
     b.write("composer.json", &edit);
@@ -510,42 +497,24 @@ fn killed_update_is_put_back(from_other_branch: bool, stash_applied_since: bool)
         .env("HOME", &b.home)
         .env("GIT_CONFIG_GLOBAL", b.global_config())
         .env_remove("GIT_SSH_COMMAND")
-        .env_remove("DF_ROOT")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut tool = c.spawn().unwrap();
+        .env_remove("DF_ROOT");
     let lock = b.root.join(".git/index.lock");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while mark.exists() || !lock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the checkout never reached the filter"
-        );
-        assert!(
-            tool.try_wait().unwrap().is_none(),
-            "df-git-update ended first"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    kills::kill_when_ready(c, || {
+        if mark.exists() || !lock.exists() {
+            Err("the checkout in the filter".into())
+        } else {
+            Ok(())
+        }
+    });
     assert!(
         b.root.join(".git/dfkit-move").exists(),
-        "the move is recorded while it runs"
+        "the move is recorded while it runs (and a kill leaves the record)"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(tool.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    tool.wait().unwrap();
     // git got SIGTERM (the parent death signal) and removed its lock as it ended.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "git's index.lock outlived the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kills::wait_gone(|| {
+        lock.exists()
+            .then(|| "git's index.lock outlived the kill".to_string())
+    });
     assert_ne!(b.snapshot(), before, "the kill left a half-done checkout");
     if stash_applied_since {
         b.git(&["stash", "pop", "-q"]);

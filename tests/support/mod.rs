@@ -5,6 +5,7 @@ pub mod bins;
 pub mod dotenv;
 pub mod fleet;
 pub mod gitbed;
+pub mod kills;
 pub mod listing;
 pub mod migrate;
 pub mod remote;
