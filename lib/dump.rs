@@ -15,6 +15,7 @@ mod mysql_counts;
 mod phases;
 mod proc;
 mod restore;
+mod restore_fanout;
 mod restore_feed;
 mod restore_mysql;
 mod restore_sqlite;
@@ -54,6 +55,16 @@ pub struct RestoreOptions {
     pub from: PathBuf,
     pub database: Option<String>,
     pub replace: bool,
+    /// mysql `--replace` (through a scratch database): client connections that load a
+    /// large table's rows side by side; `None`: [`RestoreOptions::default_jobs`].
+    pub jobs: Option<usize>,
+}
+
+impl RestoreOptions {
+    /// The CPUs this process may use, at most 4 (a server's load gains little beyond).
+    pub fn default_jobs() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    }
 }
 
 /// `data.plan` of a dump's dry run, in the shared shape: the dump command, then the

@@ -152,9 +152,16 @@ fn sqlite_exec(file: &Path, sql: &str) {
     );
 }
 
-/// The big source: TABLES tables of ROWS rows each.
+/// The big source: TABLES tables of ROWS rows each; on MariaDB also one table of ~3 MB,
+/// several INSERT statements, which a restore loads over several connections.
 fn source_sql(driver: &str) -> String {
     let mut sql = String::new();
+    if driver == "mysql" {
+        sql.push_str(
+            "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(1100));\n\
+             INSERT INTO big SELECT seq, REPEAT(MD5(seq), 32) FROM seq_1_to_3000;\n",
+        );
+    }
     for i in 1..=tables_for(driver) {
         match driver {
             "mysql" => sql.push_str(&format!(
@@ -216,14 +223,17 @@ fn spawn_restore(root: &Path, set: &Path, extra: &[&str]) -> std::process::Child
     c.spawn().unwrap()
 }
 
-fn restore_ok(root: &Path, set: &Path, extra: &[&str]) -> Duration {
+/// A completed restore: how long it took and its `data.import_connections`.
+fn restore_ok(root: &Path, set: &Path, extra: &[&str]) -> (Duration, u64) {
     let t0 = Instant::now();
     let mut args = vec!["--root", root.to_str().unwrap(), "restore", "--from"];
     args.push(set.to_str().unwrap());
     args.push("--replace");
     args.extend_from_slice(extra);
-    bins::run("df-dump-db", &args).assert_ok();
-    t0.elapsed()
+    let r = bins::run("df-dump-db", &args);
+    r.assert_ok();
+    let connections = r.data()["import_connections"].as_u64().unwrap_or(0);
+    (t0.elapsed(), connections)
 }
 
 /// Wait until no other session of this database's user is connected (the killed
@@ -325,8 +335,17 @@ fn server_kills(server: &servers::Server) {
     let old_state = full_dump(&target);
     let tgt_dir = tempfile::tempdir().unwrap();
     let root = root_with_env(tgt_dir.path(), &target.env_lines());
-    // The state a completed restore gives, and how long one takes.
-    let took = restore_ok(&root, &set, &[]);
+    // The state a completed restore gives, and how long one takes. MariaDB loads `big`
+    // over two connections, so kills also land while they run side by side.
+    let jobs: &[&str] = if server.driver == "mysql" {
+        &["--jobs", "2"]
+    } else {
+        &[]
+    };
+    let (took, connections) = restore_ok(&root, &set, jobs);
+    if server.driver == "mysql" {
+        assert_eq!(connections, 2, "big was not loaded over two connections");
+    }
     let new_state = full_dump(&target);
     eprintln!("{}: one restore takes {took:?}", server.driver);
     assert_ne!(old_state, new_state);
@@ -343,7 +362,7 @@ fn server_kills(server: &servers::Server) {
         }
         let sig = [libc::SIGKILL, libc::SIGTERM][i % 2];
         let delay = took.mul_f64(scale * (0.02 + rng.next() * 0.9));
-        let mut child = spawn_restore(&root, &set, &[]);
+        let mut child = spawn_restore(&root, &set, jobs);
         std::thread::sleep(delay);
         signal(&mut child, sig);
         wait_quiet(&target);
@@ -372,7 +391,7 @@ fn server_kills(server: &servers::Server) {
         server.driver
     );
     // An uninterrupted run afterwards works, and sweeps what the killed ones left.
-    restore_ok(&root, &set, &[]);
+    restore_ok(&root, &set, jobs);
     assert_eq!(full_dump(&target), new_state);
     if server.driver == "mysql" {
         let left = target.sql(&format!(
@@ -429,7 +448,7 @@ fn sqlite_restore_killed_at_random_moments_is_all_or_nothing() {
     let root = root_with_env(tgt_dir.path(), "DB_CONNECTION=sqlite\n");
     let dir = root.join("storage/databases");
     let target = dir.join("database.sqlite");
-    let took = restore_ok(&root, &set, &["--database", "done.sqlite"]);
+    let (took, _) = restore_ok(&root, &set, &["--database", "done.sqlite"]);
     let new_state = sqlite_dump(&dir.join("done.sqlite"));
     std::fs::remove_file(dir.join("done.sqlite")).unwrap();
     eprintln!("sqlite: one restore takes {took:?}");

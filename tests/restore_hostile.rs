@@ -455,6 +455,107 @@ fn mariadb_replace_swaps_tables_and_recreates_views_triggers_routines() {
     assert_eq!(left.trim(), "", "scratch databases dropped");
 }
 
+/// Each table's definition and `CHECKSUM TABLE` (rows, byte for byte), and the triggers.
+fn table_states(db: &DbSpec, names: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in names {
+        out.push(db.sql(&format!("SHOW CREATE TABLE `{n}`;")));
+        let sum = db.sql(&format!("CHECKSUM TABLE `{n}`;"));
+        // "<db>.<table>\t<sum>": the database names differ.
+        out.push(format!("{n} {}", sum.split('\t').nth(1).unwrap_or("?")));
+    }
+    out.push(db.sql(
+        "SELECT trigger_name, action_statement FROM information_schema.triggers \
+         WHERE trigger_schema = DATABASE() ORDER BY 1;",
+    ));
+    out
+}
+
+#[test]
+fn mariadb_replace_loads_large_tables_over_several_connections_exactly() {
+    let server = servers::mariadb();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("fansrc", "fan-src-pw");
+    // `big` (~4 MB) and `wide` (~3 MB, multi-byte text, a unique secondary key, NULLs,
+    // quotes and backslashes) become several INSERT statements each. What the dump's
+    // header sets must hold on every connection: big's rows refer to rows of later
+    // statements (FOREIGN_KEY_CHECKS=0), and a late row of wide holds 0 in an
+    // AUTO_INCREMENT column (NO_AUTO_VALUE_ON_ZERO). `audit` is filled by a trigger on
+    // `big` that the dump recreates after big's rows: it must not fire on them. `child`
+    // refers to `big`; `small` is one statement.
+    src.sql(
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO');\n\
+         CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(1200), n INT, next INT, \
+           FOREIGN KEY (next) REFERENCES big (id));\n\
+         INSERT INTO big SELECT seq, REPEAT(MD5(seq), 32), seq % 7, NULL FROM seq_1_to_4000;\n\
+         UPDATE big SET next = LEAST(id + 2500, 4000);\n\
+         CREATE TABLE wide (id INT PRIMARY KEY, label VARCHAR(400) CHARACTER SET utf8mb4, code VARCHAR(40), \
+           note TEXT, ord INT NOT NULL AUTO_INCREMENT, UNIQUE KEY (code), KEY (ord)) DEFAULT CHARSET=utf8mb4;\n\
+         INSERT INTO wide SELECT seq, CONCAT(REPEAT('żółć ✓ 🦀 ', 30), seq), CONCAT('c-', seq), \
+           IF(seq % 5 = 0, NULL, CONCAT('it''s a \\\\ path ', seq)), IF(seq = 2900, 0, seq) FROM seq_1_to_3000;\n\
+         CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, big_id INT);\n\
+         CREATE TRIGGER big_audit AFTER INSERT ON big FOR EACH ROW INSERT INTO audit (big_id) VALUES (NEW.id);\n\
+         INSERT INTO big VALUES (5001, 'after the trigger', 1, NULL), (5002, 'and again', 2, 5001);\n\
+         CREATE TABLE child (id INT PRIMARY KEY, big_id INT, FOREIGN KEY (big_id) REFERENCES big (id));\n\
+         INSERT INTO child VALUES (1, 5001), (2, 17);\n\
+         CREATE TABLE small (k VARCHAR(10) PRIMARY KEY);\n\
+         INSERT INTO small VALUES ('a'), ('b');\n",
+    );
+    let names = ["audit", "big", "child", "small", "wide"];
+    let want = table_states(&src, &names);
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let zst = std::fs::read(set.join("db.sql.zst")).unwrap();
+    let sql = zstd::decode_all(&zst[..]).unwrap();
+    let inserts = |table: &str| {
+        let head = format!("INSERT INTO `{table}` VALUES");
+        sql.split(|b| *b == b'\n')
+            .filter(|l| l.starts_with(head.as_bytes()))
+            .count()
+    };
+    assert!(
+        inserts("big") >= 3 && inserts("wide") >= 2,
+        "the dump must split the large tables into several statements: big {}, wide {}",
+        inserts("big"),
+        inserts("wide")
+    );
+
+    let dst = server.new_database("fandst", "fan-dst-pw");
+    let pattern = format!("{}_dfkit_%", dst.database).replace('_', "\\_");
+    server.sql(
+        "mysql",
+        &format!(
+            "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
+            u = dst.username
+        ),
+    );
+    dst.sql(
+        "CREATE TABLE big (id INT); INSERT INTO big VALUES (1); CREATE TABLE old_only (x INT);",
+    );
+    let env = t.path().join("dst.env");
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace", "--jobs", "3"]);
+    r.assert_ok();
+    assert_eq!(r.data()["atomicity"], "swap", "{}", r.stdout);
+    assert!(
+        r.data()["import_connections"].as_u64().unwrap() >= 2,
+        "the large tables were not spread: {}",
+        r.stdout
+    );
+    assert_eq!(tables(&dst), names);
+    assert_eq!(table_states(&dst, &names), want);
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM audit;").trim(), "2");
+    assert_eq!(dst.sql("SELECT ord FROM wide WHERE id = 2900;").trim(), "0");
+
+    // One connection gives the same database.
+    dst.sql("DROP TABLE audit, child; INSERT INTO small VALUES ('z');");
+    let r = restore(&root, &set, &["--env", s(&env), "--replace", "--jobs", "1"]);
+    r.assert_ok();
+    assert_eq!(r.data()["import_connections"], 1, "{}", r.stdout);
+    assert_eq!(table_states(&dst, &names), want);
+}
+
 #[test]
 fn dry_run_restore_plans_in_the_shared_shape_and_touches_nothing() {
     let t = tempfile::tempdir().unwrap();

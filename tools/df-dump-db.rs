@@ -68,6 +68,10 @@ enum Sub {
         /// Drop the target's tables first when it is not empty
         #[arg(long)]
         replace: bool,
+        /// MariaDB/MySQL --replace: load large tables over up to N client connections at
+        /// once [default: the CPUs, at most 4; 1: one connection]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
     },
     /// Check a set's dump: sha256, full decompression, completion trailer
     Verify {
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
                 env,
                 database,
                 replace,
+                jobs,
             } => dfkit::dump::restore(
                 ctx,
                 &RestoreOptions {
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
                     from,
                     database,
                     replace,
+                    jobs: jobs.map(usize::from),
                 },
             ),
             Sub::Verify { from } => dfkit::dump::verify(ctx, &from),

@@ -141,6 +141,7 @@ fn restore_server(
     sha: &str,
     phases: &mut Phases,
 ) -> Result<Outcome> {
+    let jobs = o.jobs.unwrap_or_else(RestoreOptions::default_jobs);
     let session = Session::open(settings)?;
     // One client run: the server answers (credentials, database), its tables, its limit.
     let target = session.survey()?;
@@ -231,11 +232,12 @@ fn restore_server(
             }
             let want = meta_counts(st);
             match super::restore_mysql::replace_via_scratch(
-                ctx, &session, settings, st, &want, phases,
+                ctx, &session, settings, st, &want, jobs, phases,
             ) {
-                Ok(Swapped::Done(got)) => {
+                Ok(Swapped::Done(got, connections)) => {
                     data.changed = true;
                     data.atomicity = "swap".into();
+                    data.import_connections = connections;
                     // Counted in the scratch copy before the swap: the same tables.
                     return compare_counts(settings, st, data, got);
                 }

@@ -30,7 +30,7 @@ pub(super) struct Scanned {
 }
 
 /// Follows the stream: size, tail, longest line, COPY rows.
-struct Scanner {
+pub(super) struct Scanner {
     s: Scanned,
     tail: Tail,
     line_len: u64,
@@ -39,7 +39,7 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn new(driver: Driver) -> Scanner {
+    pub(super) fn new(driver: Driver) -> Scanner {
         Scanner {
             s: Scanned::default(),
             tail: Tail::new(8192),
@@ -49,7 +49,7 @@ impl Scanner {
         }
     }
 
-    fn feed(&mut self, b: &[u8]) {
+    pub(super) fn feed(&mut self, b: &[u8]) {
         self.s.raw += b.len() as u64;
         self.tail.push(b);
         if let Some(c) = &mut self.copy {
@@ -73,7 +73,7 @@ impl Scanner {
         self.line_no += 1;
     }
 
-    fn finish(mut self, driver: Driver) -> Scanned {
+    pub(super) fn finish(mut self, driver: Driver) -> Scanned {
         if self.line_len > 0 {
             self.end_line(0);
         }
@@ -86,7 +86,7 @@ impl Scanner {
     }
 }
 
-fn undecompressable(st: &Stored, e: std::io::Error) -> Error {
+pub(super) fn undecompressable(st: &Stored, e: std::io::Error) -> Error {
     Error::bad_data(format!("{} does not decompress: {e}", st.path.display()))
         .with_hint("the dump is damaged; use another backup set")
 }

@@ -16,6 +16,7 @@
 //! it the caller falls back to drop-then-import, with a warning.
 
 use super::phases::Phases;
+use super::restore_fanout::{lock_conflict, stream_fanned_out};
 use super::restore_feed::{client_error_text, stream_into};
 use super::stored::Stored;
 use crate::db::{self, Role, Session, Settings};
@@ -204,8 +205,9 @@ fn take_later_objects(session: &Session, scratch: &str, target: &str) -> Result<
 /// How the scratch restore ended.
 pub(super) enum Swapped {
     /// Done: the target holds the dump's tables, with these row counts (counted in
-    /// the scratch copy before the swap).
-    Done(std::collections::BTreeMap<String, u64>),
+    /// the scratch copy before the swap); the import used this many connections side
+    /// by side.
+    Done(std::collections::BTreeMap<String, u64>, usize),
     /// The scratch databases cannot be created here: the caller drops and imports.
     NoScratch(String),
 }
@@ -218,6 +220,7 @@ pub(super) fn replace_via_scratch(
     settings: &Settings,
     st: &Stored,
     want: &std::collections::BTreeMap<String, u64>,
+    jobs: usize,
     phases: &mut Phases,
 ) -> Result<Swapped> {
     let target = settings.database.clone();
@@ -265,8 +268,7 @@ pub(super) fn replace_via_scratch(
         .args(["--batch", "--max-allowed-packet=1073741824"])
         .arg(&scratch);
     phases.mark("scratch_setup");
-    ctx.log(format!("importing {} into {scratch}", st.path.display()));
-    let fed = stream_into(ctx, &client, b"", st, b"")?;
+    let (fed, connections) = import_scratch(ctx, session, &client, st, &scratch, &spec, jobs)?;
     if let Some(e) = fed.withheld {
         let mut err = Error::new(e.kind, format!("{}{untouched}", e.message));
         err.hint = e.hint;
@@ -274,10 +276,16 @@ pub(super) fn replace_via_scratch(
     }
     if !fed.out.success() {
         let e = super::restore::import_error(settings, &fed.out);
+        // Rows spread over connections: the client counted the lines it was sent.
+        let lines = if jobs > 1 && connections == 0 {
+            " (a side-by-side import: a line number counts the lines that connection was sent, not the dump's)"
+        } else {
+            ""
+        };
         return Err(Error::new(
             e.kind,
             format!(
-                "importing into the scratch database {scratch} failed ({}): {}{untouched}",
+                "importing into the scratch database {scratch} failed ({}): {}{lines}{untouched}",
                 fed.out.status_text(),
                 client_error_text(&fed.out)
             ),
@@ -368,5 +376,46 @@ pub(super) fn replace_via_scratch(
     })?;
     drop(guard);
     phases.mark("swap");
-    Ok(Swapped::Done(got))
+    Ok(Swapped::Done(got, connections))
+}
+
+/// The import into the (empty) scratch database: over `jobs` connections, and again
+/// over one if those conflicted on a lock (the scratch database made empty first).
+/// Also returns the most connections one table was loaded over; 0 when a side-by-side
+/// import failed.
+fn import_scratch(
+    ctx: &Ctx,
+    session: &Session,
+    client: &crate::exec::Cmd,
+    st: &Stored,
+    scratch: &str,
+    spec: &str,
+    jobs: usize,
+) -> Result<(super::restore_feed::Fed, usize)> {
+    if jobs > 1 {
+        ctx.log(format!(
+            "importing {} into {scratch}, large tables over up to {jobs} connections",
+            st.path.display()
+        ));
+        let f = stream_fanned_out(ctx, client, st, jobs)?;
+        if f.fed.out.success() {
+            return Ok((f.fed, f.connections));
+        }
+        if !lock_conflict(&f.fed.out) {
+            // Failed over several connections (0: see the caller's message).
+            return Ok((f.fed, 0));
+        }
+        ctx.warn(format!(
+            "the import into {scratch} over {jobs} connections stopped on a lock conflict \
+             between them ({}); importing again over one",
+            client_error_text(&f.fed.out)
+        ));
+        session.query(&format!(
+            "DROP DATABASE {};\nCREATE DATABASE {}{spec};",
+            q(scratch),
+            q(scratch)
+        ))?;
+    }
+    ctx.log(format!("importing {} into {scratch}", st.path.display()));
+    Ok((stream_into(ctx, client, b"", st, b"")?, 1))
 }

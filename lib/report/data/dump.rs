@@ -104,6 +104,10 @@ pub struct RestoreData {
     /// database, swapped in by one `RENAME TABLE`), `none` (mysql without a scratch
     /// database, or into an empty target), `native` (sqlsrv RESTORE DATABASE).
     pub atomicity: String,
+    /// mysql `--replace` through a scratch database (`atomicity: swap`): the most
+    /// client connections that loaded one table's rows side by side (1: the dump went
+    /// through one connection); 0 otherwise.
+    pub import_connections: usize,
     /// mysql: the longest line of the dump in bytes (checked against the server's
     /// `max_allowed_packet` before anything is dropped); null for other drivers.
     pub longest_statement_bytes: Option<u64>,
