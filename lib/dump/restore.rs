@@ -192,7 +192,7 @@ fn restore_server(
                 settings.describe()
             ),
             &RestoreData {
-                plan: Some(server_plan(settings, st, &argv.join(" "), &existing)),
+                plan: Some(server_plan(settings, st, &argv.join(" "), &existing, jobs)),
                 ..data
             },
         ));
@@ -386,6 +386,7 @@ fn server_plan(
     st: &Stored,
     command: &str,
     existing: &[String],
+    jobs: usize,
 ) -> Vec<PlanItem> {
     let artifact = st.path.to_string_lossy().into_owned();
     let mut plan = vec![PlanItem::on_path(
@@ -411,7 +412,11 @@ fn server_plan(
             ));
             plan.push(PlanItem::run(
                 command.replace(&format!(" {}", settings.database), &format!(" {scratch}")),
-                format!("import {artifact} into {scratch}, then check its row counts"),
+                if jobs > 1 {
+                    format!("import {artifact} into {scratch}, a large table's rows over up to {jobs} connections, then check its row counts")
+                } else {
+                    format!("import {artifact} into {scratch}, then check its row counts")
+                },
             ));
             plan.push(PlanItem::new(
                 "swap",
