@@ -18,6 +18,10 @@ Examples:
   df-dump-db restore --root /opt/dreamfactory --from ./set --database df_new \\
     | jq '.data.mismatches'
 
+  # a rollback's restore over the full database, on a server that others share:
+  # one client connection (MariaDB loads a large table over several by default)
+  df-dump-db restore --from ./set --replace --jobs 1
+
   # a dump a MySQL (not MariaDB) client can import
   df-dump-db dump --into ./set --portable --compress none && mysql df < ./set/db.sql";
 

@@ -479,4 +479,29 @@ mod tests {
         assert!(!is_header_line(b"DROP TABLE IF EXISTS `t`;"));
         assert!(!is_header_line(b"/*!50001 CREATE VIEW `v` AS SELECT 1 */;"));
     }
+
+    fn failed_with(stderr: &str) -> Output {
+        Output {
+            code: Some(1),
+            signal: None,
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+            duration: std::time::Duration::ZERO,
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn only_lock_conflicts_are_retried_over_one_connection() {
+        let deadlock = "ERROR 1213 (40001) at line 12: Deadlock found when trying to get lock; try restarting transaction";
+        assert!(lock_conflict(&failed_with(deadlock)));
+        let timeout =
+            "ERROR 1205 (HY000) at line 3: Lock wait timeout exceeded; try restarting transaction";
+        assert!(lock_conflict(&failed_with(timeout)));
+        let dump_error = "ERROR 1146 (42S02) at line 1033: Table 'x.wide' doesn't exist";
+        assert!(!lock_conflict(&failed_with(dump_error)));
+        assert!(!lock_conflict(&failed_with(
+            "ERROR 12130 (HY000): something else"
+        )));
+    }
 }
