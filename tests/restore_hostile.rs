@@ -557,6 +557,67 @@ fn mariadb_replace_loads_large_tables_over_several_connections_exactly() {
 }
 
 #[test]
+fn postgres_replace_counts_what_it_replaced_and_fails_to_connect_cleanly() {
+    let server = servers::postgres();
+    let t = tempfile::tempdir().unwrap();
+    let src = server.new_database("pgrsrc", "pgr-src-pw");
+    src.sql("CREATE TABLE fresh (id INT PRIMARY KEY); INSERT INTO fresh VALUES (1), (2), (3);");
+    let root = root_with_env(t.path(), &src.env_lines());
+    let set = t.path().join("set");
+    dump(&root, &set);
+    let dst = server.new_database("pgrdst", "pgr-dst-pw");
+    dst.sql(
+        "CREATE TABLE old_a (x INT); CREATE TABLE old_b (x INT); INSERT INTO old_b VALUES (7);\n\
+         CREATE SCHEMA side; CREATE TABLE side.old_c (x INT);",
+    );
+    let env = t.path().join("dst.env");
+
+    // The wrong password, then no server: refused as a survey refuses, nothing touched.
+    let mut bad = dst.clone();
+    bad.password = "not-the-password".into();
+    std::fs::write(&env, bad.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_code(78);
+    let msg = r.json["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{}@127.0.0.1:{}", dst.username, dst.port)),
+        "{msg}"
+    );
+    assert!(r.json["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("DB_PASSWORD"));
+    let mut down = dst.clone();
+    down.port = servers::free_port();
+    std::fs::write(&env, down.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_code(69);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(tables(&dst), vec!["old_a", "old_b"], "untouched");
+    assert_eq!(dst.sql("SELECT x FROM old_b;").trim(), "7");
+
+    std::fs::write(&env, dst.env_lines()).unwrap();
+    let r = restore(&root, &set, &["--env", s(&env), "--replace"]);
+    r.assert_ok();
+    // Every user table, in every schema, as the survey counts them.
+    assert_eq!(r.data()["replaced_tables"], 3, "{}", r.stdout);
+    assert_eq!(r.data()["row_counts"]["fresh"], 3, "{}", r.stdout);
+    assert_eq!(tables(&dst), vec!["fresh"]);
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'side';")
+            .trim(),
+        "0"
+    );
+}
+
+#[test]
 fn dry_run_restore_plans_in_the_shared_shape_and_touches_nothing() {
     let t = tempfile::tempdir().unwrap();
     let root = root_with_env(t.path(), "DB_CONNECTION=sqlite\n");

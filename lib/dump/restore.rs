@@ -68,6 +68,26 @@ END $dfkit$;
     })
 }
 
+/// pgsql `--replace`: the target's tables, counted as [`Session::survey`] lists them by
+/// the import's psql run right after its `BEGIN`, before the drop. Kept in a session
+/// setting and printed after the `COMMIT` ([`REPLACED_SHOW`]), at the end of psql's
+/// output, where its captured tail always holds it.
+const REPLACED: &str = "SELECT set_config('dfkit.replaced', count(*)::text, false) FROM pg_tables \
+     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname NOT LIKE 'pg\\_%';";
+
+/// Written after `COMMIT;`; cannot fail (an unset setting prints an empty line).
+const REPLACED_SHOW: &str =
+    "SELECT 'dfkit-replaced:' || current_setting('dfkit.replaced', true);\n";
+
+/// The count [`REPLACED_SHOW`] printed.
+fn replaced_count(out: &crate::exec::Output) -> Option<usize> {
+    out.stdout_str().lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("dfkit-replaced:")
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
 /// What the target looked like and how the restore went, for `data`.
 pub(super) fn data_of(settings: &Settings, st: &Stored, sha: &str, replaced: usize) -> RestoreData {
     RestoreData {
@@ -143,8 +163,16 @@ fn restore_server(
 ) -> Result<Outcome> {
     let jobs = o.jobs.unwrap_or_else(RestoreOptions::default_jobs);
     let session = Session::open(settings)?;
+    // pgsql --replace: what the survey would learn (the server answers, the tables it
+    // holds) is learnt by the import's own psql run, inside its transaction before the
+    // drop: one client start and login fewer (see REPLACED).
+    let folded = st.driver == Driver::Pgsql && o.replace && !ctx.dry_run();
     // One client run: the server answers (credentials, database), its tables, its limit.
-    let target = session.survey()?;
+    let target = if folded {
+        db::Survey::default()
+    } else {
+        session.survey()?
+    };
     let existing = target.tables;
     if !existing.is_empty() && !o.replace {
         return Err(Error::new(
@@ -161,7 +189,7 @@ fn restore_server(
     }
     let mut data = data_of(settings, st, sha, existing.len());
     // mysql's drop is only needed (and built) when no scratch database can be made.
-    let mut drop = if existing.is_empty() || st.driver == Driver::Mysql {
+    let mut drop = if (existing.is_empty() && !folded) || st.driver == Driver::Mysql {
         None
     } else {
         drop_sql(&session)?
@@ -176,6 +204,9 @@ fn restore_server(
         // count of the rows it loaded into that table (see copy_tag_counts).
         _ => {
             let mut c = client.args(["-X", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN"]);
+            if folded {
+                c = c.arg("-c").arg(REPLACED);
+            }
             if let Some(sql) = &drop {
                 c = c.arg("-c").arg(sql);
             }
@@ -270,14 +301,25 @@ fn restore_server(
         st.path.display(),
         settings.describe()
     ));
-    let commit: &[u8] = if st.driver == Driver::Pgsql {
-        b"COMMIT;\n"
-    } else {
-        b""
+    let commit = match st.driver {
+        Driver::Pgsql if folded => format!("COMMIT;\n{REPLACED_SHOW}"),
+        Driver::Pgsql => "COMMIT;\n".to_string(),
+        _ => String::new(),
     };
+    let commit = commit.as_bytes();
     phases.mark("prepare");
     let mut fed = stream_into(ctx, &client, b"", st, commit)?;
     phases.mark("import");
+    if folded {
+        // psql printed nothing, not even its BEGIN: the server, the credentials or the
+        // database failed (what the survey reports elsewhere), and nothing was run.
+        if !fed.out.success() && fed.out.stdout.is_empty() {
+            return Err(db::classify(settings, &fed.out).with_data(data_value(&data)));
+        }
+        if let Some(n) = replaced_count(&fed.out) {
+            data.replaced_tables = n;
+        }
+    }
     // mysql changed the target as soon as it dropped or imported anything.
     data.changed = st.driver == Driver::Mysql;
     if let Some(e) = fed.withheld.take() {
