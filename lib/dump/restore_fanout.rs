@@ -36,6 +36,9 @@ use std::process::{ChildStdin, ChildStdout};
 /// How many bytes of a line are looked at to classify it.
 const HEAD: usize = 256;
 
+/// A header longer than this is not mariadb-dump's (a few hundred bytes).
+const HEADER_CAP: usize = 64 << 10;
+
 /// One client connection.
 struct Conn {
     stdin: BufWriter<ChildStdin>,
@@ -209,12 +212,17 @@ impl Router {
             return Ok(Dest::Conn(c));
         }
         if self.header.is_some() {
-            if complete && is_header_line(head) {
+            let held = self.header.as_ref().map_or(0, Vec::len);
+            if complete && is_header_line(head) && held < HEADER_CAP {
                 if let Some(h) = &mut self.header {
                     h.extend_from_slice(head);
                     h.push(b'\n');
                 }
                 return Ok(Dest::Conn(0));
+            }
+            if held >= HEADER_CAP {
+                // Not a mariadb-dump header: connection 0 alone.
+                self.header = None;
             }
             self.end_header()?;
         }
