@@ -322,14 +322,7 @@ fn server_kills(server: &servers::Server) {
     let target = server.new_database("ktgt", "kill-tgt-pw");
     if server.driver == "mysql" {
         // The scratch databases of an all-or-nothing replace (see docs/json.md).
-        let pattern = format!("{}_dfkit_%", target.database).replace('_', "\\_");
-        server.sql(
-            "mysql",
-            &format!(
-                "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
-                u = target.username
-            ),
-        );
+        server.grant_scratch(&target);
     }
     target.sql(&old_sql(server.driver));
     let old_state = full_dump(&target);

@@ -422,14 +422,7 @@ fn mariadb_replace_swaps_tables_and_recreates_views_triggers_routines() {
     let set = t.path().join("set");
     dump(&root, &set);
     let dst = server.new_database("swdst", "sw-dst-pw");
-    let pattern = format!("{}_dfkit_%", dst.database).replace('_', "\\_");
-    server.sql(
-        "mysql",
-        &format!(
-            "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
-            u = dst.username
-        ),
-    );
+    let pattern = server.grant_scratch(&dst);
     dst.sql(
         "CREATE TABLE old_t (id INT); CREATE TABLE old_log (id INT);\n\
          CREATE TRIGGER old_trg AFTER INSERT ON old_t FOR EACH ROW INSERT INTO old_log VALUES (NEW.id);\n\
@@ -522,14 +515,7 @@ fn mariadb_replace_loads_large_tables_over_several_connections_exactly() {
     );
 
     let dst = server.new_database("fandst", "fan-dst-pw");
-    let pattern = format!("{}_dfkit_%", dst.database).replace('_', "\\_");
-    server.sql(
-        "mysql",
-        &format!(
-            "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
-            u = dst.username
-        ),
-    );
+    server.grant_scratch(&dst);
     dst.sql(
         "CREATE TABLE big (id INT); INSERT INTO big VALUES (1); CREATE TABLE old_only (x INT);",
     );

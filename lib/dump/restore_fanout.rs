@@ -279,6 +279,19 @@ impl Router {
         }
     }
 
+    /// The line's start so far plus `more`: classified, sent, and its destination kept
+    /// for the rest of the line.
+    fn route_head(&mut self, more: &[u8], complete: bool) -> std::result::Result<Dest, Stop> {
+        let mut head = std::mem::take(&mut self.head);
+        head.extend_from_slice(more);
+        let d = self.classify(&head, complete)?;
+        self.dest = Some(d);
+        self.emit(d, &head)?;
+        head.clear();
+        self.head = head;
+        Ok(d)
+    }
+
     /// Route a chunk of the dump.
     fn feed(&mut self, mut b: &[u8]) -> std::result::Result<(), Stop> {
         while !b.is_empty() {
@@ -302,13 +315,7 @@ impl Router {
                     let room = HEAD - self.head.len();
                     if line_end <= room && nl.is_some() {
                         // The whole line is here: classify it complete.
-                        let mut head = std::mem::take(&mut self.head);
-                        head.extend_from_slice(&b[..line_end]);
-                        let d = self.classify(&head, true)?;
-                        self.dest = Some(d);
-                        self.emit(d, &head)?;
-                        head.clear();
-                        self.head = head;
+                        let d = self.route_head(&b[..line_end], true)?;
                         if let Dest::Conn(c) = d {
                             self.send(c, b"\n")?;
                         }
@@ -320,13 +327,7 @@ impl Router {
                         b = &[];
                     } else {
                         // A long line: classified from its start, then streamed.
-                        let mut head = std::mem::take(&mut self.head);
-                        head.extend_from_slice(&b[..room]);
-                        let d = self.classify(&head, false)?;
-                        self.dest = Some(d);
-                        self.emit(d, &head)?;
-                        head.clear();
-                        self.head = head;
+                        self.route_head(&b[..room], false)?;
                         b = &b[room..];
                     }
                 }
@@ -338,9 +339,7 @@ impl Router {
     /// The end of the dump: the last line (without a newline), then everything flushed.
     fn finish(&mut self) -> std::result::Result<(), Stop> {
         if self.dest.is_none() && !self.head.is_empty() {
-            let head = std::mem::take(&mut self.head);
-            let d = self.classify(&head, true)?;
-            self.emit(d, &head)?;
+            self.route_head(&[], true)?;
         }
         self.barrier()?;
         for c in &mut self.conns {

@@ -388,6 +388,20 @@ impl Server {
         }
     }
 
+    /// MariaDB: lets `db`'s user create the scratch databases of an all-or-nothing
+    /// `restore --replace` (`<db>_dfkit_%`, docs/json.md); returns that LIKE pattern.
+    pub fn grant_scratch(&self, db: &DbSpec) -> String {
+        let pattern = format!("{}_dfkit_%", db.database).replace('_', "\\_");
+        self.sql(
+            "mysql",
+            &format!(
+                "GRANT ALL ON `{pattern}`.* TO '{u}'@'%';\nGRANT ALL ON `{pattern}`.* TO '{u}'@'localhost';\n",
+                u = db.username
+            ),
+        );
+        pattern
+    }
+
     /// Run SQL as the server's superuser in `database`; returns stdout (tab-separated rows).
     pub fn sql(&self, database: &str, sql: &str) -> String {
         let mut c = match self.driver {
