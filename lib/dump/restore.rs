@@ -308,7 +308,7 @@ fn restore_server(
     };
     let commit = commit.as_bytes();
     phases.mark("prepare");
-    let mut fed = stream_into(ctx, &client, b"", st, commit)?;
+    let mut fed = stream_into(ctx, &client, st, commit)?;
     phases.mark("import");
     if folded {
         // psql printed nothing, not even its BEGIN: the server, the credentials or the

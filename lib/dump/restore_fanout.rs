@@ -25,12 +25,12 @@
 //! alone. Memory stays flat: lines are streamed through, never held whole.
 
 use super::codec::open_decoder;
-use super::restore_feed::{check_scanned, undecompressable, Fed, Scanner};
+use super::restore_feed::{check_scanned, pump, undecompressable, Fed};
 use super::stored::Stored;
 use crate::error::{Error, Result};
 use crate::exec::{Cmd, Input, Output, Running};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, ChildStdout};
 
 /// How many bytes of a line are looked at to classify it.
@@ -42,7 +42,6 @@ const HEADER_CAP: usize = 64 << 10;
 /// One client connection.
 struct Conn {
     stdin: BufWriter<ChildStdin>,
-    fd: RawFd,
     stdout: BufReader<ChildStdout>,
     used: bool,
 }
@@ -52,13 +51,14 @@ impl Conn {
     fn waiting(&self) -> usize {
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD on a pipe (either end) stores the bytes in it into `n`.
-        let ok = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut n) } == 0;
+        let ok =
+            unsafe { libc::ioctl(self.stdin.get_ref().as_raw_fd(), libc::FIONREAD, &mut n) } == 0;
         self.stdin.buffer().len() + if ok { n.max(0) as usize } else { 0 }
     }
 }
 
 /// Where the current line goes.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Dest {
     Conn(usize),
     Drop,
@@ -94,17 +94,13 @@ struct Router {
     last_pick: usize,
 }
 
-/// Why feeding stopped early.
-enum Stop {
-    /// A client stopped reading or closed its output: its exit status tells why.
-    Client,
-    /// The dump did not decompress.
-    Read(std::io::Error),
-}
+/// Feeding stopped early: a client stopped reading or closed its output (its exit
+/// status tells why).
+struct Stop;
 
 impl From<std::io::Error> for Stop {
     fn from(_: std::io::Error) -> Stop {
-        Stop::Client
+        Stop
     }
 }
 
@@ -143,7 +139,7 @@ impl Router {
             loop {
                 line.clear();
                 if self.conns[i].stdout.read_until(b'\n', &mut line)? == 0 {
-                    return Err(Stop::Client);
+                    return Err(Stop);
                 }
                 if line.strip_suffix(b"\n").unwrap_or(&line) == m.as_bytes() {
                     break;
@@ -366,9 +362,7 @@ pub(super) fn stream_fanned_out(
     st: &Stored,
     jobs: usize,
 ) -> Result<FanOut> {
-    let mut decoder = open_decoder(&st.path, st.compression)?;
-    let mut progress =
-        crate::progress::Progress::new(ctx, "restoring", crate::progress::Unit::Bytes);
+    let decoder = open_decoder(&st.path, st.compression)?;
     let client = cmd
         .clone()
         .args(["--skip-column-names", "--unbuffered"])
@@ -381,11 +375,9 @@ pub(super) fn stream_fanned_out(
         let mut run = client.start()?;
         let stdin = run.take_stdin().expect("piped stdin");
         let stdout = run.take_stdout().expect("piped stdout");
-        let fd = stdin.as_raw_fd();
-        super::proc::grow_pipe(fd);
+        super::proc::grow_pipe(stdin.as_raw_fd());
         conns.push(Conn {
             stdin: BufWriter::with_capacity(256 << 10, stdin),
-            fd,
             stdout: BufReader::new(stdout),
             used: false,
         });
@@ -407,30 +399,15 @@ pub(super) fn stream_fanned_out(
         most_used: 1,
         last_pick: 0,
     };
-    let mut sc = Scanner::new(st.driver);
-    let mut feed = || -> std::result::Result<(), Stop> {
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => return r.finish(),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Stop::Read(e)),
-            };
-            sc.feed(&buf[..n]);
-            progress.inc(n as u64);
-            r.feed(&buf[..n])?;
-        }
-    };
-    let fed = feed();
-    progress.finish();
+    // Ok(true) and finished: all of it went to the clients; Ok(false): one stopped.
+    let (fed, scanned) = pump(ctx, st, decoder, |b| r.feed(b).is_ok());
+    let fed = fed.map(|all| all && r.finish().is_ok());
     let connections = r.most_used;
-    let scanned = sc.finish(st.driver);
     let mut withheld = match &fed {
-        Ok(()) => check_scanned(st, &scanned).err(),
+        Ok(true) => check_scanned(st, &scanned).err(),
         _ => None,
     };
-    if let Err(Stop::Read(_)) = &fed {
+    if fed.is_err() {
         for run in &mut runs {
             run.kill();
         }
@@ -441,11 +418,9 @@ pub(super) fn stream_fanned_out(
     for run in runs {
         outs.push(run.finish()?);
     }
-    if let Err(Stop::Read(e)) = fed {
-        return Err(undecompressable(st, e));
-    }
+    let fed = fed.map_err(|e| undecompressable(st, e))?;
     let failed = outs.iter().position(|o| !o.success());
-    if failed.is_none() && fed.is_err() && withheld.is_none() {
+    if failed.is_none() && !fed && withheld.is_none() {
         // Every client exited 0, yet one stopped reading: never take that for done.
         withheld = Some(Error::step(
             "a client connection stopped reading the dump before its end".to_string(),
@@ -455,7 +430,7 @@ pub(super) fn stream_fanned_out(
     Ok(FanOut {
         fed: Fed {
             out,
-            committed: fed.is_ok() && withheld.is_none(),
+            committed: fed && withheld.is_none(),
             withheld,
             scanned,
         },

@@ -30,7 +30,7 @@ pub(super) struct Scanned {
 }
 
 /// Follows the stream: size, tail, longest line, COPY rows.
-pub(super) struct Scanner {
+struct Scanner {
     s: Scanned,
     tail: Tail,
     line_len: u64,
@@ -39,7 +39,7 @@ pub(super) struct Scanner {
 }
 
 impl Scanner {
-    pub(super) fn new(driver: Driver) -> Scanner {
+    fn new(driver: Driver) -> Scanner {
         Scanner {
             s: Scanned::default(),
             tail: Tail::new(8192),
@@ -49,7 +49,7 @@ impl Scanner {
         }
     }
 
-    pub(super) fn feed(&mut self, b: &[u8]) {
+    fn feed(&mut self, b: &[u8]) {
         self.s.raw += b.len() as u64;
         self.tail.push(b);
         if let Some(c) = &mut self.copy {
@@ -73,7 +73,7 @@ impl Scanner {
         self.line_no += 1;
     }
 
-    pub(super) fn finish(mut self, driver: Driver) -> Scanned {
+    fn finish(mut self, driver: Driver) -> Scanned {
         if self.line_len > 0 {
             self.end_line(0);
         }
@@ -159,18 +159,45 @@ pub(super) struct Fed {
     pub(super) scanned: Scanned,
 }
 
-/// Feed `prefix`, the decompressed artifact, and then — only when the whole stream was
-/// read and passed [`check_scanned`] — `commit` into `cmd`'s stdin.
+/// Decompress the dump once, through the [`Scanner`] and the progress line, into
+/// `sink`. `Ok(true)`: all of it was handed over; `Ok(false)`: `sink` refused a chunk
+/// (its reader stopped); `Err`: the dump does not decompress.
+pub(super) fn pump(
+    ctx: &crate::report::Ctx,
+    st: &Stored,
+    mut decoder: impl Read,
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> (std::io::Result<bool>, Scanned) {
+    let mut progress =
+        crate::progress::Progress::new(ctx, "restoring", crate::progress::Unit::Bytes);
+    let mut sc = Scanner::new(st.driver);
+    let mut buf = vec![0u8; 256 << 10];
+    let fed = loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        };
+        sc.feed(&buf[..n]);
+        progress.inc(n as u64);
+        if !sink(&buf[..n]) {
+            break Ok(false);
+        }
+    };
+    progress.finish();
+    (fed, sc.finish(st.driver))
+}
+
+/// Feed the decompressed artifact and then — only when the whole stream was read and
+/// passed [`check_scanned`] — `commit` into `cmd`'s stdin.
 pub(super) fn stream_into(
     ctx: &crate::report::Ctx,
     cmd: &Cmd,
-    prefix: &[u8],
     st: &Stored,
     commit: &[u8],
 ) -> Result<Fed> {
-    let mut decoder = open_decoder(&st.path, st.compression)?;
-    let mut progress =
-        crate::progress::Progress::new(ctx, "restoring", crate::progress::Unit::Bytes);
+    let decoder = open_decoder(&st.path, st.compression)?;
     // Its own process group (lib/exec): a kill of the client's helpers cannot outlive it,
     // and our death closes its stdin — the end of input without a commit.
     let mut run = cmd.clone().stdin(Input::Pipe).start()?;
@@ -179,31 +206,8 @@ pub(super) fn stream_into(
         use std::os::fd::AsRawFd;
         super::proc::grow_pipe(stdin.as_raw_fd());
     }
-    let mut sc = Scanner::new(st.driver);
-    // Ok(true): the stream was fully sent; Ok(false): the client stopped reading.
-    let mut feed = || -> std::io::Result<bool> {
-        if stdin.write_all(prefix).is_err() {
-            return Ok(false);
-        }
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            sc.feed(&buf[..n]);
-            progress.inc(n as u64);
-            if stdin.write_all(&buf[..n]).is_err() {
-                // The client stopped reading (it failed): its exit status tells why.
-                return Ok(false);
-            }
-        }
-    };
-    let fed = feed();
-    progress.finish();
-    let scanned = sc.finish(st.driver);
+    // A failed write: the client stopped reading (it failed), its exit status tells why.
+    let (fed, scanned) = pump(ctx, st, decoder, |b| stdin.write_all(b).is_ok());
     let mut committed = false;
     let mut withheld = None;
     match &fed {

@@ -417,5 +417,5 @@ fn import_scratch(
         ))?;
     }
     ctx.log(format!("importing {} into {scratch}", st.path.display()));
-    Ok((stream_into(ctx, client, b"", st, b"")?, 1))
+    Ok((stream_into(ctx, client, st, b"")?, 1))
 }

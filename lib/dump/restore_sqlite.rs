@@ -211,7 +211,7 @@ pub(super) fn restore_sqlite(
     let _ = std::fs::remove_file(&tmp);
     let mut guard = Rm(Some(tmp.clone()));
     let mut data = data_of(settings, st, sha, existing);
-    let fed = stream_into(ctx, &client, b"", st, b"")?;
+    let fed = stream_into(ctx, &client, st, b"")?;
     if let Some(e) = fed.withheld {
         let msg = format!("{}; {} left unchanged", e.message, link.display());
         let mut err = Error::new(e.kind, msg);
